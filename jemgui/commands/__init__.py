@@ -1,0 +1,1 @@
+"""One module per `jemgui` sub-command (see `jemgui.cli`)."""

@@ -1,0 +1,1 @@
+"""The job-side monitor: runs on worker nodes, never imports Qt."""

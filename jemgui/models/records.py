@@ -66,3 +66,53 @@ def as_vars(value: object) -> dict[str, list]:
         if isinstance(k, str) and isinstance(v, list) and len(v) == 2
         and isinstance(v[0], str) and isinstance(v[1], str)
     }
+
+
+def location(rec: dict) -> str:
+    """`file:line` of a record, or "" when it has none."""
+    file = rec.get("file")
+    if not isinstance(file, str) or not file:
+        return ""
+    line = rec.get("line")
+    return f"{file}:{line}" if type(line) is int else file
+
+
+def describe(rec: dict) -> str:
+    """The event table's last column: called file, exception, command or text.
+
+    One line, short, for tables and exports; the full record is elsewhere.
+    """
+    kind = rec.get("kind")
+    if kind == "call":
+        return ("resume " if rec.get("resume") else "") + location(rec)
+    if kind == "return":
+        value = rec.get("value")
+        shown = value[1] if isinstance(value, list) and len(value) == 2 else ""
+        return ("yield " if rec.get("yield") else "return ") + str(shown)
+    if kind == "exception":
+        return f"{as_str(rec.get('type'))}: {as_str(rec.get('message'))}"
+    if kind == "command":
+        return as_str(rec.get("text"))
+    if kind == "process":
+        if rec.get("phase") == "exit":
+            sig = rec.get("signal")
+            return f"exit signal {sig}" if sig is not None else f"exit {rec.get('exit_code')}"
+        argv = rec.get("argv")
+        return "start " + (" ".join(map(str, argv)) if isinstance(argv, list) else "")
+    if kind == "metric":
+        values = rec.get("values")
+        if isinstance(values, dict):
+            return " ".join(f"{k}={v}" for k, v in values.items())
+        return ""
+    if kind == "state":
+        return as_str(rec.get("state"))
+    if kind in ("log", "marker"):
+        return as_str(rec.get("text")).rstrip("\n")
+    if kind == "control":
+        verdict = "accepted" if rec.get("accepted") else f"refused ({rec.get('error')})"
+        return f"{as_str(rec.get('cmd'))} from {as_str(rec.get('sender'))}: {verdict}"
+    if kind == "source":
+        return as_str(rec.get("path"))
+    if kind == "line":
+        return location(rec)
+    return ""

@@ -1,0 +1,102 @@
+"""`jemgui inspect ARCHIVE (--at N | --record PID:SEQ | --time T | --failure) [--json]`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+from jemgui.cli import UsageError
+from jemgui.commands.common import (
+    CommandFailed,
+    add_input_arguments,
+    fmt_time,
+    open_for_cli,
+    print_json,
+    run_guarded,
+)
+from jemgui.models.index import Index
+
+HELP = "print the replayed state at one position"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_input_arguments(parser)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--at", type=int, metavar="N", help="position N of the merged timeline (0-based)")
+    where.add_argument("--record", metavar="PID:SEQ", help="the record with this pid and seq")
+    where.add_argument("--time", metavar="T", help="the last record at or before T (epoch seconds or ISO-8601)")
+    where.add_argument("--failure", action="store_true", help="the raise of the exception that ended the job")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def parse_record(text: str) -> tuple[int, int]:
+    try:
+        pid, seq = text.split(":")
+        return int(pid), int(seq)
+    except ValueError:
+        raise UsageError(f"--record wants PID:SEQ, not {text!r}") from None
+
+
+def parse_time(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--time wants epoch seconds or ISO-8601, not {text!r}") from None
+    return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+
+def position(ix: Index, args: argparse.Namespace) -> int:
+    """The position the arguments name, or a one-line failure."""
+    if args.at is not None:
+        if not 0 <= args.at < ix.count:
+            raise UsageError(f"--at {args.at} is outside 0..{ix.count - 1}")
+        return args.at
+    if args.record:
+        pid, seq = parse_record(args.record)
+        row = ix.db.execute("SELECT pos FROM records WHERE pid=? AND seq=?", (pid, seq)).fetchone()
+        if row is None:
+            raise UsageError(f"no record {pid}:{seq} in this job")
+        return row[0]
+    if args.time:
+        return ix.pos_at_time(parse_time(args.time))
+    pos = ix.failure_pos()
+    if pos is None:
+        raise CommandFailed("the job did not fail of an exception (see `jemgui summary`)", code=1)
+    return pos
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.record:
+        parse_record(args.record)
+    if args.time:
+        parse_time(args.time)
+
+    def body() -> int:
+        ix = open_for_cli(args)
+        if ix.count == 0:
+            raise CommandFailed(f"{args.archive}: the job has no records")
+        state = ix.state_at(position(ix, args))
+        if args.json:
+            print_json(state.to_json())
+            return 0
+        rec = state.record
+        print(f"Position {state.pos}: {rec.get('kind')} at {fmt_time(rec.get('ts'))} (pid {rec.get('pid')}, "
+              f"seq {rec.get('seq')})  job state {state.job_state or '?'}")
+        for t in state.threads:
+            mark = "*" if t.key == state.current_thread else " "
+            print(f"{mark} thread {t.pid}/{t.tid}")
+            for depth, f in enumerate(t.stack):
+                print(f"    {'  ' * depth}{f.func} at {f.file}:{f.line}")
+                for name, (typ, val) in f.locals.items():
+                    print(f"    {'  ' * depth}  {name}: {typ} = {val}")
+            if t.returned:
+                print(f"    returned from {t.returned[0]}: {t.returned[1][1]}")
+        if state.metrics:
+            print("Metrics  " + "  ".join(f"{k}={v:g}" for k, (_, v) in sorted(state.metrics.items())))
+        return 0
+
+    return run_guarded("inspect", body)

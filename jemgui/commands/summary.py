@@ -1,0 +1,76 @@
+"""`jemgui summary ARCHIVE [--json]`: what the job did, how it ended, where and why it failed."""
+
+from __future__ import annotations
+
+import argparse
+
+from jemgui.commands.common import (
+    add_input_arguments,
+    fmt_bytes,
+    fmt_duration,
+    fmt_time,
+    open_for_cli,
+    print_json,
+    run_guarded,
+)
+
+HELP = "print what a job did and where it failed"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_input_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def run(args: argparse.Namespace) -> int:
+    def body() -> int:
+        s = open_for_cli(args).summary()
+        if args.json:
+            print_json(s)
+        else:
+            print("\n".join(render(s)))
+        return 0
+
+    return run_guarded("summary", body)
+
+
+def render(s: dict) -> list[str]:
+    """The summary as text for a terminal."""
+    job = s["job"]
+    out = [f"Job {job.get('id', '?')}" + (f" ({job['name']})" if job.get("name") else "")
+           + f"  site {job.get('site', '?')}  host {job.get('host', '?')}",
+           f"User      {job.get('user', '?')}",
+           f"Command   {' '.join(map(str, job.get('argv') or [])) or '?'}",
+           f"Ran       {fmt_time(s['started'])} for {fmt_duration(s['duration'])}",
+           f"Outcome   exit code {s['exit_code']}, state {s['final_state'] or '?'}"
+           + ("  (ended abruptly)" if s["ended_abruptly"] else ""),
+           f"Hint      {s['hint']['class']} problem: {s['hint']['reason']} ({s['hint']['based_on']})"]
+    f = s["failure"]
+    if f:
+        out.append(f"Failure   {f['type']}: {f['message']}")
+        out.append(f"          at {f['file']}:{f['line']} in {f['func']} (record {f['pid']}:{f['position']})")
+        out.append("Stack (outermost first):")
+        for fr in f["stack"]:
+            out.append(f"  {fr['file']}:{fr['line']} in {fr['func']}")
+        if f["stack"]:
+            out.append("Locals of the failing frame:")
+            for name, (typ, val) in f["stack"][-1]["locals"].items():
+                out.append(f"  {name}: {typ} = {val}")
+    p = s["peak"]
+    out.append(f"Peak      rss {fmt_bytes(p['rss'])}, vms {fmt_bytes(p['vms'])}, load1 "
+               f"{p['load1']:.2f}" if p["load1"] is not None else "?")
+    out.append(f"Records   {s['records']:,}: " + ", ".join(f"{k} {n:,}" for k, n in sorted(s["kinds"].items())))
+    out.append("Processes")
+    for pr in s["processes"]:
+        end = f"signal {pr['signal']}" if pr.get("signal") else f"exit {pr.get('exit_code')}"
+        out.append(f"  {pr['pid']:>7} {pr.get('lang') or '':<7} {end:<10} {' '.join(map(str, pr.get('argv') or []))[:80]}")
+    holes = [(st["name"], h) for st in s["streams"] for h in st["holes"]]
+    out.append(f"Holes     {len(holes)}" + "".join(f"\n  {n}: seq {a}..{b} missing" for n, (a, b) in holes[:20]))
+    probs = s["problems"]
+    total = sum(probs["counts"].values())
+    out.append(f"Import    {total} problem(s)" + (": " + ", ".join(f"{n} {c}" for c, n in sorted(probs["counts"].items()))
+                                                  if total else ""))
+    for p in probs["problems"][:20]:
+        where = f"{p['file']}:{p['line']}" if p["line"] else p["file"]
+        out.append(f"  {where}: {p['message']}")
+    return out

@@ -1,0 +1,506 @@
+"""Turn any path a user may hold into the streams of one job (spec sections 4 and 7).
+
+Accepted: an archive folder (`manifest.json` + `events/`), the same packed as
+`.tar`, `.tar.gz`, `.tgz` or `.zip` with the manifest at any depth (several
+jobs: `list_jobs` names them, `open_input(job=...)` picks one), a bare
+`.jsonl`/`.jsonl.gz` stream, a legacy `JEM_MON.jmd` or a tarball holding one,
+and a Chrome trace-event JSON file.
+
+Packed inputs are never extracted as they stand: only regular members with a
+safe relative name are copied, each through a size cap and a compression-ratio
+cap, into a private temporary folder, and read from there.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import orjson
+
+from jemgui.models.converted import Converted
+from jemgui.models.report import ImportReport
+
+
+class UnreadableInput(Exception):
+    """The input cannot be read at all (not a JEM input, missing, no access)."""
+
+
+#: cap on the bytes one packed member may expand to
+MAX_MEMBER_BYTES = 64 * 1024**3
+#: cap on expanded/packed ratio, checked once a member has expanded past RATIO_FLOOR
+MAX_RATIO = 1000
+RATIO_FLOOR = 64 * 1024**2
+
+EVENTS_NAME = re.compile(r"^(?P<pid>-?\d+)\.jsonl(?:\.gz)?$")
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+
+
+@dataclass
+class Stream:
+    """One process's records: a JSONL file on disk, or records already converted."""
+
+    name: str
+    pid: int | None = None
+    path: Path | None = None
+    records: list[dict] | None = None
+    _raw: io.BufferedIOBase | None = field(default=None, repr=False)
+
+    @property
+    def consumed(self) -> int:
+        """Bytes of the file read so far (for progress)."""
+        raw = self._raw
+        try:
+            return raw.tell() if raw is not None and not raw.closed else (self.path.stat().st_size if raw else 0)
+        except (OSError, ValueError):
+            return 0
+
+    def open(self) -> io.BufferedIOBase:
+        """The stream's bytes, decompressed when the file is gzip."""
+        assert self.path is not None
+        raw = self._raw = open(self.path, "rb")
+        if raw.read(2) == b"\x1f\x8b":
+            raw.seek(0)
+            return CappedReader(gzip.GzipFile(fileobj=raw), self.name, os.path.getsize(self.path))
+        raw.seek(0)
+        return raw
+
+
+@dataclass
+class JobInput:
+    """Everything read from one job, before indexing."""
+
+    label: str
+    manifest: dict | None = None
+    streams: list[Stream] = field(default_factory=list)
+    logs: dict[str, str] = field(default_factory=dict)
+    report: ImportReport = field(default_factory=ImportReport)
+    total_bytes: int = 0
+    _tmp: tempfile.TemporaryDirectory | None = None
+
+    @property
+    def job(self) -> dict:
+        job = (self.manifest or {}).get("job")
+        return job if isinstance(job, dict) else {}
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+class CappedReader(io.RawIOBase):
+    """Reads a decompressing stream and stops at a size or ratio cap (zip/gzip bombs)."""
+
+    def __init__(self, inner, name: str, packed_size: int):
+        self.inner, self.name, self.packed = inner, name, max(packed_size, 1)
+        self.seen = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        data = self.inner.read(len(buf))
+        self.seen += len(data)
+        if self.seen > MAX_MEMBER_BYTES or (
+            self.seen > RATIO_FLOOR and self.seen / self.packed > MAX_RATIO
+        ):
+            raise TooLarge(f"{self.name} expands past the size cap (a compression bomb?)")
+        buf[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
+
+
+class TooLarge(Exception):
+    """A packed member expands past the caps."""
+
+
+# --- listing jobs -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """A job found inside an input: `key` picks it in `open_input(job=...)`."""
+
+    key: str
+    label: str
+
+
+def _kind(path: Path) -> str:
+    name = path.name.lower()
+    if path.is_dir():
+        return "folder"
+    if name.endswith(TAR_SUFFIXES):
+        return "tar"
+    if name.endswith(".zip"):
+        return "zip"
+    if name.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
+        return "jsonl"
+    if name.endswith(".jmd"):
+        return "jmd"
+    if name.endswith(".json") or name.endswith(".json.gz"):
+        return "json"
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head[:2] == b"\x1f\x8b":
+        return "tar" if tarfile.is_tarfile(path) else "jsonl"
+    if head[:4] == b"PK\x03\x04":
+        return "zip"
+    if tarfile.is_tarfile(path):
+        return "tar"
+    if head.lstrip()[:1] in (b"{", b"["):
+        stripped = head.lstrip()
+        return "json" if stripped[:1] == b"[" or b'"traceEvents"' in head else "jsonl"
+    if b"Type=" in head:
+        return "jmd"
+    raise UnreadableInput(f"{path.name}: not a JEM archive, stream, legacy log or trace")
+
+
+def _safe_name(name: str) -> PurePosixPath | None:
+    """A member name as a relative path, or None when it would leave its folder."""
+    name = name.replace("\\", "/")
+    p = PurePosixPath(name)
+    if p.is_absolute() or name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return None
+    if any(part == ".." for part in p.parts):
+        return None
+    parts = [part for part in p.parts if part not in ("", ".")]
+    return PurePosixPath(*parts) if parts else None
+
+
+def _is_wanted(rel: PurePosixPath) -> bool:
+    """Members worth copying: manifests, event streams, logs, legacy logs."""
+    n = rel.name
+    return (
+        n == "manifest.json"
+        or (rel.parent.name == "events" and EVENTS_NAME.match(n) is not None)
+        or (rel.parent.name == "logs" and n in ("stdout.txt", "stderr.txt"))
+        or n.lower().endswith(".jmd")
+    )
+
+
+def _job_roots(names: list[PurePosixPath]) -> list[PurePosixPath]:
+    """Folders that hold a job: a manifest, or an `events/` folder without one."""
+    roots = {n.parent for n in names if n.name == "manifest.json"}
+    roots |= {n.parent.parent for n in names if n.parent.name == "events"}
+    return sorted(roots, key=lambda p: (len(p.parts), str(p)))
+
+
+def _legacy_logs(names: list[PurePosixPath]) -> list[PurePosixPath]:
+    return sorted(n for n in names if n.name.lower().endswith(".jmd"))
+
+
+def list_jobs(path: str | os.PathLike) -> list[JobRef]:
+    """The jobs an input holds (one for a plain stream, log or trace)."""
+    path = Path(path)
+    if not path.exists():
+        raise UnreadableInput(f"{path}: no such file or folder")
+    kind = _kind(path)
+    if kind in ("folder", "tar", "zip"):
+        names = _member_names(path, kind)
+        refs = [JobRef(str(r) if str(r) != "." else "", _root_label(r, path)) for r in _job_roots(names)]
+        if not refs:
+            refs = [JobRef(str(n), n.name) for n in _legacy_logs(names)]
+        return refs
+    return [JobRef("", path.name)]
+
+
+def _root_label(root: PurePosixPath, path: Path) -> str:
+    return path.name if str(root) in ("", ".") else str(root)
+
+
+def _member_names(path: Path, kind: str) -> list[PurePosixPath]:
+    try:
+        if kind == "folder":
+            out = []
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+                rel = PurePosixPath(Path(dirpath).relative_to(path).as_posix())
+                out += [rel / f for f in filenames]
+            return [_safe_name(str(p)) or p for p in out]
+        if kind == "tar":
+            with tarfile.open(path) as tar:
+                return [p for m in tar.getmembers() if m.isfile() and (p := _safe_name(m.name))]
+        with zipfile.ZipFile(path) as zf:
+            return [p for i in zf.infolist() if not i.is_dir() and (p := _safe_name(i.filename))]
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise UnreadableInput(f"{path.name}: cannot read the pack ({exc})") from exc
+
+
+# --- opening one job -------------------------------------------------------------
+
+
+def open_input(path: str | os.PathLike, job: str | None = None) -> JobInput:
+    """The streams of one job in `path`; `job` is a `JobRef.key` when there are several."""
+    path = Path(path)
+    if not path.exists():
+        raise UnreadableInput(f"{path}: no such file or folder")
+    kind = _kind(path)
+    if kind == "jsonl":
+        return _from_jsonl(path)
+    if kind == "jmd":
+        return _from_converter(path, "jmd")
+    if kind == "json":
+        return _from_converter(path, "chrome")
+    if kind == "folder":
+        return _from_folder(path, path, job, None)
+    return _from_pack(path, kind, job)
+
+
+def _pick(refs: list[JobRef], job: str | None, where: str) -> JobRef:
+    if not refs:
+        raise UnreadableInput(f"{where}: no JEM job inside (no manifest.json, events/ or .jmd)")
+    if job is None:
+        if len(refs) > 1:
+            names = ", ".join(r.label for r in refs[:10])
+            raise UnreadableInput(f"{where}: holds {len(refs)} jobs ({names}); choose one")
+        return refs[0]
+    for r in refs:
+        if job in (r.key, r.label) or job == _manifest_job_id_hint(r):
+            return r
+    raise UnreadableInput(f"{where}: no job {job!r} inside")
+
+
+def _manifest_job_id_hint(ref: JobRef) -> str:
+    return PurePosixPath(ref.key).name
+
+
+def _from_jsonl(path: Path) -> JobInput:
+    m = EVENTS_NAME.match(path.name)
+    inp = JobInput(label=path.name, total_bytes=path.stat().st_size)
+    inp.streams.append(Stream(name=path.name, pid=int(m["pid"]) if m else None, path=path))
+    inp.report.add(path.name, 0, "no-manifest", "a bare stream: no manifest, job facts unknown")
+    return inp
+
+
+def _converter(which: str):
+    if which == "jmd":
+        from jemgui.models.legacy_jmd import convert_jmd
+
+        return convert_jmd
+    from jemgui.models.chrome_trace import convert_chrome
+
+    return convert_chrome
+
+
+def _from_converter(path: Path, which: str, label: str | None = None) -> JobInput:
+    inp = JobInput(label=label or path.name, total_bytes=path.stat().st_size)
+    with open(path, "rb") as raw:
+        data = raw
+        if raw.read(2) == b"\x1f\x8b":
+            raw.seek(0)
+            data = io.BufferedReader(CappedReader(gzip.GzipFile(fileobj=raw), path.name, inp.total_bytes))
+        else:
+            raw.seek(0)
+        try:
+            conv: Converted = _converter(which)(data, path.name, inp.report)
+        except TooLarge as exc:
+            raise UnreadableInput(str(exc)) from exc
+    inp.manifest = {"format": "jem-archive", "version": 1, "job": conv.job}
+    inp.logs = dict(conv.logs)
+    for pid, recs in sorted(conv.streams.items()):
+        inp.streams.append(Stream(name=f"{path.name}#{pid}", pid=pid, records=recs))
+    return inp
+
+
+def _from_folder(base: Path, top: Path, job: str | None, tmp) -> JobInput:
+    names = _member_names(top, "folder")
+    roots = _job_roots(names)
+    if not roots and _legacy_logs(names):
+        legacy = _legacy_logs(names)
+        ref = _pick([JobRef(str(n), n.name) for n in legacy], job, base.name)
+        inp = _from_converter(top / ref.key, "jmd", label=ref.label)
+        inp._tmp = tmp
+        return inp
+    ref = _pick([JobRef(str(r) if str(r) != "." else "", _root_label(r, base)) for r in roots], job, base.name)
+    root = top / ref.key if ref.key else top
+    inp = JobInput(label=ref.label, _tmp=tmp)
+    _read_manifest(root, inp)
+    _read_events(root, inp)
+    _read_logs(root, inp)
+    return inp
+
+
+def _read_manifest(root: Path, inp: JobInput) -> None:
+    mpath = root / "manifest.json"
+    if not mpath.is_file():
+        inp.report.add("manifest.json", 0, "no-manifest", "no manifest.json: job facts unknown")
+        return
+    try:
+        data = orjson.loads(mpath.read_bytes()[: 16 * 1024 * 1024])
+    except orjson.JSONDecodeError as exc:
+        inp.report.add("manifest.json", 0, "bad-manifest", f"manifest.json is not valid JSON ({exc})")
+        return
+    if not isinstance(data, dict) or not isinstance(data.get("job"), dict):
+        inp.report.add("manifest.json", 0, "bad-manifest", "manifest.json has no job object")
+        data = {"job": {}} if not isinstance(data, dict) else {**data, "job": {}}
+    elif data.get("format") != "jem-archive":
+        inp.report.add("manifest.json", 0, "bad-manifest", "manifest.json does not say format jem-archive")
+    inp.manifest = data
+
+
+def _read_events(root: Path, inp: JobInput) -> None:
+    events = root / "events"
+    files = sorted(events.iterdir()) if events.is_dir() else []
+    for f in files:
+        m = EVENTS_NAME.match(f.name)
+        if not m or not f.is_file() or f.is_symlink():
+            if f.name != ".keep":
+                inp.report.add(f"events/{f.name}", 0, "bad-member", "not an events/<pid>.jsonl stream, skipped")
+            continue
+        inp.streams.append(Stream(name=f"events/{f.name}", pid=int(m["pid"]), path=f))
+        inp.total_bytes += f.stat().st_size
+    if not inp.streams:
+        inp.report.add("events/", 0, "no-events", "the archive has no event streams")
+
+
+def _read_logs(root: Path, inp: JobInput) -> None:
+    for name in ("stdout", "stderr"):
+        p = root / "logs" / f"{name}.txt"
+        if p.is_file() and not p.is_symlink():
+            with open(p, "rb") as f:
+                inp.logs[name] = f.read(8 * 1024 * 1024).decode("utf-8", "replace")
+
+
+def _from_pack(path: Path, kind: str, job: str | None) -> JobInput:
+    """Copy the chosen job's members out of a tar or zip, safely, then read it as a folder."""
+    names = _member_names(path, kind)
+    roots = _job_roots(names)
+    if roots:
+        ref = _pick([JobRef(str(r) if str(r) != "." else "", _root_label(r, path)) for r in roots], job, path.name)
+        prefix = PurePosixPath(ref.key) if ref.key else None
+    else:
+        legacy = _legacy_logs(names)
+        ref = _pick([JobRef(str(n), n.name) for n in legacy], job, path.name)
+        prefix = None
+    tmp = tempfile.TemporaryDirectory(prefix="jemgui-")
+    dest = Path(tmp.name)
+    report = ImportReport()
+
+    def wanted(rel: PurePosixPath) -> bool:
+        if not roots:
+            return str(rel) == ref.key
+        inside = rel if prefix is None else _relative_to(rel, prefix)
+        return inside is not None and _is_wanted(inside) and len(inside.parts) <= 2
+
+    try:
+        if kind == "tar":
+            _copy_tar(path, dest, wanted, report)
+        else:
+            _copy_zip(path, dest, wanted, report)
+    except Exception:
+        tmp.cleanup()
+        raise
+    if roots:
+        inp = _from_folder(path, dest / prefix if prefix else dest, None, tmp)
+    else:
+        inp = _from_converter(dest / ref.key, "jmd", label=ref.label)
+        inp._tmp = tmp
+    inp.label = ref.label if ref.label != path.name else path.name
+    for p in report.problems:
+        inp.report.add(p.file, p.line, p.code, p.message)
+    return inp
+
+
+def _relative_to(rel: PurePosixPath, prefix: PurePosixPath) -> PurePosixPath | None:
+    try:
+        return rel.relative_to(prefix)
+    except ValueError:
+        return None
+
+
+def _copy_member(src, dest: Path, rel: PurePosixPath, packed: int, report: ImportReport) -> None:
+    target = dest.joinpath(*rel.parts)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    reader = CappedReader(src, str(rel), packed)
+    try:
+        with open(target, "wb") as out:
+            shutil.copyfileobj(io.BufferedReader(reader, 1 << 20), out, 1 << 20)
+    except TooLarge as exc:
+        report.add(str(rel), 0, "too-large", f"{exc}; kept what came before the cap")
+    except (OSError, EOFError, zlib.error) as exc:
+        report.add(str(rel), 0, "bad-member", f"the pack is damaged here ({exc}); kept what was readable")
+
+
+def _copy_tar(path: Path, dest: Path, wanted, report: ImportReport) -> None:
+    try:
+        with tarfile.open(path) as tar:
+            for m in tar:
+                rel = _safe_name(m.name)
+                if rel is None:
+                    report.add(m.name, 0, "unsafe-member", "member name leaves its folder; skipped")
+                    continue
+                if not wanted(rel):
+                    continue
+                if not m.isfile():
+                    report.add(m.name, 0, "unsafe-member", "member is a link or device, not a file; skipped")
+                    continue
+                src = tar.extractfile(m)
+                if src is not None:
+                    # the member's share of the pack is unknown in a compressed tar: use its size
+                    # against the whole file, which is what a bomb inflates
+                    _copy_member(src, dest, rel, max(path.stat().st_size, 1), report)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        report.add(path.name, 0, "bad-member", f"the tarball is cut or damaged ({exc}); kept what was readable")
+
+
+def _copy_zip(path: Path, dest: Path, wanted, report: ImportReport) -> None:
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            rel = _safe_name(info.filename)
+            if rel is None:
+                report.add(info.filename, 0, "unsafe-member", "member name leaves its folder; skipped")
+                continue
+            if info.is_dir() or not wanted(rel):
+                continue
+            mode = (info.external_attr >> 16) & 0o170000
+            if mode == 0o120000:
+                report.add(info.filename, 0, "unsafe-member", "member is a symbolic link; skipped")
+                continue
+            try:
+                src = zf.open(info)
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
+                report.add(info.filename, 0, "bad-member", f"cannot read member ({exc})")
+                continue
+            _copy_member(src, dest, rel, max(info.compress_size, 1), report)
+
+
+def iter_lines(f, name: str, report: ImportReport, limit: int) -> Iterator[tuple[int, bytes, bool]]:
+    """Lines of a stream as (line number, bytes, ended-with-newline); overlong lines skipped.
+
+    A line longer than `limit` is read through in chunks (never held whole) and
+    reported, so one 100 MB line costs no memory.
+    """
+    n = 0
+    readline = f.readline
+    while True:
+        try:
+            line = readline(limit + 1)
+        except (OSError, EOFError, TooLarge, zlib.error) as exc:
+            report.add(name, n + 1, "bad-member", f"stream is cut or damaged here ({exc})")
+            return
+        if not line:
+            return
+        n += 1
+        if len(line) > limit and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                try:
+                    line = readline(1 << 20)
+                except (OSError, EOFError, TooLarge, zlib.error):
+                    return
+            report.add(name, n, "too-long", f"line longer than {limit} bytes, skipped")
+            continue
+        yield n, line, line.endswith(b"\n")

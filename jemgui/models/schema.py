@@ -1,0 +1,72 @@
+"""The SQLite schema of an index (sqlite-utils creates it; the hot path inserts directly).
+
+records   one row per record, `pos` = its place in the merged timeline
+blocks    the records' JSON lines, BLOCK_SIZE consecutive positions per row (one insert per
+          block instead of one blob per record: 2x faster indexing, same size)
+threads   one row per (pid, tid) that has frame or command records
+frames    one row per frame activation (a generator keeps its frame across resumptions)
+segs      one row per stretch of a frame on its thread's stack (call/resume .. return/yield),
+          with the segment under it (`parent`) and the line the parent was at
+changes   every change of a frame's local variable (args, changed, deleted)
+frame_names the distinct local names of each frame
+metrics, states, sources, processes, streams, line_hits, strings, meta: as named
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+#: records per row of `blocks`; block of pos = pos >> BLOCK_SHIFT
+BLOCK_SHIFT = 8
+BLOCK_SIZE = 1 << BLOCK_SHIFT
+
+TABLES = {
+    "records": ({"pos": int, "ts": float, "pid": int, "seq": int, "kind": int, "thread": int,
+                 "seg": int, "depth": int, "file": int, "line": int, "func": int}, "pos"),
+    "blocks": ({"block": int, "data": bytes}, "block"),
+    "threads": ({"thread": int, "pid": int, "tid": int, "first_pos": int, "last_pos": int}, "thread"),
+    "frames": ({"frame": int, "thread": int, "fid": int, "func": int, "file": int, "first_pos": int}, "frame"),
+    "segs": ({"seg": int, "frame": int, "parent": int, "depth": int, "start_pos": int, "end_pos": int,
+              "parent_line": int}, "seg"),
+    "changes": ({"frame": int, "name": int, "pos": int, "type": str, "repr": str}, None),
+    "frame_names": ({"frame": int, "name": int}, ("frame", "name")),
+    "metrics": ({"pos": int, "ts": float, "name": int, "value": float}, None),
+    "states": ({"pos": int, "ts": float, "pid": int, "state": str}, "pos"),
+    "sources": ({"pos": int, "pid": int, "path": str, "sha256": str, "lang": str, "text": str}, "pos"),
+    "processes": ({"pid": int, "ppid": int, "argv": str, "lang": str, "python": str, "start_pos": int,
+                   "start_ts": float, "exit_pos": int, "exit_ts": float, "exit_code": int, "signal": int}, "pid"),
+    "streams": ({"pid": int, "name": str, "records": int, "first_seq": int, "last_seq": int,
+                 "holes": str, "cut_line": int}, "pid"),
+    "line_hits": ({"file": int, "line": int, "hits": int}, ("file", "line")),
+    "strings": ({"id": int, "text": str}, "id"),
+    "meta": ({"key": str, "value": str}, "key"),
+}
+
+#: indexes created before the first insert (queries while indexing need them)
+EARLY_INDEXES = [
+    ("changes", ["frame", "name", "pos"]),
+    ("segs", ["frame"]),
+    ("metrics", ["name", "pos"]),
+]
+
+#: indexes created once all records are in (cheaper in bulk)
+LATE_INDEXES = [
+    "CREATE INDEX IF NOT EXISTS records_thread ON records(thread, pos) WHERE thread IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS records_seg ON records(seg, pos) WHERE seg IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS records_kind ON records(kind, pos)",
+    "CREATE INDEX IF NOT EXISTS records_fileline ON records(file, line, pos) WHERE kind IN (2, 4)",
+]
+
+
+def create(db: sqlite_utils.Database) -> None:
+    """Create every table and the early indexes in an empty database."""
+    for name, (columns, pk) in TABLES.items():
+        db[name].create(columns, pk=pk, not_null=None, if_not_exists=True)
+    for table, cols in EARLY_INDEXES:
+        db[table].create_index(cols, if_not_exists=True)
+
+
+def finish(db: sqlite_utils.Database) -> None:
+    """Create the indexes that were left for the end."""
+    for sql in LATE_INDEXES:
+        db.execute(sql)

@@ -1,0 +1,138 @@
+"""What a shifter wants first: what the job was, how it ended, where and why it failed.
+
+The hint tells a site problem (out of memory, disk full, lost worker, killed)
+from a task problem (import error, bad input, an exception in user code), from
+the exit, the failing exception and the last metrics; it is a first guess and
+says what it is based on.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from jemgui.models.records import FINAL_STATES
+
+if TYPE_CHECKING:
+    from jemgui.models.index import Index
+
+#: exception types that point at the worker node rather than the task
+OOM_TYPES = ("MemoryError",)
+IMPORT_TYPES = ("ImportError", "ModuleNotFoundError")
+INPUT_TYPES = ("FileNotFoundError", "ValueError", "KeyError", "json.decoder.JSONDecodeError", "JSONDecodeError",
+               "UnicodeDecodeError", "EOFError", "IsADirectoryError", "PermissionError", "zlib.error")
+DISK_FULL_WORDS = ("No space left on device", "Disk quota exceeded", "errno 28", "[Errno 28]", "[Errno 122]")
+
+
+def _final_state(ix: Index) -> str | None:
+    states = ix.states()
+    return states[-1][3] if states else None
+
+
+def _job_failed(ix: Index) -> bool:
+    job = ix.job
+    code = job.get("exit_code")
+    state = _final_state(ix)
+    if isinstance(code, int) and code != 0:
+        return True
+    if state in ("FAILED", "KILLED"):
+        return True
+    if code == 0 or state == "DONE":
+        return False
+    return True  # no verdict recorded: the job did not end cleanly
+
+
+def failure_pos(ix: Index) -> int | None:
+    """The raise of the exception that ended the job, or None when it did not fail of one.
+
+    Preference: the last exception that escaped a thread's outermost frame
+    (uncaught), then the last exception raised at all.
+    """
+    if not _job_failed(ix):
+        return None
+    uncaught = ix.meta.get("uncaught") or []
+    if uncaught:
+        return uncaught[-1]
+    return ix.meta.get("last_traceback")
+
+
+def _hint(ix: Index, failure: dict | None, job: dict, processes: list[dict], peak: dict) -> dict:
+    state = _final_state(ix)
+    signals = [p.get("signal") for p in processes if p.get("signal")]
+    etype = (failure or {}).get("type", "")
+    message = (failure or {}).get("message", "")
+    short = etype.rsplit(".", 1)[-1]
+    if short in OOM_TYPES or (9 in signals and peak.get("mem_avail_min", 1) < 64 * 1024**2):
+        return {"class": "site", "reason": "out of memory", "based_on": f"{etype or 'SIGKILL'} with memory exhausted"}
+    if any(w.lower() in message.lower() for w in DISK_FULL_WORDS):
+        return {"class": "site", "reason": "disk full", "based_on": f"{etype}: {message}"}
+    if state == "KILLED" or signals:
+        sig = signals[-1] if signals else None
+        return {"class": "site", "reason": "killed", "based_on": f"state {state}" + (f", signal {sig}" if sig else "")}
+    if ix.meta.get("aborted") and not failure:
+        return {"class": "site", "reason": "lost worker",
+                "based_on": "the record stops without an end: the worker node or the monitor went away"}
+    if short in IMPORT_TYPES:
+        return {"class": "task", "reason": "import error", "based_on": f"{etype}: {message}"}
+    if short in INPUT_TYPES or etype in INPUT_TYPES:
+        return {"class": "task", "reason": "bad input", "based_on": f"{etype}: {message}"}
+    if failure:
+        return {"class": "task", "reason": "exception in user code", "based_on": f"{etype}: {message}"}
+    if _job_failed(ix):
+        code = job.get("exit_code")
+        return {"class": "task", "reason": "non-zero exit", "based_on": f"exit code {code}"}
+    return {"class": "none", "reason": "the job succeeded", "based_on": f"exit code {job.get('exit_code')}"}
+
+
+def summarize(ix: Index) -> dict:
+    """Job facts, outcome, failure point, peaks, counts, processes, holes, import problems, hint."""
+    job = ix.job
+    processes = ix.processes()
+    streams = ix.streams()
+    first = ix.time_at(0) if ix.count else None
+    last = ix.time_at(ix.count - 1) if ix.count else None
+    started = job.get("started") if isinstance(job.get("started"), (int, float)) else first
+    ended = job.get("ended") if isinstance(job.get("ended"), (int, float)) else last
+    peak = dict(ix.meta.get("peak") or {})
+    if "mem_avail" in ix.metric_names():
+        vals = ix.metric_series("mem_avail")[1]
+        if len(vals):
+            peak["mem_avail_min"] = float(vals.min())
+    fpos = failure_pos(ix)
+    failure = None
+    if fpos is not None:
+        rec = ix.record(fpos)
+        state = ix.state_at(fpos)
+        thread = state.thread(state.current_thread)
+        failure = {
+            "position": fpos, "pid": rec.get("pid"), "tid": rec.get("tid"),
+            "type": rec.get("type"), "message": rec.get("message"),
+            "file": rec.get("file"), "line": rec.get("line"), "func": rec.get("func"),
+            "traceback": rec.get("traceback"),
+            "stack": [f.to_json() for f in thread.stack] if thread else [],
+        }
+    report = ix.report
+    final_state = _final_state(ix)
+    return {
+        "job": job,
+        "label": ix.label,
+        "complete": ix.complete,
+        "records": ix.count,
+        "started": started,
+        "ended": ended,
+        "duration": (ended - started) if started is not None and ended is not None else None,
+        "exit_code": job.get("exit_code"),
+        "final_state": final_state,
+        "ended_abruptly": bool(ix.meta.get("aborted")) or (final_state not in FINAL_STATES and ix.count > 0
+                                                            and job.get("ended") is None),
+        "failure": failure,
+        "peak": {"rss": peak.get("rss"), "vms": peak.get("vms"), "load1": peak.get("load1"),
+                 "cpu": peak.get("cpu"), "threads": peak.get("threads"), "fds": peak.get("fds")},
+        "kinds": ix.meta.get("kinds") or {},
+        "processes": [{k: p.get(k) for k in ("pid", "ppid", "argv", "lang", "python", "exit_code", "signal")}
+                      for p in processes],
+        "streams": [{"pid": s["pid"], "name": s["name"], "records": s["records"], "holes": s["holes"],
+                     "cut_line": s["cut_line"]} for s in streams],
+        "holes": sum(len(s["holes"]) for s in streams),
+        "problems": report.to_json(),
+        "hint": _hint(ix, failure, job, processes, peak),
+    }

@@ -57,8 +57,8 @@ def render(s: dict) -> list[str]:
             for name, (typ, val) in f["stack"][-1]["locals"].items():
                 out.append(f"  {name}: {typ} = {val}")
     p = s["peak"]
-    out.append(f"Peak      rss {fmt_bytes(p['rss'])}, vms {fmt_bytes(p['vms'])}, load1 "
-               f"{p['load1']:.2f}" if p["load1"] is not None else "?")
+    load = f"{p['load1']:.2f}" if p["load1"] is not None else "?"
+    out.append(f"Peak      rss {fmt_bytes(p['rss'])}, vms {fmt_bytes(p['vms'])}, load1 {load}")
     out.append(f"Records   {s['records']:,}: " + ", ".join(f"{k} {n:,}" for k, n in sorted(s["kinds"].items())))
     out.append("Processes")
     for pr in s["processes"]:

@@ -150,6 +150,15 @@ class Replay:
         returned = None
         child_line = line
         changed_pos = lpos if lpos == pos else None
+        if lkind != RETURN and lpos == pos:
+            # a debugger shows the value a call just returned at the caller's next stop
+            prev = db.execute("SELECT pos, kind FROM records WHERE thread=? AND pos<? ORDER BY pos DESC LIMIT 1",
+                              (t.key, lpos)).fetchone()
+            if prev is not None and prev[1] == RETURN:
+                rec = self.ix.record(prev[0])
+                value = rec.get("value")
+                if isinstance(value, list) and len(value) == 2:
+                    returned = (rec.get("func", ""), value)
         if lkind == RETURN:
             rec = self.ix.record(lpos)
             value = rec.get("value")

@@ -29,7 +29,7 @@ class StreamStats:
     records: int = 0
     first_seq: int | None = None
     last_seq: int | None = None
-    holes: list[tuple[int, int]] = field(default_factory=list)
+    holes: list[list[int]] = field(default_factory=list)
     cut_line: int | None = None
 
 
@@ -81,6 +81,23 @@ def _parsed(f, stream: Stream, report: ImportReport, stats: StreamStats):
         yield n, rec, line
 
 
+def _fill_hole(holes: list[list[int]], seq: int) -> bool:
+    """Take `seq` out of the hole that holds it (a late record, not a repeat); False if none does."""
+    for i in range(len(holes) - 1, -1, -1):
+        a, b = holes[i]
+        if a <= seq <= b:
+            parts = [p for p in ([a, seq - 1], [seq + 1, b]) if p[0] <= p[1]]
+            holes[i:i + 1] = parts
+            return True
+    return False
+
+
+def report_holes(stats: StreamStats, report: ImportReport) -> None:
+    """Report the holes still open once the stream is read."""
+    for a, b in stats.holes:
+        report.add(stats.name, 0, "seq-hole", f"records {a}..{b} are missing")
+
+
 def _checked(items, stream: Stream, report: ImportReport, stats: StreamStats) -> Iterator[Item]:
     name, dumps = stream.name, orjson.dumps
     last = -1 if stats.last_seq is None else stats.last_seq
@@ -95,18 +112,21 @@ def _checked(items, stream: Stream, report: ImportReport, stats: StreamStats) ->
             report.add(name, n, "bad-record", check(rec) or "unusable record")
             continue
         if seq <= last:
-            report.add(name, n, "seq-repeat", f"seq {seq} after {last}: repeated or out of order, skipped")
-            continue
-        if seq != last + 1 and last >= 0:
-            stats.holes.append((last + 1, seq - 1))
-            report.add(name, n, "seq-hole", f"records {last + 1}..{seq - 1} are missing")
-        elif last < 0:
-            stats.first_seq = seq
-            if seq > 0:
-                stats.holes.append((0, seq - 1))
-                report.add(name, n, "seq-hole", f"the stream starts at seq {seq}: records 0..{seq - 1} are missing")
-        last = seq
-        stats.last_seq = seq
+            if not _fill_hole(stats.holes, seq):
+                report.add(name, n, "seq-repeat", f"seq {seq} after {last}: repeated, skipped")
+                continue
+            seq_back = True
+        else:
+            seq_back = False
+            if last < 0:
+                stats.first_seq = seq
+                if seq > 0:
+                    stats.holes.append([0, seq - 1])
+            elif seq != last + 1:
+                stats.holes.append([last + 1, seq - 1])
+        if not seq_back:
+            last = seq
+            stats.last_seq = seq
         stats.records += 1
         if stats.pid is None:
             stats.pid = pid
@@ -115,3 +135,4 @@ def _checked(items, stream: Stream, report: ImportReport, stats: StreamStats) ->
         elif raw[-1:] != b"\n":
             raw += b"\n"
         yield float(ts), pid, seq, raw, rec
+    report_holes(stats, report)

@@ -1,0 +1,106 @@
+"""The job's facts in one strip, and a failure badge that takes the cursor to the failure."""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from jemgui.models.cursor import POS, Cursor
+from jemgui.views import theme
+from jemgui.views.binding import subscribe
+
+STATE_COLOURS = {"DONE": "#2e7d32", "FAILED": "#c62828", "KILLED": "#c62828", "RUNNING": "#1565c0"}
+
+
+def short_user(dn: str) -> str:
+    """The last CN of a grid DN (`/DC=org/.../CN=Jane Doe` -> `Jane Doe`), else the DN."""
+    cns = [part[3:] for part in dn.split("/") if part.startswith("CN=")]
+    return cns[-1] if cns else dn
+
+
+class JobHeader(QFrame):
+    """Shows the job summary; its badge changes only the cursor (seek to the failure)."""
+
+    def __init__(self, index, cursor: Cursor, summary: dict, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.index, self.cursor, self.summary = index, cursor, summary
+        self.setObjectName("jobHeader")
+        self.setStyleSheet("QFrame#jobHeader { background: #263238; }"
+                           " QFrame#jobHeader QLabel { color: #eceff1; }")
+        job = summary.get("job") or {}
+        state = summary.get("final_state") or ("ended abruptly" if summary.get("ended_abruptly") else "?")
+        exit_code = summary.get("exit_code")
+        facts = [
+            ("Job", job.get("id") or summary.get("label") or "?"),
+            ("Name", job.get("name")),
+            ("Site", job.get("site")),
+            ("Host", job.get("host")),
+            ("User", short_user(job["user"]) if job.get("user") else None),
+            ("Exit", "?" if exit_code is None else str(exit_code)),
+            ("Duration", theme.duration(summary.get("duration"))),
+            ("Records", f"{summary.get('records', index.count):,}"),
+        ]
+        parts = [f"<span style='color:#90a4ae'>{k}</span>&nbsp;<b>{html.escape(str(v))}</b>"
+                 for k, v in facts if v not in (None, "")]
+        colour = STATE_COLOURS.get(state, "#ef6c00")
+        parts.insert(5, f"<span style='color:#90a4ae'>State</span>&nbsp;"
+                        f"<b style='color:white; background:{colour}'>&nbsp;{html.escape(state)}&nbsp;</b>")
+        self.facts = QLabel("&nbsp;&nbsp;&nbsp;".join(parts))
+        self.facts.setTextFormat(Qt.TextFormat.RichText)
+        self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        if job.get("user"):
+            self.facts.setToolTip(f"User: {job['user']}")
+        self.now = QLabel()
+        self.now.setToolTip("The job's state at the cursor")
+        self.badge = QPushButton()
+        self.badge.setObjectName("failureBadge")
+        self.badge.setCursor(Qt.CursorShape.PointingHandCursor)
+        failure = summary.get("failure")
+        self.failure_pos = failure.get("position") if failure else None
+        if failure:
+            where = f"{failure.get('file') or '?'}:{failure.get('line')}"
+            text = f"✖  {failure.get('type')}: {failure.get('message')}"
+            if len(text) > 70:
+                text = text[:69] + "…"
+            self.badge.setText(f"{text}   at {where.rsplit('/', 1)[-1]}")
+            hint = summary.get("hint") or {}
+            self.badge.setToolTip(f"Go to the failure (Ctrl+Shift+F): {failure.get('type')}: "
+                                  f"{failure.get('message')}\nat {where} in {failure.get('func')}\n"
+                                  f"Looks like a {hint.get('class', '?')} problem: {hint.get('reason', '?')}")
+            self.badge.setStyleSheet("QPushButton#failureBadge { background: #c62828; color: white;"
+                                     " font-weight: bold; border-radius: 4px; padding: 4px 10px; }"
+                                     " QPushButton#failureBadge:hover { background: #e53935; }")
+            self.badge.clicked.connect(self.go_to_failure)
+        else:
+            ok = state == "DONE" or exit_code == 0
+            self.badge.setText("✔  Succeeded" if ok else f"No exception recorded ({state})")
+            self.badge.setToolTip((summary.get("hint") or {}).get("based_on", ""))
+            self.badge.setStyleSheet("QPushButton#failureBadge { background: %s; color: white;"
+                                     " font-weight: bold; border-radius: 4px; padding: 4px 10px; }"
+                                     % ("#2e7d32" if ok else "#ef6c00"))
+            self.badge.setEnabled(True)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.addWidget(self.facts, 1)
+        layout.addWidget(self.now)
+        layout.addWidget(self.badge)
+        subscribe(self, cursor.changed, self._on_cursor)
+        self._show_now()
+
+    def go_to_failure(self) -> bool:
+        """Put the cursor on the raise of the exception that ended the job."""
+        if self.failure_pos is None:
+            return False
+        self.cursor.seek(self.failure_pos)
+        return True
+
+    def _on_cursor(self, changed) -> None:
+        if POS in changed:
+            self._show_now()
+
+    def _show_now(self) -> None:
+        state = self.cursor.state
+        job_state = state.job_state if state is not None else None
+        self.now.setText(f"<span style='color:#90a4ae'>at cursor</span>&nbsp;<b>{job_state or '–'}</b>&nbsp;&nbsp;")

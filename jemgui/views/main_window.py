@@ -1,0 +1,432 @@
+"""The main window: it assembles the panels around the source view, and does nothing else.
+
+Docks are created once (their layout and the window geometry persist in
+QSettings); each opened job builds fresh views from a new `Inspection` and
+puts them into the docks. Opening runs in the background, and a bad input
+leaves the window as it was, with a one-line message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from jemgui.views.call_stack import CallStackView
+from jemgui.views.event_table import EventTableView
+from jemgui.views.header import JobHeader
+from jemgui.views.inspection import Inspection
+from jemgui.views.locals_view import LocalsView
+from jemgui.views.metrics_plot import MetricsPlot
+from jemgui.views.opener import Opener
+from jemgui.views.source_view import SourceView
+from jemgui.views.transport import Transport, TransportBar
+from jemgui.views.value_history import ValueHistoryView
+
+MAX_RECENT = 10
+ARCHIVE_FILTER = "JEM archives (*.tar *.tar.gz *.tgz *.zip *.jsonl *.jsonl.gz *.jmd *.json);;All files (*)"
+WELCOME = ("<h2>JEM Inspector</h2><p>Open a job's archive to replay it: <b>File ▸ Open</b> (Ctrl+O),"
+           " drop a folder or file here, or run <code>jemgui demo</code>.</p>"
+           "<p style='color:#757575'>Folders, .tar, .tar.gz, .zip, .jsonl(.gz) streams and legacy"
+           " JEM_MON.jmd logs open.</p>")
+
+#: dock object name -> title
+DOCKS = {"metrics": "System metrics", "stack": "Call stack", "locals": "Locals and arguments",
+         "events": "Events", "history": "Value history"}
+
+
+class ReportDialog(QDialog):
+    """The import report: every problem the reader found in the input (non-modal)."""
+
+    def __init__(self, lines: list[str], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Import report")
+        self.resize(760, 360)
+        text = QPlainTextEdit("\n".join(lines) if lines else "No problems found in this input.")
+        text.setReadOnly(True)
+        text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Problems found while reading the input. Good records around them are kept."))
+        layout.addWidget(text)
+        layout.addWidget(buttons)
+        self.text = text
+
+
+class MainWindow(QMainWindow):
+    """Docks, menus, status bar, opening; panels come from the current `Inspection`."""
+
+    def __init__(self, settings: QSettings | None = None):
+        super().__init__()
+        self.settings = settings if settings is not None else QSettings("jemgui", "JEM Inspector")
+        self.inspection: Inspection | None = None
+        self.transport: Transport | None = None
+        self.report_dialog: ReportDialog | None = None
+        self._pending_place: tuple[str | None, tuple[int, int] | None] = (None, None)
+        self.setWindowTitle("JEM Inspector")
+        self.setAcceptDrops(True)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks
+                            | QMainWindow.DockOption.AllowNestedDocks)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.setCorner(Qt.Corner.TopRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+
+        self.opener = Opener(self)
+        self.opener.progress.connect(self._progress)
+        self.opener.choose_job.connect(self._choose_job)
+        self.opener.opened.connect(self._opened)
+        self.opener.failed.connect(self._failed)
+
+        self._build_central()
+        self._build_docks()
+        self.toolbar = QToolBar("Transport", self)
+        self.toolbar.setObjectName("transport")
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.toolbar.setMovable(True)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.toolbar)
+        self._build_status()
+        self._build_menus()
+        self.resize(1500, 950)
+        self._default_state = self.saveState()
+        self.restoreGeometry(self.settings.value("geometry", b""))
+        self.restoreState(self.settings.value("state", b""))
+
+    # -- building ------------------------------------------------------------------
+
+    def _build_central(self) -> None:
+        central = QWidget()
+        self.central_layout = QVBoxLayout(central)
+        self.central_layout.setContentsMargins(0, 0, 0, 0)
+        self.central_layout.setSpacing(0)
+        self.header_slot = QVBoxLayout()
+        self.banner = QLabel()
+        self.banner.setObjectName("banner")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("QLabel#banner { background: #ffebee; color: #b71c1c; padding: 6px 10px;"
+                                  " border-bottom: 1px solid #ef9a9a; }")
+        self.banner.setVisible(False)
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.welcome = QLabel(WELCOME)
+        self.welcome.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.welcome.setWordWrap(True)
+        self.source_slot = QVBoxLayout()
+        self.source_slot.addWidget(self.welcome)
+        self.central_layout.addLayout(self.header_slot)
+        self.central_layout.addWidget(self.banner)
+        self.central_layout.addLayout(self.source_slot, 1)
+        self.setCentralWidget(central)
+
+    def _build_docks(self) -> None:
+        self.docks: dict[str, QDockWidget] = {}
+        for name, title in DOCKS.items():
+            dock = QDockWidget(title, self)
+            dock.setObjectName(name)
+            dock.setWidget(self._placeholder())
+            self.docks[name] = dock
+        right, bottom = Qt.DockWidgetArea.RightDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea
+        self.addDockWidget(right, self.docks["metrics"])
+        self.addDockWidget(right, self.docks["stack"])
+        self.addDockWidget(right, self.docks["locals"])
+        self.addDockWidget(bottom, self.docks["events"])
+        self.addDockWidget(bottom, self.docks["history"])
+        self.tabifyDockWidget(self.docks["events"], self.docks["history"])
+        self.docks["events"].raise_()
+        self.resizeDocks([self.docks["metrics"], self.docks["stack"], self.docks["locals"]], [260, 200, 300],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["metrics"]], [640], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["events"]], [300], Qt.Orientation.Vertical)
+
+    @staticmethod
+    def _placeholder() -> QWidget:
+        label = QLabel("—")
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setStyleSheet("color: #9e9e9e;")
+        return label
+
+    def _build_status(self) -> None:
+        bar = self.statusBar()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.progress.setTextVisible(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop indexing; the window keeps what it showed")
+        self.cancel_button.clicked.connect(self.cancel_open)
+        self.report_button = QPushButton()
+        self.report_button.setFlat(True)
+        self.report_button.setToolTip("Show the import report: problems found in the input")
+        self.report_button.clicked.connect(self.show_report)
+        for w in (self.progress, self.cancel_button, self.report_button):
+            w.setVisible(False)
+            bar.addPermanentWidget(w)
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        file = mb.addMenu("&File")
+        self._action(file, "Open archive…", QKeySequence.StandardKey.Open, self.open_dialog)
+        self._action(file, "Open folder…", "Ctrl+Shift+O", self.open_folder_dialog)
+        self.recent_menu = file.addMenu("Open recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        file.addSeparator()
+        self._action(file, "Import report…", None, self.show_report)
+        file.addSeparator()
+        self._action(file, "Quit", QKeySequence.StandardKey.Quit, self.close)
+        self.go_menu = mb.addMenu("&Go")
+        self.view_menu = mb.addMenu("&View")
+        for dock in self.docks.values():
+            self.view_menu.addAction(dock.toggleViewAction())
+        self.view_menu.addSeparator()
+        self.view_menu.addAction(self.toolbar.toggleViewAction())
+        self._action(self.view_menu, "Reset layout", None, self.reset_layout)
+        self.filter_action = self._action(self.view_menu, "Filter events", QKeySequence.StandardKey.Find,
+                                          self._focus_filter)
+        help_menu = mb.addMenu("&Help")
+        self._action(help_menu, "Keyboard shortcuts", "F1", self.show_shortcuts)
+
+    def _action(self, menu, text: str, keys, slot) -> QAction:
+        act = QAction(text, self)
+        if keys is not None:
+            act.setShortcut(QKeySequence(keys))
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        self.addAction(act)
+        return act
+
+    # -- opening -----------------------------------------------------------------------
+
+    def open_path(self, path: str | Path, job: str | None = None, where: str | None = None,
+                  record: tuple[int, int] | None = None) -> int:
+        """Start opening `path` in the background; the current job stays until it is ready."""
+        self._pending_place = (where, record)
+        self.banner.setVisible(False)
+        self.progress.setRange(0, 0)
+        self.progress.setFormat(f"Indexing {Path(path).name}… %p%")
+        self.progress.setVisible(True)
+        self.cancel_button.setVisible(True)
+        self.statusBar().showMessage(f"Opening {path}…")
+        return self.opener.open(path, job)
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a JEM archive", self._last_dir(), ARCHIVE_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a JEM archive folder", self._last_dir())
+        if path:
+            self.open_path(path)
+
+    def cancel_open(self) -> None:
+        self.opener.cancel()
+        self._end_progress()
+        self.statusBar().showMessage("Indexing cancelled", 5000)
+
+    def _last_dir(self) -> str:
+        recent = self.recent_files()
+        return str(Path(recent[0]).parent) if recent else str(Path.home())
+
+    def _progress(self, done: int, total: int, records: int) -> None:
+        if total > 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * done / total))
+        self.progress.setFormat(f"Indexing: {records:,} records  %p%")
+
+    def _choose_job(self, path: str, jobs: list) -> None:
+        self._end_progress()
+        labels = [label for _, label in jobs]
+        label, ok = QInputDialog.getItem(self, "Choose a job", f"{Path(path).name} holds {len(jobs)} jobs:",
+                                         labels, 0, False)
+        if ok:
+            self.open_path(path, jobs[labels.index(label)][0], *self._pending_place)
+        else:
+            self.statusBar().showMessage("No job chosen", 5000)
+
+    def _end_progress(self) -> None:
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
+
+    def _failed(self, path: str, reason: str) -> None:
+        self._end_progress()
+        self.show_error(f"Could not open {path}: {reason}")
+
+    def show_error(self, text: str) -> None:
+        """A one-line error above the source; the window and any open job stay as they were."""
+        self.banner.setText(text)
+        self.banner.setVisible(True)
+        self.statusBar().showMessage(text, 15000)
+
+    def _opened(self, index, path: str) -> None:
+        self._end_progress()
+        try:
+            inspection = Inspection(index, path, self)
+        except Exception as exc:  # a broken index must not take the window down
+            self.show_error(f"Could not open {path}: {type(exc).__name__}: {exc}")
+            return
+        self.show_inspection(inspection)
+        note = inspection.place(*self._pending_place)
+        self.add_recent(path)
+        if note:
+            self.statusBar().showMessage(note, 10000)
+        else:
+            self.statusBar().showMessage(f"Opened {path}", 5000)
+
+    def show_inspection(self, inspection: Inspection) -> None:
+        """Build every panel for `inspection` and put them in place of the old ones."""
+        old = self.inspection
+        self.inspection = inspection
+        ix, cur = inspection.index, inspection.cursor
+        if self.transport is not None:
+            self.transport.pause()
+            for act in self.transport.actions.values():
+                self.removeAction(act)
+        self.transport = Transport(ix, cur, inspection.breakpoints, inspection)
+        self.transport.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.header = JobHeader(ix, cur, inspection.summary)
+        self.source = SourceView(ix, cur, inspection.breakpoints)
+        self.stack_view = CallStackView(cur)
+        self.locals_view = LocalsView(cur)
+        self.events = EventTableView(ix, cur, inspection.queries)
+        self.history = ValueHistoryView(ix, cur, inspection.queries)
+        self.metrics = MetricsPlot(ix, cur)
+        self._replace(self.header_slot, self.header)
+        self._replace(self.source_slot, self.source)
+        for name, view in (("metrics", self.metrics), ("stack", self.stack_view), ("locals", self.locals_view),
+                           ("events", self.events), ("history", self.history)):
+            old_view = self.docks[name].widget()
+            self.docks[name].setWidget(view)
+            if old_view is not None:
+                old_view.deleteLater()
+        self._fill_toolbar()
+        self._fill_go_menu()
+        problems = inspection.index.report.total
+        self.report_button.setText(f"⚠ {problems} problem{'s' if problems != 1 else ''} in the input"
+                                   if problems else "✔ input read cleanly")
+        self.report_button.setStyleSheet("color: #b71c1c;" if problems else "color: #2e7d32;")
+        self.report_button.setVisible(True)
+        self.setWindowTitle(f"JEM Inspector — {inspection.title}")
+        if old is not None:
+            old.deleteLater()
+
+    @staticmethod
+    def _replace(slot: QVBoxLayout, widget: QWidget) -> None:
+        while slot.count():
+            w = slot.takeAt(0).widget()
+            if w is not None:
+                w.hide()
+                w.deleteLater()
+        slot.addWidget(widget)
+
+    def _fill_toolbar(self) -> None:
+        bar, a = self.toolbar, self.transport.actions
+        bar.clear()
+        for group in (("back_continue", "back_out", "back_over", "back_into"), ("play",),
+                      ("into", "over", "out", "continue"), ("prev_exception", "next_exception")):
+            for name in group:
+                bar.addAction(a[name])
+            bar.addSeparator()
+        self.transport_bar = TransportBar(self.transport)
+        bar.addWidget(self.transport_bar)
+        for act in a.values():
+            self.addAction(act)
+
+    def _fill_go_menu(self) -> None:
+        menu, a = self.go_menu, self.transport.actions
+        menu.clear()
+        for group in (("into", "over", "out", "continue"), ("back_into", "back_over", "back_out", "back_continue"),
+                      ("next_exception", "prev_exception"), ("play", "toggle_breakpoint"),
+                      ("next_record", "prev_record", "first", "last")):
+            for name in group:
+                menu.addAction(a[name])
+            menu.addSeparator()
+        failure = QAction("Go to failure", menu)
+        failure.setShortcut(QKeySequence("Ctrl+Shift+F"))
+        failure.triggered.connect(self.header.go_to_failure)
+        failure.setEnabled(self.header.failure_pos is not None)
+        menu.addAction(failure)
+        self.addAction(failure)
+        a["failure"] = failure
+
+    # -- recent files, report, layout --------------------------------------------------
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [v for v in (value or []) if isinstance(v, str)]
+
+    def add_recent(self, path: str) -> None:
+        path = str(Path(path).resolve())
+        recent = [path] + [p for p in self.recent_files() if p != path]
+        self.settings.setValue("recent", recent[:MAX_RECENT])
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = self.recent_files()
+        for path in recent:
+            self.recent_menu.addAction(path, lambda p=path: self.open_path(p))
+        if not recent:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def show_report(self) -> None:
+        lines = self.inspection.index.report.lines() if self.inspection else []
+        self.report_dialog = ReportDialog(lines, self)
+        self.report_dialog.show()
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state)
+
+    def _focus_filter(self) -> None:
+        if self.inspection is not None:
+            self.docks["events"].show()
+            self.docks["events"].raise_()
+            self.events.text.setFocus()
+            self.events.text.selectAll()
+
+    def show_shortcuts(self) -> None:
+        rows = []
+        if self.transport is not None:
+            for act in self.transport.actions.values():
+                rows.append(f"{act.shortcut().toString():<16} {act.text()}")
+        text = "\n".join(rows) or "Open a job first."
+        dialog = ReportDialog([], self)
+        dialog.setWindowTitle("Keyboard shortcuts")
+        dialog.text.setPlainText(text)
+        dialog.show()
+        self.shortcuts_dialog = dialog
+
+    # -- events --------------------------------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:  # Qt override
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # Qt override
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_path(paths[0])
+
+    def closeEvent(self, event) -> None:  # Qt override
+        if self.transport is not None:
+            self.transport.pause()
+        self.opener.cancel()
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("state", self.saveState())
+        self.settings.sync()
+        super().closeEvent(event)
+

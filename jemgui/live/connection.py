@@ -113,7 +113,7 @@ class Connection:
         self.password = password if password is not None else self.url.password
         self.tls = tls
         self.heartbeats = heartbeats
-        self.inbox = inbox or Inbox()
+        self.inbox = inbox if inbox is not None else Inbox()
         self.backoff = backoff
         self.connect_timeout = connect_timeout
         self.name = name
@@ -180,7 +180,7 @@ class Connection:
                   inbox: Inbox | None = None) -> str:
         """Subscribe now (if connected) and after every reconnect; messages go to `inbox`."""
         sub_id = f"{self.name}-{next(self._ids)}"
-        sub = _Subscription(destination, dict(headers or {}), inbox or self.inbox)
+        sub = _Subscription(destination, dict(headers or {}), inbox if inbox is not None else self.inbox)
         with self._lock:
             self._subs[sub_id] = sub
             conn = self._conn

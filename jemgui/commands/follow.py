@@ -1,0 +1,107 @@
+"""`jemgui follow`: capture a live job into a normal archive folder, holes filled.
+
+The capture subscribes to the job's events and announcements, asks the job
+for every range it missed (late join, reconnect, dropped batches) with
+signed `history` commands, and exits once the job ended and every stream is
+whole. Exit status 0 when the archive is complete, 1 when it is not (the
+manifest's `capture` part says what is missing).
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+import sys
+import time
+from pathlib import Path
+
+from jemgui.cli import UsageError
+
+HELP = "capture a live job into an archive"
+JOB_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+def add_arguments(parser) -> None:
+    from jemgui.live.options import add_connection_arguments, add_credential_arguments
+
+    add_connection_arguments(parser, required=True)
+    parser.add_argument("--job", required=True, metavar="ID", help="the job to follow")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="archive folder to write (new, or empty)")
+    add_credential_arguments(parser)
+    parser.add_argument("--idle-timeout", type=float, default=60.0, metavar="S",
+                        help="give up when nothing was heard of the job for S seconds (default 60)")
+    parser.add_argument("--connect-timeout", type=float, default=30.0, metavar="S",
+                        help="give up when the broker cannot be reached for S seconds (default 30)")
+
+
+def load_signer(args, command: str, required: bool):
+    """`sign(command_dict) -> bytes` for the credential the options name (or the default one).
+
+    None when no credential was named and the default one is missing and
+    not `required`; UsageError when a named one cannot be loaded.
+    """
+    from jemgui.live.credentials import CredentialError, default_paths, load
+    from jemgui.live.envelope import sign
+
+    named = any((args.cert, args.key, args.p12, args.proxy))
+    if not named and not required and not all(p.exists() for p in default_paths().values()):
+        return None
+
+    def passphrase():
+        if not sys.stdin.isatty():
+            raise CredentialError("the key is encrypted and there is no terminal to ask for its passphrase")
+        return getpass.getpass("passphrase for your key: ")
+
+    try:
+        credential = load(args.cert, args.key, p12=args.p12, proxy=args.proxy,
+                          passphrase=passphrase)
+    except CredentialError as exc:
+        raise UsageError(str(exc)) from None
+    return lambda cmd: sign(cmd, credential)
+
+
+def run(args) -> int:
+    from jemgui.live.follower import ArchiveWriter, Follower
+    from jemgui.live.options import OptionError, connection_from_args
+
+    if not JOB_ID.fullmatch(args.job):
+        raise UsageError(f"--job {args.job!r} is not a job id (letters, digits, _ . -)")
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"--out {out} exists and is not an empty folder")
+    signer = load_signer(args, "follow", required=False)
+    if signer is None:
+        print("jemgui follow: no credential found: records the job's broker dropped cannot be "
+              "asked for", file=sys.stderr)
+    try:
+        connection = connection_from_args(args, name="jemgui-follow")
+    except OptionError as exc:
+        raise UsageError(str(exc)) from None
+
+    connection.start()
+    try:
+        if not connection.wait_connected(args.connect_timeout):
+            print(f"jemgui follow: cannot reach the broker: {connection.status}", file=sys.stderr)
+            return 1
+        writer = ArchiveWriter(out)
+        follower = Follower(connection, args.job, signer, sink=writer)
+        try:
+            result = follower.run(idle_timeout=args.idle_timeout)
+        except KeyboardInterrupt:
+            result = follower.summary(False, "interrupted")
+        follower.finish()
+        capture = {"broker": str(connection.url), "complete": result.complete,
+                   "captured": time.time(), "records": result.records,
+                   "lost": {str(pid): [list(r) for r in gaps] for pid, gaps in result.lost.items()}}
+        writer.close(follower.store.job or {"id": args.job}, capture)
+    finally:
+        connection.close()
+    streams = len(follower.store.streams)
+    if result.complete:
+        print(f"job {args.job}: {result.records} records in {streams} streams, complete: {out}")
+        return 0
+    missing = sum(b - a + 1 for gaps in result.lost.values() for a, b in gaps)
+    print(f"jemgui follow: {result.reason}; {out} holds {result.records} records, "
+          f"{missing} missing", file=sys.stderr)
+    return 1

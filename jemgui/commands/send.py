@@ -1,0 +1,74 @@
+"""`jemgui send`: send one signed command to a running job and print its reply as JSON.
+
+Arguments are `name=value`; a value that reads as JSON (`3`, `true`,
+`"x"`) is taken as such, anything else as a string, so `level=3` is a number
+and `path=log.txt` a string. A `history` command also receives the records:
+`--out FILE` writes them as JSON lines. Exit status: 0 when the job took the
+command, 1 when it refused it or did not answer.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from jemgui.cli import UsageError
+
+HELP = "send a signed command to a running job"
+
+
+def add_arguments(parser) -> None:
+    from jemgui.live.options import add_connection_arguments, add_credential_arguments
+
+    add_connection_arguments(parser, required=True)
+    parser.add_argument("--job", required=True, metavar="ID", help="the job to command")
+    add_credential_arguments(parser)
+    parser.add_argument("--timeout", type=float, default=15.0, metavar="S",
+                        help="wait this long for the reply (default 15)")
+    parser.add_argument("--out", metavar="FILE", help="history: write the records here as JSON lines")
+    parser.add_argument("command", help="ping, set_verbosity, get_file, history or snapshot")
+    parser.add_argument("args", nargs="*", metavar="name=value", help="the command's arguments")
+
+
+def parse_args(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"argument {pair!r} is not name=value")
+        try:
+            out[name] = json.loads(value)
+        except ValueError:
+            out[name] = value
+    return out
+
+
+def run(args) -> int:
+    import orjson
+
+    from jemgui.commands.follow import JOB_ID, load_signer
+    from jemgui.live.follower import CommandClient
+    from jemgui.live.options import OptionError, connection_from_args
+
+    if not JOB_ID.fullmatch(args.job):
+        raise UsageError(f"--job {args.job!r} is not a job id (letters, digits, _ . -)")
+    cmd_args = parse_args(args.args)
+    sign = load_signer(args, "send", required=True)
+    try:
+        connection = connection_from_args(args, name="jemgui-send")
+    except OptionError as exc:
+        raise UsageError(str(exc)) from None
+    records = []
+    with connection:
+        client = CommandClient(connection, args.job, sign)
+        try:
+            reply = client.call(args.command, cmd_args, timeout=args.timeout,
+                                on_batch=lambda msg: records.extend(orjson.loads(msg.body)))
+        except TimeoutError as exc:
+            print(f"jemgui send: {exc}", file=sys.stderr)
+            return 1
+    if args.out and records:
+        with open(args.out, "wb") as f:
+            f.writelines(orjson.dumps(r) + b"\n" for r in records)
+    print(json.dumps(reply, indent=1))
+    return 0 if reply.get("ok") else 1

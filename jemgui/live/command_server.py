@@ -1,0 +1,208 @@
+"""Serve a job's command queue: verify, run, reply, and audit every command.
+
+A Monitor service. Commands arrive on `/queue/jem.job.<job>.control`; each
+body goes to the crypto side's `CommandHandler`, the reply goes to the
+message's `reply-to` with its `correlation-id`, and a `control` record goes
+into the monitor's own stream. `history` answers from the archive files
+(the truth on disk): the records as batches to `reply-to`, with the live
+batches' headers, then the final reply `{"sent": n}`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+
+from jemgui.live.commands import CommandHandler, read_tail
+from jemgui.live.connection import Connection, Inbox, Message
+from jemgui.live.envelope import ReplayCache
+from jemgui.live.policy import Policy
+from jemgui.live.publisher import BATCH_RECORDS, batch_message, control_queue
+from jemgui.live.trust import TrustStore
+
+#: below this many bytes of file the history search reads on instead of bisecting
+_SCAN_BYTES = 64 * 1024
+
+
+def _seq(line: bytes) -> int | None:
+    try:
+        rec = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    seq = rec.get("seq") if isinstance(rec, dict) else None
+    return seq if type(seq) is int else None
+
+
+def _start_of(f, first: int, size: int) -> int:
+    """A line start at or before the first line with `seq >= first`, found by bisection.
+
+    Seq grows within a file, so every line before a line with a smaller seq
+    has a smaller seq too; lines that do not parse are stepped over.
+    """
+    lo, hi = 0, size
+    while hi - lo > _SCAN_BYTES:
+        mid = (lo + hi) // 2
+        f.seek(mid)
+        f.readline()  # to the next line start
+        seq = None
+        while seq is None and f.tell() < hi:
+            line_start = f.tell()
+            line = f.readline()
+            if not line.endswith(b"\n"):
+                break
+            seq = _seq(line)
+        if seq is not None and seq < first:
+            lo = line_start
+        else:
+            hi = mid
+    return lo
+
+
+def read_range(path: Path, first: int, last: int) -> Iterator[tuple[int, bytes]]:
+    """(seq, line) of the records `first..last` of one stream file, in order; whole lines only."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError:
+        return
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        f.seek(_start_of(f, first, size))
+        for line in f:
+            if not line.endswith(b"\n"):
+                break  # being written, or cut: not part of the archive yet
+            seq = _seq(line)
+            if seq is None or seq < first:
+                continue
+            if seq > last:
+                break
+            yield seq, line.strip()
+
+
+class MonitorBackend:
+    """What the command handler may do to the job: the Monitor, plus the archive for history."""
+
+    def __init__(self, monitor, server: CommandServer, cap: int):
+        self.monitor = monitor
+        self.server = server
+        self.cap = cap
+        self.workdir = Path(monitor.job.get("cwd") or os.getcwd())
+
+    @property
+    def verbosity(self) -> int:
+        level = getattr(self.monitor, "verbosity", None)
+        return level if type(level) is int else int(self.monitor.job.get("verbosity") or 0)
+
+    def ping(self) -> dict:
+        last = self.monitor.last_seq()
+        return {"verbosity": self.verbosity, "last_seq": {str(p): s for p, s in last.items()},
+                "time": time.time()}
+
+    def set_verbosity(self, level: int) -> None:
+        self.monitor.set_verbosity(level)
+
+    def get_file(self, path: Path, tail: int) -> dict:
+        return read_tail(path, tail)
+
+    def snapshot(self) -> dict:
+        return self.monitor.snapshot()
+
+    def history(self, pid: int, from_seq: int, to_seq: int) -> dict:
+        return {"sent": self.server.send_history(pid, from_seq, to_seq)}
+
+
+class CommandServer:
+    """A Monitor service answering `/queue/jem.job.<job>.control` in its own thread."""
+
+    def __init__(self, connection: Connection, trust: TrustStore, policy: Policy):
+        self.connection = connection
+        self.trust = trust
+        self.policy = policy
+        self.inbox = Inbox()
+        self.handled = 0
+        self.last_command = 0.0  #: monotonic time the last command was handled
+        self._reply: tuple[str, str] | None = None  # reply-to and correlation-id of the command
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sub: str | None = None
+
+    def start(self, monitor) -> None:
+        self.monitor = monitor
+        self.job_id = str(monitor.job["id"])
+        self.events_dir = Path(monitor.archive_dir) / "events"
+        backend = MonitorBackend(monitor, self, self.policy.cap)
+        self.handler = CommandHandler(self.job_id, self.trust, self.policy, ReplayCache(), backend)
+        self._sub = self.connection.subscribe(control_queue(self.job_id), inbox=self.inbox)
+        self._thread = threading.Thread(target=self._run, name="jemgui-commands", daemon=True)
+        self._thread.start()
+
+    def linger(self, quiet: float = 2.0, longest: float = 30.0) -> None:
+        """Keep serving until no command came for `quiet` s (followers may still backfill)."""
+        deadline = time.monotonic() + longest
+        while time.monotonic() < deadline:
+            idle = time.monotonic() - max(self.last_command, deadline - longest)
+            if idle >= quiet and not len(self.inbox):
+                return
+            time.sleep(min(0.05, quiet))
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._sub:
+            self.connection.unsubscribe(self._sub)
+
+    # -- the thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if not self.inbox.wait(0.2):
+                continue
+            for msg in self.inbox.drain():
+                self.serve(msg)
+
+    def serve(self, msg: Message) -> dict:
+        """Handle one command message: reply, audit; returns the reply."""
+        reply_to = msg.headers.get("reply-to", "")
+        corr = msg.headers.get("correlation-id", "")
+        self._reply = (reply_to, corr)
+        try:
+            reply, control = self.handler.handle(msg.body)
+        finally:
+            self._reply = None
+        if reply_to:
+            headers = {"content-type": "application/json", "correlation-id": corr}
+            self.connection.send(reply_to, orjson.dumps(reply), headers)
+        self.monitor.record("control", **control)
+        self.handled += 1
+        self.last_command = time.monotonic()
+        return reply
+
+    def send_history(self, pid: int, first: int, last: int) -> int:
+        """Send records `first..last` of stream `pid` as batches to the command's reply-to."""
+        reply_to, corr = self._reply or ("", "")
+        if not reply_to:
+            return 0
+        sent, batch = 0, []
+        path = self.events_dir / f"{pid}.jsonl"
+
+        def flush() -> bool:
+            body, headers = batch_message(pid, [b for _, b in batch], batch[0][0], batch[-1][0])
+            headers["correlation-id"] = corr
+            return self.connection.send(reply_to, body, headers)
+
+        for seq, line in read_range(path, first, last):
+            batch.append((seq, line))
+            if len(batch) == BATCH_RECORDS:
+                if not flush():
+                    return sent
+                sent += len(batch)
+                batch = []
+        if batch and flush():
+            sent += len(batch)
+        return sent

@@ -1,0 +1,518 @@
+"""Follow a live job: keep its records per stream, find the holes, fill them with `history`.
+
+`LiveStore` is the one store live records go into, for the inspector window
+and for `jemgui follow` alike: it is fed the messages a `Connection` put in
+its inbox (on whatever thread drains it), keeps each stream's records in
+`seq` order, and knows which ranges are missing. `Backfill` asks the job
+for those ranges with signed `history` commands. `Follower` puts both
+together with an `ArchiveWriter` and runs until the job ended and every
+stream is whole.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from jemgui import __version__
+from jemgui.live.connection import Connection, Inbox, Message
+from jemgui.live.publisher import JOBS_TOPIC, control_queue, events_topic
+from jemgui.models.records import check
+
+Sink = Callable[[int, list[dict]], None]
+
+
+# -- one stream -----------------------------------------------------------------
+
+
+class StreamStore:
+    """One stream's records: the whole prefix `0..next_seq-1`, and what arrived beyond a hole.
+
+    With a `sink`, the whole prefix is handed on in order and not kept (the
+    follower writes it to disk); without one it is kept in `records`.
+    """
+
+    def __init__(self, pid: int, sink: Sink | None = None):
+        self.pid = pid
+        self.sink = sink
+        self.records: list[dict] = []
+        self.next_seq = 0
+        self.ahead: dict[int, dict] = {}
+        self.known_last = -1  #: highest seq known to exist: seen, or announced by the job
+        self.lost: list[tuple[int, int]] = []  #: ranges the job no longer has
+        self.taken = 0
+        self.duplicates = 0
+
+    def add(self, records: Iterable[dict]) -> int:
+        """Take records of this stream (any order, duplicates allowed); returns how many were new."""
+        out, ahead, new = [], self.ahead, 0
+        for rec in records:
+            seq = rec["seq"]
+            if seq == self.next_seq and not ahead:  # the common case: in order, no hole
+                out.append(rec)
+                self.next_seq += 1
+            elif seq < self.next_seq or seq in ahead:
+                self.duplicates += 1
+                continue
+            else:
+                ahead[seq] = rec
+            new += 1
+            if seq > self.known_last:
+                self.known_last = seq
+        self.taken += new
+        self._emit(out)
+        if ahead:
+            self._advance()
+        return new
+
+    def expect(self, last_seq: int) -> None:
+        """The job says this stream holds records up to `last_seq`."""
+        self.known_last = max(self.known_last, last_seq)
+
+    def give_up(self, first: int, last: int) -> None:
+        """The job no longer has `first..last`: stop waiting for what of it is still missing."""
+        missing = [(max(a, first), min(b, last)) for a, b in self.holes()
+                   if a <= last and b >= first]
+        if missing:
+            self.lost.extend(missing)
+            self._advance()
+
+    def holes(self) -> list[tuple[int, int]]:
+        """Missing ranges (inclusive) up to `known_last`, lost ones left out."""
+        out, expected = [], self.next_seq
+        for seq in (*sorted(self.ahead), self.known_last + 1):
+            if seq > expected:
+                out.extend(self._minus_lost(expected, seq - 1))
+            expected = max(expected, seq + 1)
+        return out
+
+    @property
+    def complete(self) -> bool:
+        return not self.holes()
+
+    def flush_ahead(self) -> None:
+        """Stop waiting: hand on what arrived beyond the holes, in order (the end of a capture)."""
+        if self.ahead:
+            recs = [self.ahead[s] for s in sorted(self.ahead)]
+            self.ahead.clear()
+            self.next_seq = recs[-1]["seq"] + 1
+            self._emit(recs)
+
+    def _minus_lost(self, a: int, b: int):
+        for la, lb in sorted(self.lost):
+            if lb < a or la > b:
+                continue
+            if la > a:
+                yield (a, la - 1)
+            a = lb + 1
+        if a <= b:
+            yield (a, b)
+
+    def _advance(self) -> None:
+        """Move records that became whole out of `ahead`, stepping over lost ranges."""
+        out, ahead = [], self.ahead
+        while True:
+            rec = ahead.pop(self.next_seq, None)
+            if rec is not None:
+                out.append(rec)
+                self.next_seq += 1
+                continue
+            ends = [lb for la, lb in self.lost if la <= self.next_seq <= lb]
+            if not ends:
+                break
+            self.next_seq = max(ends) + 1
+        self._emit(out)
+
+    def _emit(self, recs: list[dict]) -> None:
+        if not recs:
+            return
+        if self.sink is not None:
+            self.sink(self.pid, recs)
+        else:
+            self.records.extend(recs)
+
+
+# -- the whole job ----------------------------------------------------------------
+
+
+class LiveStore:
+    """Every stream of one live job, its announcement, and figures for a status bar."""
+
+    def __init__(self, job_id: str, sink: Sink | None = None):
+        self.job_id = job_id
+        self.sink = sink
+        self.streams: dict[int, StreamStore] = {}
+        self.job: dict | None = None  #: the manifest job object, from the announcements
+        self.status = "unknown"  #: "running" or "ended" once announced
+        self.state: str | None = None  #: the job's lifecycle state, when announced
+        self.received = 0  #: records taken (new ones)
+        self.rejected = 0  #: records or messages that were not usable
+        self.last_heard = 0.0  #: monotonic time of the last message from the job
+        self.newest_ts = 0.0  #: `ts` of the newest record taken
+        self._rate: deque[tuple[float, int]] = deque()
+
+    def stream(self, pid: int) -> StreamStore:
+        store = self.streams.get(pid)
+        if store is None:
+            store = self.streams[pid] = StreamStore(pid, self.sink)
+        return store
+
+    # -- input ------------------------------------------------------------------
+
+    def add_batch(self, body: bytes | list, pid: int | None = None) -> int:
+        """Take one batch (a JSON array of one stream's records); returns the new records."""
+        self.last_heard = time.monotonic()
+        try:
+            records = orjson.loads(body) if isinstance(body, bytes | str) else body
+        except orjson.JSONDecodeError:
+            self.rejected += 1
+            return 0
+        if not isinstance(records, list):
+            self.rejected += 1
+            return 0
+        good = [r for r in records if check(r) is None and (pid is None or r["pid"] == pid)]
+        self.rejected += len(records) - len(good)
+        by_pid: dict[int, list[dict]] = {}
+        for rec in good:
+            by_pid.setdefault(rec["pid"], []).append(rec)
+        new = 0
+        for p, recs in by_pid.items():
+            new += self.stream(p).add(recs)
+        if good:
+            self.newest_ts = max(self.newest_ts, max(r["ts"] for r in good))
+        self.received += new
+        self._rate.append((time.monotonic(), new))
+        return new
+
+    def announce(self, body: bytes | dict) -> bool:
+        """Take an announcement of this job; False when it is not one."""
+        try:
+            ann = orjson.loads(body) if isinstance(body, bytes | str) else body
+        except orjson.JSONDecodeError:
+            self.rejected += 1
+            return False
+        if not isinstance(ann, dict) or not isinstance(ann.get("job"), dict) \
+                or str(ann["job"].get("id")) != self.job_id:
+            return False
+        self.last_heard = time.monotonic()
+        self.job = ann["job"]
+        if ann.get("status") in ("running", "ended"):
+            if self.status != "ended":
+                self.status = ann["status"]
+        if isinstance(ann.get("state"), str):
+            self.state = ann["state"]
+        self.expect(ann.get("last_seq"))
+        return True
+
+    def expect(self, last_seq) -> None:
+        """Take a `{pid: seq}` map of what the job holds (announcement or ping)."""
+        if isinstance(last_seq, dict):
+            for pid, seq in last_seq.items():
+                if str(pid).isdigit() and type(seq) is int and seq >= 0:
+                    self.stream(int(pid)).expect(seq)
+
+    # -- state --------------------------------------------------------------------
+
+    def holes(self) -> dict[int, list[tuple[int, int]]]:
+        return {pid: h for pid, s in sorted(self.streams.items()) if (h := s.holes())}
+
+    @property
+    def complete(self) -> bool:
+        """The job ended and every stream is whole up to what it announced last."""
+        return self.status == "ended" and not self.holes()
+
+    def records_per_second(self, window: float = 2.0) -> float:
+        now = time.monotonic()
+        while self._rate and self._rate[0][0] < now - window:
+            self._rate.popleft()
+        return sum(n for _, n in self._rate) / window
+
+    def lag(self) -> float:
+        """Seconds between the newest record's time and now (0 before the first record)."""
+        return max(0.0, time.time() - self.newest_ts) if self.newest_ts else 0.0
+
+
+# -- asking for history --------------------------------------------------------------
+
+
+@dataclass
+class _Request:
+    pid: int
+    first: int
+    last: int
+    sent: float
+
+
+class CommandClient:
+    """Send signed commands to one job and collect the replies, over a `Connection`.
+
+    Replies (and `history` batches) come to a temporary queue of this
+    connection, into `inbox`; `handles(msg)` tells them apart from others.
+    `sign(command_dict) -> bytes` is the credential's signature (see
+    `jemgui.live.envelope.sign`).
+    """
+
+    def __init__(self, connection: Connection, job_id: str, sign: Callable[[dict], bytes],
+                 inbox: Inbox | None = None, lifetime: float = 60.0):
+        from jemgui.live.envelope import new_command
+
+        self._new_command = new_command
+        self.connection = connection
+        self.job_id = job_id
+        self.sign = sign
+        self.lifetime = lifetime
+        self.inbox = inbox if inbox is not None else Inbox()
+        self.reply_to = f"/temp-queue/jem.reply.{uuid.uuid4().hex}"
+        self.sub_id = connection.subscribe(self.reply_to, inbox=self.inbox)
+
+    def handles(self, msg: Message) -> bool:
+        return msg.headers.get("subscription") == self.sub_id
+
+    def send(self, cmd: str, args: dict | None = None) -> str | None:
+        """Sign and send a command; its correlation id, or None when the link is down."""
+        command = self._new_command(self.job_id, cmd, args or {}, lifetime=self.lifetime)
+        corr = uuid.uuid4().hex
+        headers = {"reply-to": self.reply_to, "correlation-id": corr,
+                   "content-type": "application/jose+json", "persistent": "false",
+                   }
+        body = self.sign(command)
+        return corr if self.connection.send(control_queue(self.job_id), body, headers) else None
+
+    def call(self, cmd: str, args: dict | None = None, timeout: float = 10.0,
+             on_batch: Callable[[Message], None] | None = None) -> dict:
+        """Send a command and wait for its final reply; `history` batches go to `on_batch`."""
+        deadline = time.monotonic() + timeout
+        if not self.connection.wait_connected(timeout):
+            raise TimeoutError(f"cannot reach the broker: {self.connection.status}")
+        corr = self.send(cmd, args)
+        if corr is None:
+            raise TimeoutError(f"the command could not be sent: {self.connection.status}")
+        while (left := deadline - time.monotonic()) > 0:
+            self.inbox.wait(left)
+            for msg in self.inbox.drain():
+                if msg.headers.get("correlation-id") != corr:
+                    continue
+                if "jem-pid" not in msg.headers:
+                    return parse_reply(msg.body)
+                if on_batch is not None:
+                    on_batch(msg)
+        raise TimeoutError(f"no reply from job {self.job_id} within {timeout:g} s")
+
+
+def parse_reply(body: bytes) -> dict:
+    """A reply object; a body that is not one becomes a `malformed` refusal."""
+    try:
+        reply = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        reply = None
+    if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
+        return {"ok": False, "error": "malformed", "detail": "the reply is not a JEM reply object"}
+    return reply
+
+
+class Backfill:
+    """Keep `history` requests going for every hole of a LiveStore until none is left.
+
+    Ranges are asked for in chunks, a few at a time; a request whose final
+    reply never comes is asked again after `timeout`. When the reply to a
+    request has come and records of its range are still missing, the job no
+    longer has them: they are given up as lost.
+    """
+
+    def __init__(self, client: CommandClient, store: LiveStore, chunk: int = 20_000,
+                 outstanding: int = 4, timeout: float = 15.0):
+        self.client = client
+        self.store = store
+        self.chunk = chunk
+        self.max_outstanding = outstanding
+        self.timeout = timeout
+        self.requests: dict[str, _Request] = {}
+        self.sent = 0
+        self.refused: str | None = None  #: why the job refuses history, once it does
+
+    def step(self) -> None:
+        """Expire late requests and ask for holes nobody is asking for yet."""
+        if self.refused:
+            return
+        now = time.monotonic()
+        for corr, req in list(self.requests.items()):
+            if now - req.sent > self.timeout:
+                del self.requests[corr]
+        if len(self.requests) >= self.max_outstanding:
+            return
+        for pid, holes in self.store.holes().items():
+            for first, last in holes:
+                for a in range(first, last + 1, self.chunk):
+                    b = min(last, a + self.chunk - 1)
+                    if any(r.pid == pid and r.first <= b and r.last >= a
+                           for r in self.requests.values()):
+                        continue
+                    corr = self.client.send("history", {"pid": pid, "from_seq": a, "to_seq": b})
+                    if corr is None:
+                        return
+                    self.requests[corr] = _Request(pid, a, b, now)
+                    self.sent += 1
+                    if len(self.requests) >= self.max_outstanding:
+                        return
+
+    def reply(self, msg: Message) -> None:
+        """Take a final reply (history batches go to the store like live ones)."""
+        req = self.requests.pop(msg.headers.get("correlation-id", ""), None)
+        reply = parse_reply(msg.body)
+        if not reply["ok"]:
+            code = reply.get("error")
+            if code in ("forbidden", "untrusted", "bad-signature", "bad-alg", "wrong-job"):
+                self.refused = f"{code}: {reply.get('detail', '')}".strip()
+            return
+        if req is not None:
+            self.store.stream(req.pid).give_up(req.first, req.last)
+
+    def reset(self) -> None:
+        """Forget requests in flight (after a reconnect their replies are gone)."""
+        self.requests.clear()
+
+
+# -- writing a capture ---------------------------------------------------------------
+
+
+class ArchiveWriter:
+    """A normal archive folder: `events/<pid>.jsonl` written in seq order, then `manifest.json`."""
+
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+        (self.out / "events").mkdir(parents=True, exist_ok=True)
+        self._files: dict[int, object] = {}
+
+    def __call__(self, pid: int, records: list[dict]) -> None:
+        f = self._files.get(pid)
+        if f is None:
+            f = self._files[pid] = open(self.out / "events" / f"{pid}.jsonl", "ab")  # noqa: SIM115
+        f.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
+
+    def flush(self) -> None:
+        for f in self._files.values():
+            f.flush()
+
+    def close(self, job: dict | None, capture: dict) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+        manifest = {"format": "jem-archive", "version": 1, "job": job or {},
+                    "monitor": {"name": "jemgui", "version": __version__}, "capture": capture}
+        tmp = self.out / "manifest.json.tmp"
+        tmp.write_text(json.dumps(manifest, indent=1))
+        tmp.replace(self.out / "manifest.json")
+
+
+# -- following ---------------------------------------------------------------------------
+
+
+@dataclass
+class FollowResult:
+    complete: bool
+    status: str
+    records: int
+    lost: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    reason: str = ""
+
+
+class Follower:
+    """Subscribe to one job, keep its records in a LiveStore, backfill holes until it is whole.
+
+    Call `poll()` from one thread (a GUI timer, or `run()`); the broker
+    thread only fills the inbox.
+    """
+
+    def __init__(self, connection: Connection, job_id: str, sign: Callable[[dict], bytes] | None,
+                 sink: Sink | None = None, ping_every: float = 10.0):
+        self.connection = connection
+        self.job_id = job_id
+        self.store = LiveStore(job_id, sink)
+        self.inbox = connection.inbox
+        self.events_sub = connection.subscribe(events_topic(job_id))
+        # every job's announcements come; LiveStore.announce keeps this job's
+        self.jobs_sub = connection.subscribe(JOBS_TOPIC, {"activemq.retroactive": "true"})
+        self.client = CommandClient(connection, job_id, sign, inbox=self.inbox) if sign else None
+        self.backfill = Backfill(self.client, self.store) if self.client else None
+        self.ping_every = ping_every
+        self._generation = 0
+        self._pings: set[str] = set()
+        self._next_ping = 0.0
+
+    def poll(self) -> int:
+        """Take what arrived, ask for what is missing; returns the records taken."""
+        new = 0
+        for msg in self.inbox.drain():
+            new += self.handle(msg)
+        if self.connection.generation != self._generation and self.connection.connected:
+            self._generation = self.connection.generation
+            if self.backfill:
+                self.backfill.reset()
+            self._next_ping = 0.0
+        if self.client and self.connection.connected and time.monotonic() >= self._next_ping \
+                and self.store.status != "ended":
+            self._next_ping = time.monotonic() + self.ping_every
+            corr = self.client.send("ping")
+            if corr:
+                self._pings.add(corr)
+        if self.backfill and self.connection.connected:
+            self.backfill.step()
+        return new
+
+    def handle(self, msg: Message) -> int:
+        sub = msg.headers.get("subscription")
+        if sub == self.jobs_sub:
+            self.store.announce(msg.body)
+            return 0
+        if "jem-pid" in msg.headers:  # a live batch, or a history batch on the reply queue
+            pid = msg.headers["jem-pid"]
+            return self.store.add_batch(msg.body, int(pid) if pid.isdigit() else None)
+        if self.client and self.client.handles(msg):
+            corr = msg.headers.get("correlation-id", "")
+            if corr in self._pings:
+                self._pings.discard(corr)
+                reply = parse_reply(msg.body)
+                if reply["ok"] and isinstance(reply.get("result"), dict):
+                    self.store.last_heard = time.monotonic()
+                    self.store.expect(reply["result"].get("last_seq"))
+            elif self.backfill:
+                self.backfill.reply(msg)
+        return 0
+
+    def run(self, idle_timeout: float = 60.0, until: float | None = None,
+            tick: float = 0.05) -> FollowResult:
+        """Poll until the job ended and is whole, or nothing was heard of it for `idle_timeout` s."""
+        self.store.last_heard = time.monotonic()
+        while True:
+            self.poll()
+            if self.store.complete:
+                return self.summary(True, "")
+            now = time.monotonic()
+            if self.backfill and self.backfill.refused and self.store.status == "ended":
+                return self.summary(False, f"history refused ({self.backfill.refused})")
+            if self.connection.connected and now - self.store.last_heard > idle_timeout:
+                return self.summary(False, f"nothing heard from job {self.job_id} for "
+                                           f"{idle_timeout:g} s")
+            if until is not None and now > until:
+                return self.summary(False, "stopped before the job ended")
+            self.inbox.wait(tick)
+
+    def summary(self, complete: bool, reason: str) -> FollowResult:
+        lost = {}
+        for pid, s in sorted(self.store.streams.items()):
+            gaps = s.lost + s.holes()
+            if gaps:
+                lost[pid] = sorted(gaps)
+        return FollowResult(complete, self.store.status, self.store.received, lost, reason)
+
+    def finish(self) -> None:
+        """Hand on what arrived beyond holes that stay open (the end of a capture)."""
+        for s in self.store.streams.values():
+            s.flush_ahead()

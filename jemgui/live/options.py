@@ -1,0 +1,165 @@
+"""Command-line options of the live link, and the Monitor service they make.
+
+`jemgui run` wires the live link with two lines:
+
+    add_broker_arguments(parser)
+    for service in services_from_args(args, monitor): monitor.add_service(service)
+
+The other live commands (`jobs`, `follow`, `send`, `connect`) take only the
+connection options (`add_connection_arguments`) and the signing credential
+(`add_credential_arguments`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from jemgui.live.connection import Connection, TLSFiles
+from jemgui.live.url import BrokerURLError, parse_broker_url
+
+GRID_CA_DIR = "/etc/grid-security/certificates"
+PASSWORD_ENV = "JEMGUI_BROKER_PASSWORD"
+
+
+class OptionError(ValueError):
+    """An option value that cannot be used (the caller turns it into a usage error)."""
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    g = parser.add_argument_group("broker (ActiveMQ over STOMP 1.2)")
+    g.add_argument("--broker", metavar="URL", required=required,
+                   help="stomp://host:port or stomp+ssl://host:port")
+    g.add_argument("--broker-user", metavar="NAME", help="broker login")
+    g.add_argument("--broker-password", metavar="PW",
+                   help=f"broker passcode (better: the {PASSWORD_ENV} environment variable)")
+    g.add_argument("--tls-ca", metavar="PEM", help="CA certificates that sign the broker's certificate")
+    g.add_argument("--tls-cert", metavar="PEM", help="client certificate for stomp+ssl")
+    g.add_argument("--tls-key", metavar="PEM", help="key of --tls-cert")
+
+
+def add_broker_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `jemgui run`: the connection, and who may send the job commands."""
+    add_connection_arguments(parser)
+    g = parser.add_argument_group("back-channel (signed commands to the job)")
+    g.add_argument("--owner", metavar="DN",
+                   help="the job owner's DN (default: the subject of the proxy in X509_USER_PROXY)")
+    g.add_argument("--ca-dir", metavar="DIR",
+                   help=f"trusted CA certificates (default: X509_CERT_DIR, then {GRID_CA_DIR})")
+    g.add_argument("--policy", metavar="FILE", help="who may send which command (default: owner only)")
+
+
+def add_credential_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("signing credential (default: X509_USER_PROXY, then ~/.globus)")
+    g.add_argument("--cert", metavar="PEM", help="your certificate")
+    g.add_argument("--key", metavar="PEM", help="its key (asked for a passphrase when encrypted)")
+    g.add_argument("--p12", metavar="FILE", help="a PKCS#12 file instead of --cert/--key")
+    g.add_argument("--proxy", metavar="FILE", help="a grid proxy instead of --cert/--key")
+
+
+def connection_from_args(args: argparse.Namespace, name: str = "jemgui", **kw) -> Connection:
+    """A (not yet started) Connection for the options; OptionError when they do not fit."""
+    try:
+        url = parse_broker_url(args.broker)
+    except BrokerURLError as exc:
+        raise OptionError(str(exc)) from None
+    tls = None
+    if any((args.tls_ca, args.tls_cert, args.tls_key)):
+        if not url.tls:
+            raise OptionError("--tls-ca/--tls-cert/--tls-key need a stomp+ssl:// broker URL")
+        for option, path in (("--tls-ca", args.tls_ca), ("--tls-cert", args.tls_cert),
+                             ("--tls-key", args.tls_key)):
+            if path and not Path(path).is_file():
+                raise OptionError(f"{option} {path}: no such file")
+        if args.tls_key and not args.tls_cert:
+            raise OptionError("--tls-key needs --tls-cert")
+        tls = TLSFiles(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key)
+    password = args.broker_password or os.environ.get(PASSWORD_ENV)
+    return Connection(url, user=args.broker_user, password=password, tls=tls, name=name, **kw)
+
+
+def default_owner(env: dict | None = None) -> str | None:
+    """The identity DN of the proxy in X509_USER_PROXY, when there is a readable one."""
+    env = os.environ if env is None else env
+    path = env.get("X509_USER_PROXY")
+    if not path:
+        return None
+    from jemgui.live.credentials import CredentialError, load_proxy
+
+    try:
+        return load_proxy(path).identity_dn
+    except (CredentialError, OSError):
+        return None
+
+
+def default_ca_dir(env: dict | None = None) -> str:
+    env = os.environ if env is None else env
+    return env.get("X509_CERT_DIR") or GRID_CA_DIR
+
+
+def services_from_args(args: argparse.Namespace, monitor, warn=None) -> list:
+    """The Monitor services the options ask for: none without --broker, else the live link.
+
+    Problems that leave the job runnable (no CA folder, no owner) are
+    warned about through `warn(text)` (stderr by default): the job then
+    publishes, and every command is refused.
+    """
+    if not getattr(args, "broker", None):
+        return []
+    from jemgui.live.command_server import CommandServer
+    from jemgui.live.policy import Policy, PolicyError
+    from jemgui.live.publisher import Publisher
+    from jemgui.live.trust import TrustStore, TrustStoreError
+
+    warn = warn or (lambda text: print(f"jemgui run: {text}", file=sys.stderr))
+    connection = connection_from_args(args, name="jemgui-monitor")
+    owner = args.owner or default_owner()
+    if not owner:
+        warn("no --owner and no proxy in X509_USER_PROXY: only --policy roles may send commands")
+    ca_dir = args.ca_dir or default_ca_dir()
+    try:
+        trust = TrustStore.from_dir(ca_dir)
+    except TrustStoreError as exc:
+        if args.ca_dir:
+            raise OptionError(f"--ca-dir: {exc}") from None
+        warn(f"{exc}: every command will be refused as untrusted")
+        trust = TrustStore([])
+    try:
+        policy = Policy.load(args.policy, owner)
+    except PolicyError as exc:
+        raise OptionError(f"--policy: {exc}") from None
+    return [LiveLink(connection, Publisher(connection), CommandServer(connection, trust, policy))]
+
+
+class LiveLink:
+    """The live link as one Monitor service: publisher and command server on one connection.
+
+    Stopping runs in the order followers need: everything on disk is
+    published and announced, commands are served until followers stop
+    asking for history, then the end is announced and the link closes.
+    """
+
+    def __init__(self, connection: Connection, publisher, server, quiet: float = 1.5,
+                 longest: float = 30.0):
+        self.connection = connection
+        self.publisher = publisher
+        self.server = server
+        self.quiet = quiet
+        self.longest = longest
+
+    def start(self, monitor) -> None:
+        self.connection.start()
+        self.publisher.start(monitor)
+        self.server.start(monitor)
+
+    def stop(self) -> None:
+        try:
+            if self.connection.connected:
+                self.publisher.announce_now()
+                self.server.linger(self.quiet, self.longest)
+            self.publisher.stop()
+            self.server.stop()
+        finally:
+            self.connection.close()

@@ -51,7 +51,7 @@ def run_guarded(name: str, body) -> int:
     try:
         return body()
     except CommandFailed as exc:
-        print(f"jemgui {name}: {exc}", file=sys.stderr)
+        print(f"jemgui {name}: {' '.join(str(exc).split())}", file=sys.stderr)  # always one line
         return exc.code
 
 

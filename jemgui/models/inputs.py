@@ -237,7 +237,8 @@ def _member_names(path: Path, kind: str) -> list[PurePosixPath]:
         with zipfile.ZipFile(path) as zf:
             return [p for i in zf.infolist() if not i.is_dir() and (p := _safe_name(i.filename))]
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise UnreadableInput(f"{path.name}: cannot read the pack ({exc})") from exc
+        first = str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
+        raise UnreadableInput(f"{path.name}: cannot read the pack ({first})") from exc
 
 
 # --- opening one job -------------------------------------------------------------

@@ -16,8 +16,10 @@ becomes the frame `<module>`, a bash script's main level (`Frame=???`) the
 frame `main`. JEM 2 logged calls and returns but no frame ids, so frames are
 nested here by name: a record in a frame that is not open opens it (and the
 stream's root frame under it), a record in an outer frame closes the frames
-above it. Every record that belongs to a frame thus has a well-formed
-`fid`/`depth`, and `seq` has no holes.
+above it, and a Python call whose caller (`M3`) is on a new line moves the
+caller there with a `line` record, so a replayed stack shows where each frame
+was. Every record that belongs to a frame thus has a well-formed `fid` and
+`depth`, and `seq` has no holes.
 """
 
 from __future__ import annotations
@@ -182,6 +184,8 @@ class _Stream:
         self.next_fid = 1
         #: the stream's clock went back and its times are held at the last good one
         self.behind = False
+        #: (type, message, depth) of the exception last seen passing through this stream's frames
+        self.raising: tuple[str, str, int] | None = None
         if lang is not None:
             self.process = {"kind": "process", "phase": "start", "lang": PROCESS_LANG.get(lang, "other")}
 
@@ -216,6 +220,7 @@ class _Stream:
         self.next_fid += 1
         frame["call"] = self.emit(ts, "call", **self._where(frame), **fields)
         self.stack.append(frame)
+        self.raising = None
         return frame
 
     def close_above(self, n: int, ts: float) -> None:
@@ -241,13 +246,20 @@ class _Stream:
         return frame
 
     def where(self, frame: dict, file: str, line: int | None) -> dict:
-        """The frame's location fields at a record of it on `file:line`."""
+        """The frame's location fields at a record of it on `file:line`; the frame is now there."""
+        if line is not None:
+            frame["line"] = line
         where = self._where(frame)
         if file:
             where["file"] = file
-        if line is not None:
-            where["line"] = line
         return where
+
+    def at_line(self, ts: float, frame: dict, file: str, line: int | None) -> None:
+        """A `line` record when a call shows its Python caller on another line than last known."""
+        if line is not None and line != frame["line"]:
+            where = self.where(frame, file, line)
+            if self.lang == "PYTHON":
+                self.emit(ts, "line", **where)
 
 
 class _Converter:
@@ -331,7 +343,8 @@ class _Converter:
             caller_file, caller_line = _location(unescape(f.get("M3", "")))
             if caller_line is None:
                 caller_line = _line_no(f.get("M4"))
-            s.frame(ts, s.func_name(unescape(f["M2"])), caller_file, caller_line)
+            caller = s.frame(ts, s.func_name(unescape(f["M2"])), caller_file, caller_line)
+            s.at_line(ts, caller, caller_file, caller_line)
         extra = {}
         if "M1" in f:
             args = parse_args(unescape(f["M1"]))
@@ -347,8 +360,13 @@ class _Converter:
         frame = s.frame(ts, func, file, line)
         rec = {**s.where(frame, file, line), "type": unescape(f.get("Error", "")).strip(),
                "message": unescape(f.get("Reason", ""))}
+        # JEM 2 repeats the traceback in every frame the exception passes; the
+        # spec keeps it on the first record of the chain only.
+        passing = s.raising is not None and s.raising[:2] == (rec["type"], rec["message"]) \
+            and frame["depth"] < s.raising[2]
+        s.raising = (rec["type"], rec["message"], frame["depth"])
         traceback = parse_traceback(unescape(f.get("TB", "")))
-        if traceback:
+        if traceback and not passing:
             rec["traceback"] = traceback
         if "Vars" in f:
             rec["changed"] = parse_vars(unescape(f["Vars"]))

@@ -110,6 +110,19 @@ def test_calls_commands_and_the_failure_as_the_spec_maps_them():
     assert inner["traceback"] == [[RECO, 131, "<module>"], [RECO, 112, "main"],
                                   [RECO, 63, "process_event"], [RECO, 53, "fit_track"]]
     assert inner["code"][3] == "    slope = (hits[-1] - hits[0]) / width"
+    assert ["traceback" in r for r in errors] == [True, False, False, False]  # first of the chain only
+    # replayed up to the failure, every frame stands on the line it was running
+    stack: list[list] = []
+    for r in python[: python.index(inner) + 1]:
+        if r["kind"] == "call":
+            stack.append([r["fid"], r["func"], r["line"]])
+        elif r["kind"] in ("line", "exception", "return"):
+            frame = next(f for f in stack if f[0] == r["fid"])
+            frame[2] = r["line"]
+            if r["kind"] == "return":
+                stack.remove(frame)
+    assert [(func, line) for _, func, line in stack] == [
+        ("<module>", 131), ("main", 112), ("process_event", 63), ("fit_track", 53)]
     handled = next(r for r in python if r["kind"] == "exception" and r["type"] == "KeyError")
     assert handled["func"] == "calibrate" and handled["changed"]["module"] == ["", "1742"]
 

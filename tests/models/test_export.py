@@ -19,11 +19,13 @@ from jemgui.models.export import export_chrome, export_csv, export_jsonl
 from jemgui.models.index import open_index
 from jemgui.models.records import check, describe
 from jemgui.models.report import ImportReport
+from jemgui.resources import resource_path
 from tests.models import jobs
 
 DATA = Path(__file__).parent / "data"
 LEGACY = DATA / "legacy" / "JEM_MON.jmd"
 VIZTRACER = DATA / "chrome" / "viztracer.json"
+DEMO = resource_path("demo", "archive")
 GEN = "/job/gen.py"
 
 
@@ -184,8 +186,10 @@ def test_chrome_trace_of_a_killed_job_with_threads_and_a_generator(index):
     assert conv.streams[300][0]["name"] == "python3 gen.py --fast"
 
 
-@pytest.mark.parametrize("source", [LEGACY, VIZTRACER], ids=["legacy-jmd", "viztracer"])
-def test_chrome_trace_round_trip_of_converted_inputs(source):
+@pytest.mark.parametrize("source", [LEGACY, VIZTRACER, DEMO], ids=["legacy-jmd", "viztracer", "demo"])
+def test_chrome_trace_round_trip_of_real_inputs(source):
+    if source == DEMO and not (DEMO / "manifest.json").exists():
+        pytest.skip("the recorded demo archive is not in this checkout")
     ix = open_index(source)
     records = list(ix.iter_records())
     data = exported(ix, export_chrome)

@@ -309,7 +309,7 @@ class _Converter:
             stream.behind, ts = True, last
         else:
             stream.behind = False
-        self.job.setdefault("started", ts)
+        self.job["started"] = min(ts, self.job.get("started", ts))
         handler(self, stream, n, ts, fields)
 
     # --- one method per message type -------------------------------------------------

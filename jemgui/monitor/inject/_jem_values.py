@@ -1,0 +1,189 @@
+"""Values as the JEM format writes them: `[type, repr]` pairs cut to a limit, secrets hidden.
+
+This module also runs inside the job's own interpreter (any CPython 3.9+), so it
+uses the standard library only. Containers of the builtin types are rendered
+piece by piece and stop once the limit is passed, so a local holding a million
+items costs no more than one holding ten.
+"""
+
+# ruff: noqa: UP031  (%-formatting: the fastest way to build records in the job's hot path)
+
+REDACTED = "<redacted>"
+CUT = "\u2026"
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "credential")
+_type_names = {}
+
+
+def is_secret(name):
+    """True for a name that looks like it holds a secret (spec section 2)."""
+    low = name.lower()
+    for word in _SECRET_WORDS:
+        if word in low:
+            return True
+    return low.endswith("_key") or low.endswith("apikey")
+
+
+def type_name(obj):
+    """Qualified name of the object's type; builtins go without their module."""
+    t = type(obj)
+    name = _type_names.get(t)
+    if name is None:
+        module = getattr(t, "__module__", None)
+        qual = getattr(t, "__qualname__", t.__name__)
+        name = qual if module in (None, "builtins") else "%s.%s" % (module, qual)
+        if len(_type_names) < 10000:
+            _type_names[t] = name
+    return name
+
+
+def cut(text, limit):
+    """`text` cut to `limit` characters, with a trailing ellipsis when cut."""
+    return text if len(text) <= limit else text[:limit] + CUT
+
+
+class _Full(Exception):
+    """Raised inside the bounded renderer once the limit is passed."""
+
+
+def _render(obj, out, budget, seen, redact):
+    """Append the repr of `obj` to `out` in pieces; budget[0] counts what is left."""
+    t = type(obj)
+    if t is list or t is tuple or t is set or t is frozenset or t is dict:
+        if not obj:
+            piece = repr(obj)
+            out.append(piece)
+            budget[0] -= len(piece)
+            if budget[0] < 0:
+                raise _Full
+            return
+        key = id(obj)
+        if key in seen:
+            piece = "[...]" if t is list else "{...}" if t is dict else "(...)"
+            out.append(piece)
+            budget[0] -= len(piece)
+            return
+        seen.add(key)
+        if t is list:
+            opening, closing = "[", "]"
+        elif t is tuple:
+            opening, closing = "(", ",)" if len(obj) == 1 else ")"
+        elif t is frozenset:
+            opening, closing = "frozenset({", "})"
+        else:
+            opening, closing = "{", "}"
+        out.append(opening)
+        budget[0] -= len(opening)
+        first = True
+        if t is dict:
+            for k, v in obj.items():
+                if not first:
+                    out.append(", ")
+                    budget[0] -= 2
+                first = False
+                _render(k, out, budget, seen, redact)
+                out.append(": ")
+                budget[0] -= 2
+                if redact and type(k) is str and is_secret(k):
+                    out.append(REDACTED)
+                    budget[0] -= len(REDACTED)
+                else:
+                    _render(v, out, budget, seen, redact)
+                if budget[0] < 0:
+                    raise _Full
+        else:
+            for v in obj:
+                if not first:
+                    out.append(", ")
+                    budget[0] -= 2
+                first = False
+                _render(v, out, budget, seen, redact)
+                if budget[0] < 0:
+                    raise _Full
+        out.append(closing)
+        budget[0] -= len(closing)
+        seen.discard(key)
+    else:
+        if (t is str or t is bytes) and len(obj) > 4 * budget[0] + 64:
+            # A long string: the start of its repr is the repr of its start
+            # (only the choice of quote can differ, which the cut hides anyway).
+            piece = repr(obj[: 2 * budget[0] + 16])[:-1]
+        else:
+            piece = repr(obj)
+        out.append(piece)
+        budget[0] -= len(piece)
+    if budget[0] < 0:
+        raise _Full
+
+
+def safe_repr(obj, limit=200, redact=True):
+    """`repr(obj)` cut to `limit`; never raises, never renders more than it keeps."""
+    out = []
+    try:
+        _render(obj, out, [limit], set(), redact)
+    except _Full:
+        pass
+    except RecursionError:
+        return "<repr too deep>"
+    except Exception as exc:  # a broken __repr__ of the job's own class
+        return "<repr failed: %s>" % type_name(exc)
+    return cut("".join(out), limit)
+
+
+def pair(obj, limit=200, redact=True):
+    """The `[type, repr]` pair of a value."""
+    return [type_name(obj), safe_repr(obj, limit, redact)]
+
+
+def named_pair(name, obj, limit=200, redact=True):
+    """The pair of a named value, redacted when the name looks secret."""
+    if redact and is_secret(name):
+        return [type_name(obj), REDACTED]
+    return [type_name(obj), safe_repr(obj, limit, redact)]
+
+
+def redact_argv(argv):
+    """A command line with the values of secret-looking options hidden.
+
+    `--password=x` and `DB_TOKEN=x` keep their names; `--password x` hides the next word.
+    """
+    out = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append(REDACTED)
+            hide_next = False
+            continue
+        name, eq, _ = arg.partition("=")
+        if eq and is_secret(name.lstrip("-")):
+            out.append(name + "=" + REDACTED)
+        elif arg.startswith("-") and not eq and is_secret(arg.lstrip("-")):
+            out.append(arg)
+            hide_next = True
+        else:
+            out.append(arg)
+    return out
+
+
+_TEXT_PATTERN = None
+
+
+def redact_text(text):
+    """Free text (a log line, a shell command) with secret-looking assignments hidden.
+
+    Hides the value in `name=value`, `name: value` and `--name value` when the name looks
+    secret; the name stays so a reader sees what was hidden.
+    """
+    global _TEXT_PATTERN
+    if _TEXT_PATTERN is None:
+        import re
+
+        name = r"[A-Za-z0-9_.\-]*(?:password|passwd|secret|token|credential|_key|apikey)"
+        _TEXT_PATTERN = re.compile(
+            r"(?i)((?:\b" + name + r"['\"]?\s*[=:]|(?<![\w-])--?" + name + r"\s)\s*)"
+            r"(\"[^\"]*\"|'[^']*'|[^\s,;&|)'\"]+)"
+        )
+    low = text.lower()
+    for word in _SECRET_WORDS + ("_key", "apikey"):
+        if word in low:
+            return _TEXT_PATTERN.sub(lambda m: m.group(1) + REDACTED, text)
+    return text

@@ -1,0 +1,156 @@
+"""The job's process tree, found by walking /proc down from the monitor, and what it uses.
+
+Walking `/proc/<pid>/task/<tid>/children` of the known processes costs a few reads
+per process, not a scan of every process on the worker node, so the tree can be
+polled several times a second. Orphans stay in the tree because the monitor makes
+itself their reaper (see `runner`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import psutil
+
+
+@dataclass
+class Proc:
+    """One process of the job as the tree saw it."""
+
+    pid: int
+    ppid: int
+    started: float
+    argv: list[str]
+    cwd: str
+    handle: psutil.Process
+    cpu: float = 0.0
+    io: tuple[int, int] = (0, 0)
+    recorded: bool = False  # its start went to the monitor's stream
+    extra: dict = field(default_factory=dict)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found.extend(int(p) for p in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
+
+
+class ProcessTree:
+    """Processes below `root` (the monitor); `scan()` says which began and which ended."""
+
+    def __init__(self, root: int):
+        self.root = root
+        self.known: dict[int, Proc] = {}
+        self.io_ended = [0, 0]
+        self.last_sample: float | None = None
+
+    def _walk(self) -> set[int]:
+        seen: set[int] = set()
+        todo = _children(self.root)
+        while todo:
+            pid = todo.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            todo.extend(_children(pid))
+        return seen
+
+    def scan(self) -> tuple[list[Proc], list[Proc]]:
+        """(processes that appeared, processes that ended) since the last scan."""
+        pids = self._walk()
+        started, ended = [], []
+        for pid in list(self.known):
+            proc = self.known[pid]
+            if pid not in pids or _zombie(pid) or not _same(proc):
+                ended.append(self.known.pop(pid))
+                self.io_ended[0] += proc.io[0]
+                self.io_ended[1] += proc.io[1]
+        for pid in pids - self.known.keys():
+            if _zombie(pid):
+                continue
+            proc = _describe(pid)
+            if proc is not None:
+                self.known[pid] = proc
+                started.append(proc)
+        return started, ended
+
+    def sample(self, now: float) -> dict[str, float]:
+        """Resource use of the whole tree (spec metric names)."""
+        cpu = rss = vms = threads = fds = 0.0
+        io_read, io_write = self.io_ended
+        for proc in list(self.known.values()):
+            try:
+                with proc.handle.oneshot():
+                    times = proc.handle.cpu_times()
+                    total = times.user + times.system
+                    cpu += total - proc.cpu
+                    proc.cpu = total
+                    mem = proc.handle.memory_info()
+                    rss += mem.rss
+                    vms += mem.vms
+                    threads += proc.handle.num_threads()
+                    fds += proc.handle.num_fds()
+                    try:
+                        io = proc.handle.io_counters()
+                        proc.io = (io.read_bytes, io.write_bytes)
+                    except (psutil.AccessDenied, AttributeError):
+                        pass
+            except (psutil.Error, OSError):
+                continue
+            io_read += proc.io[0]
+            io_write += proc.io[1]
+        values: dict[str, float] = {}
+        if self.last_sample is not None and now > self.last_sample:
+            values["cpu"] = round(100.0 * cpu / (now - self.last_sample), 1)
+        self.last_sample = now
+        values.update({
+            "rss": int(rss), "vms": int(vms), "threads": int(threads), "fds": int(fds),
+            "read_bytes": int(io_read), "write_bytes": int(io_write),
+            "load1": round(os.getloadavg()[0], 2),
+            "mem_avail": int(psutil.virtual_memory().available),
+        })
+        return values
+
+
+def _same(proc: Proc) -> bool:
+    try:
+        return proc.handle.create_time() == proc.started
+    except psutil.Error:
+        return False
+
+
+def _describe(pid: int) -> Proc | None:
+    try:
+        handle = psutil.Process(pid)
+        with handle.oneshot():
+            started = handle.create_time()
+            ppid = handle.ppid()
+            try:
+                argv = handle.cmdline()
+            except psutil.AccessDenied:
+                argv = [handle.name()]
+            try:
+                cwd = handle.cwd()
+            except (psutil.AccessDenied, OSError):
+                cwd = ""
+        return Proc(pid, ppid, started, argv, cwd, handle)
+    except psutil.Error:
+        return None

@@ -1,0 +1,542 @@
+"""`Monitor`: runs one job under JEM and records it to an archive (spec section 4).
+
+The job's Python processes record themselves (the tracer in `inject/`, loaded through
+PYTHONPATH); its bash scripts write xtrace files that `shells` turns into records.
+The monitor itself writes, to its own stream: `state`, `metric`, `log`, `control`,
+`marker`, and `process` records of processes that have no stream of their own
+(those carry the process's pid in `proc`). It forwards signals, reaps orphans, and
+leaves the job's exit status, output bytes and files as they would be without it.
+
+Services (`add_service`) run alongside the job: `start(monitor)` before it begins,
+`stop()` after it ended and the manifest holds the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+
+from jemgui.monitor import archive
+from jemgui.monitor.inject import _jem_trace
+from jemgui.monitor.inject._jem_stream import Stream, next_seq
+from jemgui.monitor.inject._jem_values import redact_argv, redact_text
+from jemgui.monitor.output import OutputRelay
+from jemgui.monitor.processes import Proc, ProcessTree
+from jemgui.monitor.shells import Shells
+
+DEFAULT_VERBOSITY = 4
+TICK = 0.1
+TREE_EVERY = 2  # ticks between process-tree scans
+OUTPUT_GRACE = 2.0  # s to wait for the job's pipes to close after it exited
+INJECT = Path(__file__).resolve().parent / "inject"
+JOB_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+FORWARDED = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
+TERMINAL_SIGNALS = ("SIGINT", "SIGQUIT")
+INTERPRETERS = re.compile(r"^(python[0-9.]*|bash|sh|env)$")
+PR_SET_CHILD_SUBREAPER = 36
+
+
+class MonitorError(ValueError):
+    """The job cannot be set up as asked (the message is one line)."""
+
+
+def default_job_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+
+
+def job_name(argv: list[str]) -> str:
+    """A short name for the job: its script, or its program."""
+    names = [os.path.basename(a) for a in argv]
+    for name in names:
+        if name and not name.startswith("-") and not INTERPRETERS.match(name):
+            return name
+    return names[0] if names else "job"
+
+
+class Monitor:
+    """One job run under JEM: the archive it writes and the handles the live link uses."""
+
+    def __init__(self, command: list[str], *, out: str | os.PathLike | None = None,
+                 job_id: str | None = None, verbosity: int = DEFAULT_VERBOSITY,
+                 include: list[str] | tuple = (), exclude: list[str] | tuple = (),
+                 repr_limit: int = 200, sample_interval: float = 1.0, redact: bool = True,
+                 pack: bool = False, name: str | None = None):
+        if not command:
+            raise MonitorError("no command to run (put it after --)")
+        job_id = default_job_id() if job_id is None else job_id
+        if not JOB_ID.fullmatch(job_id):
+            raise MonitorError(f"job id {job_id!r} is not 1-128 of A-Z a-z 0-9 _ . -")
+        if type(verbosity) is not int or not 0 <= verbosity <= 4:
+            raise MonitorError(f"verbosity must be 0 to 4, not {verbosity!r}")
+        if repr_limit < 10:
+            raise MonitorError(f"repr limit must be at least 10, not {repr_limit}")
+        if not sample_interval > 0:
+            raise MonitorError(f"sample interval must be above 0 s, not {sample_interval}")
+        self.command = list(command)
+        self.include = list(include)
+        self.exclude = list(exclude)
+        self.repr_limit = repr_limit
+        self.sample_interval = float(sample_interval)
+        self.redact = redact
+        self.pack = pack
+        self.pid = os.getpid()
+        self.archive_dir = Path(out).absolute() if out else Path.cwd() / f"jem-{job_id}"
+        self.events_dir = self.archive_dir / "events"
+        self.run_dir = self.archive_dir / archive.RUN_DIR
+        argv = redact_argv(self.command) if redact else list(self.command)
+        self.job = {
+            "id": job_id, "name": name or job_name(self.command),
+            "site": os.environ.get("JEM_SITE"), "host": socket.gethostname(),
+            "user": os.environ.get("JEM_USER") or _login(), "argv": argv, "cwd": os.getcwd(),
+            "started": None, "ended": None, "exit_code": None, "verbosity": verbosity,
+        }
+        self.packed: Path | None = None
+        self._verbosity = verbosity
+        self._control = {"verbosity": verbosity, "snapshot": None}
+        self._control_lock = threading.Lock()
+        self._services: list = []
+        self._stream: Stream | None = None
+        self._tails: dict[int, list] = {}
+        self._tails_lock = threading.Lock()
+        self._tree = ProcessTree(self.pid)
+        self._shells: Shells | None = None
+        self._reaped: dict[int, int] = {}
+        self._finished_streams: set[int] = set()
+        self._recorded_exits: set[int] = set()
+        self._stop_ticks = threading.Event()
+        self._child: subprocess.Popen | None = None
+        self._status: int | None = None
+        self._ending: list[Proc] = []
+        self._traced_cache: dict[str, bool] = {}
+
+    # -- the handles other parts use -------------------------------------------------
+
+    @property
+    def verbosity(self) -> int:
+        return self._verbosity
+
+    def record(self, kind: str, **fields) -> None:
+        """Append a record to the monitor's own stream (any thread)."""
+        self._stream.record(kind, fields)
+
+    def set_verbosity(self, level: int) -> None:
+        """Change the verbosity of the whole job; every traced process follows within 0.2 s."""
+        if type(level) is not int or not 0 <= level <= 4:
+            raise MonitorError(f"verbosity must be 0 to 4, not {level!r}")
+        old = self._verbosity
+        self._verbosity = level
+        self.job["verbosity"] = level
+        self._write_control(verbosity=level)
+        self.record("marker", text=f"verbosity {old} -> {level}", verbosity=level)
+
+    def snapshot(self, timeout: float = 2.0) -> dict:
+        """The stacks and locals of every thread of the job's running Python processes.
+
+        Each process answers from its own control thread; none is stopped for longer
+        than it takes to walk its frames.
+        """
+        request = uuid.uuid4().hex[:16]
+        folder = self.run_dir / "snap" / request
+        folder.mkdir(parents=True)
+        targets = set(self._live_python())
+        self._write_control(snapshot=request)
+        deadline = time.monotonic() + timeout
+        answers: dict[int, dict] = {}
+        while time.monotonic() < deadline:
+            for path in folder.glob("*.json"):
+                pid = int(path.stem)
+                if pid not in answers:
+                    try:
+                        answers[pid] = json.loads(path.read_text())
+                    except (OSError, ValueError):
+                        continue
+            if targets <= answers.keys():
+                break
+            targets &= set(self._live_python())
+            time.sleep(0.02)
+        shutil.rmtree(folder, ignore_errors=True)
+        threads = [t for pid in sorted(answers) for t in answers[pid].get("threads", [])]
+        missing = sorted(targets - answers.keys())
+        result = {"threads": threads}
+        if missing:
+            result["missing"] = missing
+        return result
+
+    def last_seq(self) -> dict[int, int]:
+        """The last `seq` written to each stream of the job."""
+        self._tail_streams()
+        with self._tails_lock:
+            return {pid: t[1] for pid, t in sorted(self._tails.items()) if t[1] >= 0}
+
+    def add_service(self, service) -> None:
+        """Run `service.start(self)` with the job and `service.stop()` after it."""
+        self._services.append(service)
+
+    # -- running ----------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Create the archive folder, the manifest and the monitor's own stream."""
+        if self._stream is not None:
+            return
+        if self.archive_dir.exists() and any(self.archive_dir.iterdir()):
+            raise MonitorError(f"{self.archive_dir} already exists and is not empty")
+        try:
+            for sub in ("bash", "py", "snap"):
+                (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+            self.events_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MonitorError(f"cannot create {self.archive_dir}: {exc.strerror}") from None
+        config = {
+            "events": str(self.events_dir), "monitor_pid": self.pid, "verbosity": self._verbosity,
+            "include": self.include, "exclude": self.exclude, "repr_limit": self.repr_limit,
+            "redact": self.redact,
+        }
+        (self.run_dir / _jem_trace.CONFIG_FILE).write_text(json.dumps(config))
+        self._write_control()
+        self.job["started"] = round(time.time(), 6)
+        archive.write_manifest(self.archive_dir, self.job, self.pid)
+        self._stream = Stream(str(self.events_dir / f"{self.pid}.jsonl"), self.pid, time.time)
+        self._shells = Shells(self.run_dir, self.events_dir, self.redact)
+
+    def run(self) -> int:
+        """Run the job to its end; returns its exit code, or -N when signal N ended it."""
+        self.prepare()
+        self.record("state", state="STARTED")
+        started = []
+        try:
+            for service in self._services:
+                service.start(self)
+                started.append(service)
+            return self._run_job()
+        finally:
+            self._finish(started)
+
+    def _run_job(self) -> int:
+        previous = self._install_signals()
+        _become_subreaper()
+        try:
+            self._child = subprocess.Popen(
+                self.command, env=self._child_env(), stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, close_fds=False,
+            )
+        except OSError as exc:
+            self._restore_signals(previous)
+            self.record("marker", text=f"the job did not start: {exc.strerror or exc}")
+            self._status = 127 if isinstance(exc, FileNotFoundError) else 126
+            raise
+        relays = [
+            OutputRelay(self._child.stdout.fileno(), 1, "stdout", self._log),
+            OutputRelay(self._child.stderr.fileno(), 2, "stderr", self._log),
+        ]
+        for relay in relays:
+            relay.start()
+        self.record("state", state="RUNNING")
+        ticker = threading.Thread(target=self._tick_loop, name="jem-monitor", daemon=True)
+        ticker.start()
+        try:
+            status = self._wait_for_job()
+        finally:
+            self._restore_signals(previous)
+        deadline = time.monotonic() + OUTPUT_GRACE
+        for relay, pipe in zip(relays, (self._child.stdout, self._child.stderr), strict=True):
+            relay.join(max(0.0, deadline - time.monotonic()))
+            if not relay.is_alive():
+                pipe.close()
+        self._stop_ticks.set()
+        ticker.join()
+        self._child.returncode = status
+        self._status = status
+        return status
+
+    def _wait_for_job(self) -> int:
+        """Reap children (the job and orphans it left) until the job's own process ends."""
+        child = self._child.pid
+        while True:
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                return self._reaped.get(child, 0)
+            code = os.waitstatus_to_exitcode(status)
+            self._reaped[pid] = code
+            if pid == child:
+                return code
+
+    def _finish(self, services: list) -> None:
+        status = self._status
+        self._final_records(status)
+        if status is None:
+            self.record("state", state="FAILED")
+        elif status < 0:
+            self.record("state", state="KILLED")
+        else:
+            self.record("state", state="DONE" if status == 0 else "FAILED")
+        self._stream.flush()
+        self.job["ended"] = round(time.time(), 6)
+        if status is not None:
+            self.job["exit_code"] = 128 - status if status < 0 else status
+            if status < 0:
+                self.job["signal"] = -status
+        archive.write_manifest(self.archive_dir, self.job, self.pid)
+        for service in reversed(services):
+            try:
+                service.stop()
+            except Exception as exc:  # a service must not cost the job its archive
+                self.record("marker", text=f"service {type(service).__name__} failed: {exc}")
+        self._stream.close()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self.pack:
+            self.packed = archive.pack(self.archive_dir)
+
+    # -- the job's environment and signals ---------------------------------------------
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["JEM_RUN_DIR"] = str(self.run_dir)
+        env["JEM_JOB_ID"] = self.job["id"]
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(INJECT), env.get("PYTHONPATH")]))
+        if env.get("BASH_ENV"):
+            env["JEM_BASH_ENV_ORIG"] = env["BASH_ENV"]
+        env["BASH_ENV"] = str(INJECT / "jem_bash_env.sh")
+        return env
+
+    def _install_signals(self) -> dict:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        for name in FORWARDED:
+            signum = getattr(signal, name, None)
+            if signum is not None:
+                previous[signum] = signal.signal(signum, self._forward)
+        return previous
+
+    @staticmethod
+    def _restore_signals(previous: dict) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    def _forward(self, signum, frame) -> None:
+        """Pass a signal on to the job (unless the terminal already sent it there too)."""
+        name = signal.Signals(signum).name
+        if name in TERMINAL_SIGNALS and _terminal_foreground():
+            self.record("marker", text=f"{name} from the terminal reached the job directly")
+            return
+        try:
+            os.kill(self._child.pid, signum)
+            self.record("marker", text=f"{name} forwarded to the job")
+        except (ProcessLookupError, AttributeError):
+            pass
+
+    # -- what runs every tick --------------------------------------------------------------
+
+    def _tick_loop(self) -> None:
+        ticks = 0
+        next_sample = time.monotonic()
+        while not self._stop_ticks.wait(TICK):
+            ticks += 1
+            try:
+                self._shells.poll(self._verbosity, self._traced)
+                sample_due = time.monotonic() >= next_sample
+                if sample_due or ticks % TREE_EVERY == 0:
+                    self._scan_tree()
+                if sample_due:
+                    next_sample += self.sample_interval
+                    self._sample()
+                self._stream.flush()
+            except Exception as exc:  # the monitor's faults must not stop the job
+                self.record("marker", text=f"monitor fault: {type(exc).__name__}: {exc}")
+
+    def _sample(self) -> None:
+        values = self._tree.sample(time.time())
+        if self._verbosity >= 1:
+            self.record("metric", values=values)
+
+    def _scan_tree(self, final: bool = False) -> None:
+        started, ended = self._tree.scan()
+        for proc in started:
+            if not _may_have_stream(proc):
+                self._record_start(proc)
+        waiting = []
+        for proc in self._ending + ended:
+            # The monitor's own children end once it has reaped them (it learns the status).
+            if not final and proc.pid not in self._reaped and _child_of(proc.pid, self.pid):
+                waiting.append(proc)
+            else:
+                self._process_ended(proc)
+        self._ending = waiting
+
+    def _record_start(self, proc: Proc) -> None:
+        proc.recorded = True
+        argv = redact_argv(proc.argv) if self.redact else proc.argv
+        self.record("process", phase="start", proc=proc.pid, argv=argv, ppid=proc.ppid,
+                    cwd=proc.cwd, lang="other", started=proc.started)
+
+    def _process_ended(self, proc: Proc) -> None:
+        """A process of the job is gone: make sure its end is recorded once."""
+        code = self._reaped.get(proc.pid)
+        end = {"exit_code": code} if code is None or code >= 0 else {"signal": -code}
+        if (self.events_dir / f"{proc.pid}.jsonl").exists():
+            self._shells.poll(self._verbosity, self._traced)
+            self._end_stream(proc.pid, end)
+        else:
+            if not proc.recorded:
+                self._record_start(proc)
+            self.record("process", phase="exit", proc=proc.pid, **end)
+            self._recorded_exits.add(proc.pid)
+
+    def _end_stream(self, pid: int, end: dict) -> None:
+        """Append the exit record to a process's own stream when it did not write one."""
+        if pid in self._finished_streams or self._shells.exited(pid):
+            return
+        self._finished_streams.add(pid)
+        path = self.events_dir / f"{pid}.jsonl"
+        if _last_record(path).get("phase") == "exit":
+            return
+        stream = Stream(str(path), pid, time.time)
+        stream.record("process", {"phase": "exit", **end})
+        stream.close()
+
+    def _final_records(self, status: int | None) -> None:
+        """After the job: last shell commands, ends of every process, a last sample."""
+        if self._shells is None:
+            return
+        self._shells.poll(self._verbosity, self._traced, final=True)
+        self._shells.close()
+        self._scan_tree(final=True)
+        child = self._child.pid if self._child is not None else None
+        if child is not None and child not in self._finished_streams:
+            end = {"exit_code": status} if status is None or status >= 0 else {"signal": -status}
+            if (self.events_dir / f"{child}.jsonl").exists():
+                self._end_stream(child, end)
+            elif child not in self._recorded_exits:
+                self.record("process", phase="start", proc=child, argv=self.job["argv"],
+                            ppid=self.pid, cwd=self.job["cwd"], lang="other")
+                self.record("process", phase="exit", proc=child, **end)
+
+    def _log(self, stream: str, text: str) -> None:
+        if self._verbosity >= 1:
+            self.record("log", stream=stream, text=redact_text(text) if self.redact else text)
+
+    def _traced(self, file: str) -> bool:
+        """Is a shell script user code (the tracer's rule, with the job's patterns)?"""
+        known = self._traced_cache.get(file)
+        if known is None:
+            known = self._traced_cache[file] = not (self.include or self.exclude) or (
+                _jem_trace.is_traced(file, self.include, self.exclude, ())
+            )
+        return known
+
+    # -- control channel -----------------------------------------------------------------
+
+    def _write_control(self, **changes) -> None:
+        with self._control_lock:
+            self._control.update(changes)
+            path = self.run_dir / _jem_trace.CONTROL_FILE
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps(self._control))
+            os.replace(tmp, path)
+
+    def _live_python(self) -> list[int]:
+        pids = []
+        for path in (self.run_dir / "py").iterdir():
+            try:
+                pid = int(path.name)
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    pids.append(pid)
+            except (ValueError, psutil.Error):
+                continue
+        return pids
+
+    def _tail_streams(self) -> None:
+        """Bring each stream's last seq up to date, reading only what was appended."""
+        with self._tails_lock:
+            for path in self.events_dir.glob("*.jsonl"):
+                try:
+                    pid = int(path.stem)
+                except ValueError:
+                    continue
+                tail = self._tails.setdefault(pid, [0, -1, b""])
+                try:
+                    with open(path, "rb") as f:
+                        f.seek(tail[0])
+                        data = f.read()
+                except OSError:
+                    continue
+                tail[0] += len(data)
+                lines = (tail[2] + data).split(b"\n")
+                tail[2] = lines.pop()
+                for line in reversed(lines):
+                    try:
+                        tail[1] = json.loads(line)["seq"]
+                        break
+                    except (ValueError, KeyError, TypeError):
+                        continue
+
+
+def _last_record(path: Path) -> dict:
+    seq, cut = next_seq(str(path))
+    if cut or seq == 0:
+        return {}
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - (1 << 16)))
+        tail = f.read().splitlines()
+    try:
+        return json.loads(tail[-1])
+    except (ValueError, IndexError):
+        return {}
+
+
+def _child_of(pid: int, parent: int) -> bool:
+    """Is `pid` a (maybe dead, not yet reaped) child of `parent`?"""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[1]) == parent
+    except (OSError, IndexError, ValueError):
+        return False
+
+
+def _may_have_stream(proc: Proc) -> bool:
+    """Processes that may write their own stream (Python, bash) are recorded only if they don't."""
+    name = os.path.basename(proc.argv[0]) if proc.argv else ""
+    return bool(re.match(r"^(python[0-9.]*|bash)$", name))
+
+
+def _terminal_foreground() -> bool:
+    """Is the monitor in its terminal's foreground group (so the job got the key press too)?"""
+    for fd in (0, 1, 2):
+        try:
+            if os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _become_subreaper() -> None:
+    """Orphans of the job stay the monitor's children, so their end is seen (Linux)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _login() -> str:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:
+        return ""

@@ -1,0 +1,204 @@
+"""The job's bash scripts: their xtrace files turned into records of each shell's own stream.
+
+`inject/jem_bash_env.sh` (the job's BASH_ENV) makes every traced bash write its
+xtrace to `<run>/bash/<pid>.trace`, one entry per command:
+
+    \\x1e<time>\\x1f<file>\\x1f<line>\\x1f<function>\\x1f<#FUNCNAME>\\x1f<subshell>\\x1f<text>\\n
+
+plus a header entry (`H`: pid, ppid, cwd, time, $0, arguments) when the shell starts
+and an exit entry (`X`: status, time) when it ends. The monitor polls those files
+and writes `process`, `source` and `command` records to `events/<pid>.jsonl`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from jemgui.monitor.inject._jem_stream import Stream
+from jemgui.monitor.inject._jem_values import redact_argv, redact_text
+
+RS, US = "\x1e", "\x1f"
+SOURCE_LIMIT = 4 << 20
+INTERNAL = "__jem_exit"
+ENV_FILE = "jem_bash_env.sh"
+
+
+class ShellTrace:
+    """One bash process: the unread rest of its trace file and the stream it feeds."""
+
+    def __init__(self, path: Path, events_dir: Path, redact: bool):
+        self.path = path
+        self.pid = int(path.stem)
+        self.events_path = events_dir / f"{self.pid}.jsonl"
+        self.redact = redact
+        self.offset = 0
+        self.pending = ""
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.stream: Stream | None = None
+        self.cwd = ""
+        self.sent: set[str] = set()
+        self.exited = False
+        self.closed = False
+
+    def poll(self, verbosity: int, traced: Callable[[str], bool], final: bool = False) -> int:
+        """Turn what the shell wrote since the last poll into records; returns how many."""
+        if self.closed:
+            return 0
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except OSError:
+            return 0
+        self.offset += len(data)
+        text = self.pending + self.decoder.decode(data, final=final)
+        chunks = text.split(RS)
+        last = chunks.pop()
+        if final or last.endswith("\n"):
+            chunks.append(last)
+            last = ""
+        self.pending = last
+        count = 0
+        for chunk in chunks:
+            if chunk:
+                count += self._entry(chunk, verbosity, traced)
+        if count and self.stream is not None:
+            self.stream.flush()
+        return count
+
+    def _open(self) -> Stream:
+        if self.stream is None:
+            self.stream = Stream(str(self.events_path), self.pid, time.time)
+        return self.stream
+
+    def _entry(self, chunk: str, verbosity: int, traced: Callable[[str], bool]) -> int:
+        if chunk.endswith("\n"):
+            chunk = chunk[:-1]
+        if chunk.startswith("H" + US):
+            return self._header(chunk.split(US))
+        if chunk.startswith("X" + US):
+            parts = chunk.split(US)
+            try:
+                code = int(parts[1])
+            except (IndexError, ValueError):
+                return 0
+            self._open().record("process", {"phase": "exit", "exit_code": code}, _stamp(parts, 2))
+            self.exited = True
+            return 1
+        fields = chunk.split(US, 6)
+        if len(fields) < 7 or verbosity < 1:
+            return 0
+        stamp, file, line, func, nfuncs, subshell, command = fields
+        if func == INTERNAL or command.startswith(INTERNAL) or file.endswith(ENV_FILE):
+            return 0
+        if file and not traced(file):
+            return 0
+        try:
+            depth = max(0, int(nfuncs or 0) - 1) + int(subshell or 0)
+            lineno = int(line)
+        except ValueError:
+            return 0
+        stream = self._open()
+        count = 0
+        if file and file not in self.sent:
+            self.sent.add(file)
+            count += self._source(stream, file)
+        stream.record("command", {
+            "file": file, "line": lineno, "func": func or "main", "depth": depth,
+            "text": redact_text(command) if self.redact else command,
+        }, _stamp(fields, 0))
+        return count + 1
+
+    def _header(self, parts: list[str]) -> int:
+        if len(parts) < 6:
+            return 0
+        _, pid, ppid, cwd, stamp, *argv = parts
+        self.cwd = cwd
+        try:
+            with open(f"/proc/{self.pid}/cmdline", "rb") as f:
+                real = [a.decode("utf-8", "surrogateescape") for a in f.read().split(b"\0")[:-1]]
+            if real and "bash" in os.path.basename(real[0]):
+                argv = real
+        except OSError:
+            pass
+        if self.redact:
+            argv = redact_argv(argv)
+        fields = {"phase": "start", "argv": argv, "ppid": _int(ppid), "cwd": cwd, "lang": "shell"}
+        self._open().record("process", fields, _stamp(parts, 4))
+        return 1
+
+    def _source(self, stream: Stream, file: str) -> int:
+        path = file if os.path.isabs(file) else os.path.join(self.cwd, file)
+        try:
+            with open(path, "rb") as f:
+                data = f.read(SOURCE_LIMIT)
+        except OSError:
+            return 0
+        text = data.decode("utf-8", "replace")
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        stream.record("source", {"path": file, "sha256": digest, "lang": "shell", "text": text})
+        return 1
+
+    def close(self) -> None:
+        """No more records for this shell (it ended, or exec'd a Python that goes on)."""
+        if self.stream is not None:
+            self.stream.close()
+        self.closed = True
+
+
+def _stamp(parts: list[str], index: int) -> float | None:
+    try:
+        return float(parts[index])
+    except (IndexError, ValueError):
+        return None
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+class Shells:
+    """All traced shells of the job, polled together."""
+
+    def __init__(self, run_dir: Path, events_dir: Path, redact: bool):
+        self.folder = run_dir / "bash"
+        self.py_folder = run_dir / "py"
+        self.events_dir = events_dir
+        self.redact = redact
+        self.traces: dict[int, ShellTrace] = {}
+
+    def poll(self, verbosity: int, traced: Callable[[str], bool], final: bool = False) -> None:
+        for path in self.folder.glob("*.trace"):
+            try:
+                pid = int(path.stem)
+            except ValueError:
+                continue
+            trace = self.traces.get(pid)
+            if trace is None:
+                trace = self.traces[pid] = ShellTrace(path, self.events_dir, self.redact)
+            if trace.closed:
+                continue
+            # A Python started in this pid (the script exec'd it): finish the shell's part.
+            handed_over = (self.py_folder / str(pid)).exists()
+            trace.poll(verbosity, traced, final=final or handed_over)
+            if handed_over:
+                trace.close()
+                (self.folder / f"{pid}.done").touch()
+
+    def exited(self, pid: int) -> bool:
+        """Did this shell report its own exit status?"""
+        trace = self.traces.get(pid)
+        return trace is not None and trace.exited
+
+    def close(self) -> None:
+        for trace in self.traces.values():
+            if not trace.closed:
+                trace.close()

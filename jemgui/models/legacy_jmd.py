@@ -216,7 +216,7 @@ class _Stream:
         if not self.stack and func != self.root:
             self.open(ts, self.root, "", None)
         frame = {"fid": self.next_fid, "func": func, "file": file, "line": line,
-                 "depth": len(self.stack)}
+                 "depth": len(self.stack), "vars": dict(fields.get("args", {}))}
         self.next_fid += 1
         frame["call"] = self.emit(ts, "call", **self._where(frame), **fields)
         self.stack.append(frame)
@@ -369,7 +369,13 @@ class _Converter:
         if traceback and not passing:
             rec["traceback"] = traceback
         if "Vars" in f:
-            rec["changed"] = parse_vars(unescape(f["Vars"]))
+            # only what is new or changed: the arguments keep the types their call gave
+            known = frame["vars"]
+            changed = {k: v for k, v in parse_vars(unescape(f["Vars"])).items()
+                       if k not in known or known[k][1] != v[1]}
+            known.update(changed)
+            if changed:
+                rec["changed"] = changed
         if f.get("Code"):
             rec["code"] = unescape(f["Code"]).split("<br>")
         s.emit(ts, "exception", **rec)

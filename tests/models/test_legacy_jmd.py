@@ -9,6 +9,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from jemgui.models.index import open_index
 from jemgui.models.legacy_jmd import convert_jmd, parse_time, split_line, unescape
 from jemgui.models.records import check
 from jemgui.models.report import ImportReport
@@ -105,8 +106,10 @@ def test_calls_commands_and_the_failure_as_the_spec_maps_them():
         ("fit_track", 3, 53), ("process_event", 2, 63), ("main", 1, 112), ("<module>", 0, 131)]
     inner = errors[0]
     assert inner["message"] == "float division by zero"
-    assert inner["changed"] == {"hits": ["", "[0.9, 9.2, 5.8, 1.5, 0.6, 4.2]"], "width": ["", "0.0"],
-                                "n": ["", "6"]}
+    # Vars become the frame's locals: only what its call's arguments do not already say
+    assert inner["changed"] == {"n": ["", "6"]}
+    call = next(r for r in python if r["kind"] == "call" and r["fid"] == inner["fid"])
+    assert call["args"] == {"hits": ["list", "[0.9, 9.2, 5.8, 1.5, 0.6, 4.2]"], "width": ["float", "0.0"]}
     assert inner["traceback"] == [[RECO, 131, "<module>"], [RECO, 112, "main"],
                                   [RECO, 63, "process_event"], [RECO, 53, "fit_track"]]
     assert inner["code"][3] == "    slope = (hits[-1] - hits[0]) / width"
@@ -124,7 +127,7 @@ def test_calls_commands_and_the_failure_as_the_spec_maps_them():
     assert [(func, line) for _, func, line in stack] == [
         ("<module>", 131), ("main", 112), ("process_event", 63), ("fit_track", 53)]
     handled = next(r for r in python if r["kind"] == "exception" and r["type"] == "KeyError")
-    assert handled["func"] == "calibrate" and handled["changed"]["module"] == ["", "1742"]
+    assert handled["func"] == "calibrate" and "changed" not in handled  # Vars = the arguments
 
 
 def test_resources_states_and_output():
@@ -153,6 +156,18 @@ def test_damage_is_reported_and_the_lines_around_it_kept():
     # the call whose arguments are cut is kept, without arguments
     call_27 = [r for r in conv.streams[3] if r["kind"] == "call" and r["func"] == "calibrate"][27]
     assert "args" not in call_27
+
+
+def test_job_log_tarball_opens_at_its_failure():
+    """What a shifter holds: JEM_LOG.tgz. Indexed, it shows the failing line, its stack and locals."""
+    index = open_index(DATA / "JEM_LOG.tgz")
+    failure = index.summary()["failure"]
+    index.close()
+    assert (failure["type"], failure["func"], failure["line"]) == ("ZeroDivisionError", "fit_track", 53)
+    assert [(f["func"], f["line"]) for f in failure["stack"]] == [
+        ("<module>", 131), ("main", 112), ("process_event", 63), ("fit_track", 53)]
+    assert failure["stack"][-1]["locals"] == {
+        "hits": ["list", "[0.9, 9.2, 5.8, 1.5, 0.6, 4.2]"], "width": ["float", "0.0"], "n": ["", "6"]}
 
 
 def test_killed_job_has_no_end_and_its_cut_line_is_reported():

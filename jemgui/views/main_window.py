@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         self.inspection: Inspection | None = None
         self.transport: Transport | None = None
         self.report_dialog: ReportDialog | None = None
+        self.job_dialog: QInputDialog | None = None
         self._pending_place: tuple[str | None, tuple[int, int] | None] = (None, None)
         self.setWindowTitle("JEM Inspector")
         self.setAcceptDrops(True)
@@ -247,14 +248,20 @@ class MainWindow(QMainWindow):
         self.progress.setFormat(f"Indexing: {records:,} records  %p%")
 
     def _choose_job(self, path: str, jobs: list) -> None:
+        """Ask which job of a pack to open (a window-modal sheet, so nothing blocks)."""
         self._end_progress()
         labels = [label for _, label in jobs]
-        label, ok = QInputDialog.getItem(self, "Choose a job", f"{Path(path).name} holds {len(jobs)} jobs:",
-                                         labels, 0, False)
-        if ok:
-            self.open_path(path, jobs[labels.index(label)][0], *self._pending_place)
-        else:
-            self.statusBar().showMessage("No job chosen", 5000)
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Choose a job")
+        dialog.setLabelText(f"{Path(path).name} holds {len(jobs)} jobs. Open which one?")
+        dialog.setComboBoxItems(labels)
+        dialog.setComboBoxEditable(False)
+        where, record = self._pending_place
+        dialog.textValueSelected.connect(
+            lambda label: self.open_path(path, jobs[labels.index(label)][0], where, record))
+        dialog.rejected.connect(lambda: self.statusBar().showMessage("No job chosen", 5000))
+        self.job_dialog = dialog
+        dialog.open()
 
     def _end_progress(self) -> None:
         self.progress.setVisible(False)
@@ -266,12 +273,19 @@ class MainWindow(QMainWindow):
 
     def show_error(self, text: str) -> None:
         """A one-line error above the source; the window and any open job stay as they were."""
-        self.banner.setText(text)
+        self.banner.setText(" ".join(text.split()))
         self.banner.setVisible(True)
         self.statusBar().showMessage(text, 15000)
 
     def _opened(self, index, path: str) -> None:
         self._end_progress()
+        if index.count == 0:
+            problems = index.report.lines()
+            self.show_error(f"Could not open {path}: it holds no records"
+                            + (f" ({problems[0]}" + (f", and {len(problems) - 1} more problems)"
+                                                     if len(problems) > 1 else ")") if problems else ""))
+            index.close()
+            return
         try:
             inspection = Inspection(index, path, self)
         except Exception as exc:  # a broken index must not take the window down

@@ -1,0 +1,127 @@
+"""Opening in the window: bad inputs never close it, several jobs ask which, indexing can be cancelled."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialogButtonBox
+
+from benchmarks.synth import write_archive as write_synthetic
+from jemgui.app import open_now
+from tests.models.jobs import monitor, write_archive
+from tests.views.agree import assert_views_agree
+
+
+def open_and_wait(qtbot, w, path):
+    """Open in the background; return ("opened", index) or ("failed", reason)."""
+    out = []
+    w.opener.opened.connect(lambda ix, p: out.append(("opened", ix)))
+    w.opener.failed.connect(lambda p, reason: out.append(("failed", reason)))
+    w.open_path(path)
+    qtbot.waitUntil(lambda: bool(out), timeout=15000)
+    return out[0]
+
+
+def bad_inputs(tmp_path):
+    noise = tmp_path / "noise.tar.gz"
+    noise.write_bytes(b"\x1f\x8b\x08" + bytes(range(256)) * 4)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    text = tmp_path / "notes.txt"
+    text.write_text("this is not a job\n")
+    manifest_only = tmp_path / "manifest_only"
+    manifest_only.mkdir()
+    (manifest_only / "manifest.json").write_text("{broken")
+    return {"missing": tmp_path / "nope.tgz", "noise": noise, "empty": empty, "text": text,
+            "manifest_only": manifest_only}
+
+
+@pytest.mark.parametrize("name", ["missing", "noise", "empty", "text", "manifest_only"])
+def test_a_bad_input_leaves_the_window_and_the_open_job_as_they_were(qtbot, window, tmp_path, name):
+    before = window.inspection
+    window.inspection.cursor.seek(18)
+    path = bad_inputs(tmp_path)[name]
+    window.open_path(path)
+    qtbot.waitUntil(window.banner.isVisible, timeout=15000)
+    assert window.isVisible()
+    assert window.inspection is before and window.inspection.cursor.pos == 18
+    text = window.banner.text()
+    assert text.startswith(f"Could not open {path}: ") and "\n" not in text
+    assert not window.progress.isVisible()
+    assert_views_agree(window)
+
+
+def test_an_empty_window_shows_the_error_too(qtbot, empty_window, tmp_path):
+    kind, reason = open_and_wait(qtbot, empty_window, tmp_path / "missing.zip")
+    assert kind == "failed" and "no such file" in reason
+    assert empty_window.banner.isVisible() and empty_window.inspection is None
+
+
+def test_cut_and_garbage_lines_open_with_a_report(qtbot, empty_window, tmp_path):
+    path = write_archive(tmp_path / "cut")
+    with open(path / "events" / "200.jsonl", "ab") as f:
+        f.write(b'\xff\xfe garbage\n{"seq": 99, "ts": "x"}\n{"seq": 24, "ts": 1296564450.5, "pid": 200, "ki')
+    kind, _ = open_and_wait(qtbot, empty_window, path)
+    assert kind == "opened"
+    qtbot.waitUntil(lambda: empty_window.inspection is not None)
+    assert "problem" in empty_window.report_button.text()
+    assert_views_agree(empty_window)
+
+
+def test_a_pack_with_several_jobs_asks_which(qtbot, empty_window, tmp_path):
+    write_archive(tmp_path / "src" / "jobA")
+    job_b = dict(json.loads((tmp_path / "src" / "jobA" / "manifest.json").read_text())["job"], id="4712")
+    write_archive(tmp_path / "src" / "jobB", [monitor()], job=job_b)
+    tgz = tmp_path / "many.tgz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        tar.add(tmp_path / "src", arcname="sandbox")
+    empty_window.open_path(tgz)
+    qtbot.waitUntil(lambda: empty_window.job_dialog is not None and empty_window.job_dialog.isVisible(),
+                    timeout=15000)
+    dialog = empty_window.job_dialog
+    assert dialog.comboBoxItems() == ["sandbox/jobA", "sandbox/jobB"]
+    dialog.setTextValue("sandbox/jobB")
+    with qtbot.waitSignal(empty_window.opener.opened, timeout=15000):
+        ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+        qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+    assert empty_window.inspection.index.job["id"] == "4712"
+
+
+@pytest.mark.slow
+def test_indexing_can_be_cancelled_and_keeps_the_open_job(qtbot, window, tmp_path):
+    big = write_synthetic(tmp_path / "big", 60_000)
+    before = window.inspection
+    opened = []
+    window.opener.opened.connect(lambda *a: opened.append(a))
+    window.open_path(big)
+    assert window.cancel_button.isVisible() and window.progress.isVisible()
+    qtbot.wait(50)
+    qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
+    assert not window.progress.isVisible()
+    window.opener.wait(30)
+    qtbot.wait(50)
+    assert opened == [] and window.inspection is before
+    assert "cancelled" in window.statusBar().currentMessage()
+
+
+def test_a_newer_open_wins_over_an_older_one(qtbot, empty_window, tmp_path):
+    slow = write_synthetic(tmp_path / "slow", 20_000)
+    fast = write_archive(tmp_path / "fast")
+    opened = []
+    empty_window.opener.opened.connect(lambda ix, p: opened.append(p))
+    empty_window.open_path(slow)
+    empty_window.open_path(fast)
+    qtbot.waitUntil(lambda: bool(opened), timeout=15000)
+    empty_window.opener.wait(30)
+    qtbot.wait(100)
+    assert opened == [str(fast)]
+
+
+def test_open_now_at_a_record(empty_window, archive):
+    open_now(empty_window, archive, record=(200, 10))
+    cur = empty_window.inspection.cursor
+    assert cur.frame.func == "g" and cur.frame.line == 3 and cur.state.record["kind"] == "call"
+    assert_views_agree(empty_window)

@@ -22,9 +22,32 @@ import stomp
 
 from jemgui.live.url import BrokerURL, parse_broker_url
 
-# stomp.py logs every failed connect attempt as a warning; the connection
-# keeps its own `last_error` instead, so keep Python's last-resort handler quiet.
-logging.getLogger("stomp.py").addHandler(logging.NullHandler())
+
+class _ConnectFailures(logging.Handler):
+    """Keeps the last warning stomp.py logged in each thread: the reason a connect attempt failed.
+
+    stomp.py reports why it could not connect (refused, TLS verification...)
+    only in its log, then raises a bare ConnectFailedException. The attempt
+    runs in our supervising thread, so the thread tells whose reason it is.
+    The handler also keeps Python's last-resort handler from printing them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.last: dict[int, str] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.last[record.thread] = record.getMessage()
+        except Exception:
+            pass
+
+    def pop(self) -> str | None:
+        return self.last.pop(threading.get_ident(), None)
+
+
+_failures = _ConnectFailures()
+logging.getLogger("stomp.py").addHandler(_failures)
 
 
 @dataclass(frozen=True)
@@ -242,12 +265,19 @@ class Connection:
                          key_file=t.key, password=t.password)
         ready = threading.Event()
         conn.set_listener("jemgui", _Listener(self, conn, ready))
+        _failures.pop()
         try:
             conn.connect(self.user, self.password, wait=False)
             if not ready.wait(self.connect_timeout) or not conn.is_connected():
                 raise ConnectionError(self.last_error or "the broker did not answer CONNECT")
         except Exception as exc:
-            self.last_error = _describe(exc) if not isinstance(exc, ConnectionError) else str(exc)
+            logged = _failures.pop()
+            if isinstance(exc, ConnectionError):
+                self.last_error = str(exc)
+            elif isinstance(exc, stomp.exception.ConnectFailedException) and logged:
+                self.last_error = logged
+            else:
+                self.last_error = _describe(exc)
             _quietly_close(conn)
             return False
         with self._lock:
@@ -320,7 +350,8 @@ class _Listener(stomp.ConnectionListener):
             self.owner._lost("connection lost")
 
     def on_heartbeat_timeout(self) -> None:
-        if self.owner._conn is self.conn:
+        # stomp.py may report the disconnect first; the heart-beat is the better reason
+        if self.owner._conn in (self.conn, None):
             self.owner._lost("no heart-beat from the broker")
 
 

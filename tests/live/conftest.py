@@ -1,0 +1,173 @@
+"""The real ActiveMQ broker for the live tests, and a TCP relay that can cut or slow a link.
+
+One broker serves the whole session (tests that restart a broker start
+their own). When it cannot start the tests FAIL with the reason: the live
+link is only tested against the real broker, never skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import socket
+import struct
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from jemgui.live.local_broker import BrokerError, BrokerTLS, LocalBroker
+
+#: a slow subscriber may hold this many batches beyond its prefetch (small, so tests lose some)
+TEST_TOPIC_PENDING = 20
+TEST_TOPIC_PREFETCH = 50
+
+
+def start_broker(**kw) -> LocalBroker:
+    """A started LocalBroker, or a test failure that says why ActiveMQ would not start."""
+    kw.setdefault("topic_pending", TEST_TOPIC_PENDING)
+    kw.setdefault("topic_prefetch", TEST_TOPIC_PREFETCH)
+    kw.setdefault("heap_mb", 256)
+    broker = LocalBroker(**kw)
+    try:
+        return broker.start()
+    except BrokerError as exc:
+        broker.close()
+        pytest.fail(f"the ActiveMQ broker the live tests need did not start: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    from pki import TestPKI
+
+    return TestPKI(tmp_path_factory.mktemp("pki"))
+
+
+def broker_tls(pki, folder: Path) -> BrokerTLS:
+    """A server certificate for 127.0.0.1 from the test CA, and a truststore of the test CAs."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(pki.ca.cert.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        .sign(pki.ca.key, hashes.SHA256())
+    )
+    password = "jemgui-test"
+    enc = serialization.BestAvailableEncryption(password.encode())
+    keystore = folder / "broker.p12"
+    keystore.write_bytes(pkcs12.serialize_key_and_certificates(b"broker", key, cert, None, enc))
+    truststore = folder / "trust.p12"
+    truststore.write_bytes(pkcs12.serialize_java_truststore(
+        [pkcs12.PKCS12Certificate(c.cert, c.label.encode()) for c in (pki.ca, pki.sub_ca)], enc))
+    (folder / "ca.pem").write_bytes(pki.ca.cert.public_bytes(serialization.Encoding.PEM))
+    return BrokerTLS(keystore, password, truststore, need_client_auth=True)
+
+
+@pytest.fixture(scope="session")
+def broker(pki, tmp_path_factory):
+    """The session's broker: STOMP, and STOMP over TLS that wants a client certificate."""
+    b = start_broker(tls=broker_tls(pki, tmp_path_factory.mktemp("broker-tls")))
+    yield b
+    b.close()
+
+
+class TcpProxy:
+    """Relays TCP connections to `port`; `cut()` breaks them, `throttle()` slows broker-to-client.
+
+    This is how the tests cut a follower's network link or make it too slow
+    for its topic, without touching the follower or the broker.
+    """
+
+    def __init__(self, port: int, host: str = "127.0.0.1"):
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.rate: float | None = None  # bytes/s from broker to client; None: unlimited
+        self.cuts = 0
+        self._pairs: list[tuple[socket.socket, socket.socket]] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"stomp://127.0.0.1:{self.port}"
+
+    def throttle(self, rate: float | None) -> None:
+        self.rate = rate
+
+    def cut(self) -> None:
+        """Break every relayed connection at once: both ends see their connection reset."""
+        with self._lock:
+            pairs, self._pairs = self._pairs, []
+            self.cuts += 1
+        for pair in pairs:
+            for s in pair:
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    s.shutdown(socket.SHUT_RDWR)  # wakes the relay threads blocked on it
+                except OSError:
+                    pass
+                s.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self.listener.close()
+        self.cut()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            # small buffers, so a throttled link backs up into the broker quickly
+            upstream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+            with self._lock:
+                self._pairs.append((client, upstream))
+            threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, True), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, downstream: bool) -> None:
+        try:
+            while True:
+                rate = self.rate if downstream else None
+                data = src.recv(8192 if rate else 65536)
+                if not data:
+                    break
+                if rate:
+                    time.sleep(len(data) / rate)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+@pytest.fixture
+def proxy(broker):
+    p = TcpProxy(broker.port)
+    yield p
+    p.close()

@@ -54,6 +54,10 @@ class Stream:
     pid: int | None = None
     path: Path | None = None
     records: list[dict] | None = None
+    #: read only this pid's lines (a bare .jsonl holding several processes, e.g. an export)
+    only_pid: int | None = None
+    #: with only_pid: also read lines that name no pid (so they are reported once)
+    strays: bool = False
     _raw: io.BufferedIOBase | None = field(default=None, repr=False)
 
     @property
@@ -279,10 +283,35 @@ def _manifest_job_id_hint(ref: JobRef) -> str:
     return PurePosixPath(ref.key).name
 
 
+PID_FIELD = re.compile(rb'"pid"\s*:\s*(-?\d+)')
+
+
+def _pids_in(stream: Stream, limit: int = 10_000) -> list[int]:
+    """The pids a bare stream's lines name, in order of first appearance."""
+    seen: dict[int, None] = {}
+    with stream.open() as f:
+        for line in f:
+            m = PID_FIELD.search(line)
+            if m:
+                seen.setdefault(int(m[1]), None)
+                if len(seen) >= limit:
+                    break
+    return list(seen)
+
+
 def _from_jsonl(path: Path) -> JobInput:
     m = EVENTS_NAME.match(path.name)
     inp = JobInput(label=path.name, total_bytes=path.stat().st_size)
-    inp.streams.append(Stream(name=path.name, pid=int(m["pid"]) if m else None, path=path))
+    whole = Stream(name=path.name, pid=int(m["pid"]) if m else None, path=path)
+    try:
+        pids = _pids_in(whole)
+    except (OSError, EOFError, TooLarge, zlib.error):
+        pids = []
+    if len(pids) > 1:  # several processes in one file: one stream each, so seq checks stay per process
+        inp.streams += [Stream(name=f"{path.name}#{pid}", pid=pid, path=path, only_pid=pid, strays=i == 0)
+                        for i, pid in enumerate(pids)]
+    else:
+        inp.streams.append(whole)
     inp.report.add(path.name, 0, "no-manifest", "a bare stream: no manifest, job facts unknown")
     return inp
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from jemgui.models.inputs import Stream, iter_lines
+from jemgui.models.inputs import PID_FIELD, Stream, iter_lines
 from jemgui.models.records import MAX_LINE_BYTES, check
 from jemgui.models.report import ImportReport
 
@@ -54,7 +54,12 @@ def _converted(stream: Stream) -> Iterator[tuple[int, dict, bytes | None]]:
 
 def _parsed(f, stream: Stream, report: ImportReport, stats: StreamStats):
     loads, name = orjson.loads, stream.name
+    only = None if stream.only_pid is None else b"%d" % stream.only_pid
     for n, line, ended in iter_lines(f, name, report, MAX_LINE_BYTES):
+        if only is not None:
+            m = PID_FIELD.search(line)
+            if (m is None and not stream.strays) or (m is not None and m[1] != only):
+                continue  # another process's line
         try:
             rec = loads(line)
         except orjson.JSONDecodeError as exc:

@@ -270,3 +270,18 @@ def test_cut_tarball_keeps_what_was_readable(archive, tmp_path):
         assert "cut.tar" in str(exc)
     else:
         assert ix.report.total >= 1
+
+
+def test_a_jsonl_export_of_several_processes_reopens_as_the_same_job(archive, tmp_path):
+    from jemgui.models.export import export_jsonl
+
+    ix = open_index(archive)
+    out = tmp_path / "all.jsonl"
+    with open(out, "wb") as f:
+        export_jsonl(ix, f)
+    text = out.read_text()
+    out.write_text(text + "not json either\n")
+    again = open_index(out)
+    assert [(r["pid"], r["seq"]) for r in again.iter_records()] == [(r["pid"], r["seq"]) for r in ix.iter_records()]
+    assert {k: v for k, v in codes(again).items() if k != "no-manifest"} == {"bad-json": 1}
+    assert again.failure_pos() == ix.failure_pos()

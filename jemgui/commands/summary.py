@@ -38,8 +38,8 @@ def render(s: dict) -> list[str]:
     """The summary as text for a terminal."""
     job = s["job"]
     out = [f"Job {job.get('id', '?')}" + (f" ({job['name']})" if job.get("name") else "")
-           + f"  site {job.get('site', '?')}  host {job.get('host', '?')}",
-           f"User      {job.get('user', '?')}",
+           + f"  site {job.get('site') or '?'}  host {job.get('host') or '?'}",
+           f"User      {job.get('user') or '?'}",
            f"Command   {' '.join(map(str, job.get('argv') or [])) or '?'}",
            f"Ran       {fmt_time(s['started'])} for {fmt_duration(s['duration'])}",
            f"Outcome   exit code {s['exit_code']}, state {s['final_state'] or '?'}"

@@ -48,6 +48,7 @@ def monitor_from_args(args: argparse.Namespace) -> Monitor:
             command, out=args.out, job_id=args.job_id, verbosity=args.verbosity,
             include=args.include, exclude=args.exclude, repr_limit=args.repr_limit,
             sample_interval=args.sample_interval, redact=not args.no_redact, pack=args.pack,
+            reaper=True,
         )
     except MonitorError as exc:
         raise UsageError(str(exc)) from None

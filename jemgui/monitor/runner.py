@@ -71,7 +71,7 @@ class Monitor:
                  job_id: str | None = None, verbosity: int = DEFAULT_VERBOSITY,
                  include: list[str] | tuple = (), exclude: list[str] | tuple = (),
                  repr_limit: int = 200, sample_interval: float = 1.0, redact: bool = True,
-                 pack: bool = False, name: str | None = None):
+                 pack: bool = False, name: str | None = None, reaper: bool = False):
         if not command:
             raise MonitorError("no command to run (put it after --)")
         job_id = default_job_id() if job_id is None else job_id
@@ -90,6 +90,8 @@ class Monitor:
         self.sample_interval = float(sample_interval)
         self.redact = redact
         self.pack = pack
+        #: adopt the job's orphans and reap every child (only when the process is the monitor alone)
+        self.reaper = reaper
         self.pid = os.getpid()
         self.archive_dir = Path(out).absolute() if out else Path.cwd() / f"jem-{job_id}"
         self.events_dir = self.archive_dir / "events"
@@ -224,7 +226,8 @@ class Monitor:
 
     def _run_job(self) -> int:
         previous = self._install_signals()
-        _become_subreaper()
+        if self.reaper:
+            _become_subreaper()
         try:
             self._child = subprocess.Popen(
                 self.command, env=self._child_env(), stdout=subprocess.PIPE,
@@ -260,11 +263,11 @@ class Monitor:
         return status
 
     def _wait_for_job(self) -> int:
-        """Reap children (the job and orphans it left) until the job's own process ends."""
+        """Reap children (the job, and as reaper the orphans it left) until the job ends."""
         child = self._child.pid
         while True:
             try:
-                pid, status = os.waitpid(-1, 0)
+                pid, status = os.waitpid(-1 if self.reaper else child, 0)
             except ChildProcessError:
                 return self._reaped.get(child, 0)
             code = os.waitstatus_to_exitcode(status)

@@ -10,7 +10,7 @@ import sys
 def python_ok(minimum):
     have = sys.version_info[:2]
     want = tuple(int(p) for p in minimum.split("."))
-    return have >= want, "%d.%d" % have
+    return have >= want, f"{have[0]}.{have[1]}"
 
 
 def scratch_ok(path, need_mb=100):
@@ -27,8 +27,8 @@ def main():
         "scratch": scratch_ok(os.getcwd()),
     }
     for name, (ok, value) in checks.items():
-        print("check %-8s %-4s %s" % (name, "ok" if ok else "FAIL", value))
-    print("node %s, %s" % (platform.node(), platform.machine()))
+        print(f"check {name:<8} {'ok' if ok else 'FAIL':<4} {value}")
+    print(f"node {platform.node()}, {platform.machine()}")
     return 0 if all(ok for ok, _ in checks.values()) else 1
 
 

@@ -25,7 +25,7 @@ class Calibration:
         try:
             return self.gains[channel]
         except KeyError:
-            raise CalibrationError("no gain for channel %d in run %d" % (channel, self.run)) from None
+            raise CalibrationError(f"no gain for channel {channel} in run {self.run}") from None
 
 
 def read_config(path):
@@ -77,7 +77,7 @@ class Transform:
             event = make_event(number, rng, self.config["channels"])
             result = self.process(event)
             if number % 10 == 0:
-                print("event %3d: %d clusters, %.2f GeV" % (number, result["clusters"], result["energy"]))
+                print(f"event {number:3d}: {result['clusters']} clusters, {result['energy']:.2f} GeV")
                 sys.stdout.flush()
             time.sleep(self.config["delay_ms"] / 1000.0)
         return self.results
@@ -94,7 +94,7 @@ def main():
     results = transform.run(args.events)
     with open(args.out, "w") as f:
         json.dump(results, f)
-    print("wrote %d events to %s" % (len(results), args.out))
+    print(f"wrote {len(results)} events to {args.out}")
     return 0
 
 

@@ -1,0 +1,126 @@
+"""Run programs under JEM's tracer exactly as the monitor injects it, and read what it wrote.
+
+The tracer is loaded the way a job's interpreter loads it (PYTHONPATH with the
+`inject` folder, `JEM_RUN_DIR` with the config), without the rest of the monitor, so
+the correctness tests can run many programs on every Python the machine has.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+INJECT = ROOT / "jemgui" / "monitor" / "inject"
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+
+
+def find_pythons() -> dict[str, str]:
+    """`{"3.12": executable}`: the default Python and every other CPython 3.9+ of pyenv."""
+    found = {"{}.{}".format(*sys.version_info[:2]): sys.executable}
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for exe in sorted(root.glob("3.*/bin/python3")):
+        m = re.match(r"3\.(\d+)\.", exe.parent.parent.name + ".")
+        if m and int(m.group(1)) >= 9:
+            found.setdefault(f"3.{m.group(1)}", str(exe))
+    return dict(sorted(found.items(), key=lambda kv: int(kv[0].split(".")[1])))
+
+
+PYTHONS = find_pythons()
+
+
+@dataclass
+class Traced:
+    """What one traced run left: its exit, output, and every record of every stream."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    records: list[dict]
+
+    def of(self, kind: str, pid: int | None = None) -> list[dict]:
+        return [r for r in self.records if r["kind"] == kind and (pid is None or r["pid"] == pid)]
+
+    def pids(self) -> list[int]:
+        return sorted({r["pid"] for r in self.records})
+
+
+def read_streams(events: Path) -> list[dict]:
+    """All records of all streams; checks that each stream's seq goes 0, 1, 2, ..."""
+    records = []
+    for path in sorted(events.glob("*.jsonl")):
+        stream = [json.loads(line) for line in path.read_text().splitlines()]
+        assert [r["seq"] for r in stream] == list(range(len(stream))), f"seq holes in {path.name}"
+        assert {r["pid"] for r in stream} <= {int(path.stem)}
+        records.extend(stream)
+    return records
+
+
+def make_run_dir(tmp: Path, verbosity: int, **config) -> tuple[Path, Path]:
+    run, events = tmp / "run", tmp / "events"
+    for sub in ("bash", "py", "snap"):
+        (run / sub).mkdir(parents=True, exist_ok=True)
+    events.mkdir(exist_ok=True)
+    conf = {"events": str(events), "monitor_pid": 1, "verbosity": verbosity, "repr_limit": 200,
+            "redact": True, **config}
+    (run / "config.json").write_text(json.dumps(conf))
+    (run / "control.json").write_text(json.dumps({"verbosity": verbosity}))
+    return run, events
+
+
+def traced_env(run: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    env["JEM_RUN_DIR"] = str(run)
+    env["PYTHONPATH"] = str(INJECT)
+    return env
+
+
+def run_traced(python: str, program: Path, tmp: Path, verbosity: int = 3, args: tuple = (),
+               timeout: float = 60, **config) -> Traced:
+    """Run `program` with the tracer at `verbosity`; returns what it printed and recorded."""
+    run, events = make_run_dir(tmp, verbosity, **config)
+    proc = subprocess.run([python, str(program), *args], env=traced_env(run), capture_output=True,
+                          text=True, cwd=tmp, timeout=timeout)
+    return Traced(proc.returncode, proc.stdout, proc.stderr, read_streams(events))
+
+
+def run_helper(python: str, code: str, *args: str, timeout: float = 60) -> str:
+    """Run a helper script (an independent tool: cProfile, trace) without the tracer."""
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    env.pop("JEM_RUN_DIR", None)
+    proc = subprocess.run([python, "-c", code, *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def stacks_at(records: list[dict], until: dict) -> list[dict]:
+    """The call stack of `until`'s thread just before `until`, rebuilt from call/return records."""
+    stack: list[dict] = []
+    for rec in records:
+        if rec is until:
+            break
+        if rec["pid"] != until["pid"] or rec.get("tid") != until.get("tid"):
+            continue
+        if rec["kind"] == "call":
+            stack.append(dict(rec))
+        elif rec["kind"] == "line" and stack and stack[-1]["fid"] == rec["fid"]:
+            stack[-1]["line"] = rec["line"]
+        elif rec["kind"] == "return":
+            assert stack and stack[-1]["fid"] == rec["fid"], f"return of a frame not on top: {rec}"
+            stack.pop()
+    return stack
+
+
+def printed_traceback(stderr: str) -> list[list]:
+    """[[file, line, func], ...] of the last traceback Python printed."""
+    block = stderr[stderr.rindex("Traceback (most recent call last):"):]
+    return [[m.group(1), int(m.group(2)), m.group(3)]
+            for m in re.finditer(r'^  File "(.+)", line (\d+), in (.+)$', block, re.M)]

@@ -45,7 +45,8 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _zombie(pid: int) -> bool:
+def is_zombie(pid: int) -> bool:
+    """Has the process ended (gone, or dead and not yet reaped)?"""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             return f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
@@ -79,12 +80,12 @@ class ProcessTree:
         started, ended = [], []
         for pid in list(self.known):
             proc = self.known[pid]
-            if pid not in pids or _zombie(pid) or not _same(proc):
+            if pid not in pids or is_zombie(pid) or not _same(proc):
                 ended.append(self.known.pop(pid))
                 self.io_ended[0] += proc.io[0]
                 self.io_ended[1] += proc.io[1]
         for pid in pids - self.known.keys():
-            if _zombie(pid):
+            if is_zombie(pid):
                 continue
             proc = _describe(pid)
             if proc is not None:

@@ -32,7 +32,7 @@ from jemgui.monitor.inject import _jem_trace
 from jemgui.monitor.inject._jem_stream import Stream, next_seq
 from jemgui.monitor.inject._jem_values import redact_argv, redact_text
 from jemgui.monitor.output import OutputRelay
-from jemgui.monitor.processes import Proc, ProcessTree
+from jemgui.monitor.processes import Proc, ProcessTree, is_zombie
 from jemgui.monitor.shells import Shells
 
 DEFAULT_VERBOSITY = 4
@@ -132,6 +132,11 @@ class Monitor:
         """Append a record to the monitor's own stream (any thread)."""
         self._stream.record(kind, fields)
 
+    def _marker(self, text: str) -> None:
+        """A note in the monitor's stream (markers are recorded from verbosity 1 up)."""
+        if self._verbosity >= 1:
+            self.record("marker", text=text)
+
     def set_verbosity(self, level: int) -> None:
         """Change the verbosity of the whole job; every traced process follows within 0.2 s."""
         if type(level) is not int or not 0 <= level <= 4:
@@ -140,7 +145,8 @@ class Monitor:
         self._verbosity = level
         self.job["verbosity"] = level
         self._write_control(verbosity=level)
-        self.record("marker", text=f"verbosity {old} -> {level}", verbosity=level)
+        if max(old, level) >= 1:
+            self.record("marker", text=f"verbosity {old} -> {level}", verbosity=level)
 
     def snapshot(self, timeout: float = 2.0) -> dict:
         """The stacks and locals of every thread of the job's running Python processes.
@@ -235,7 +241,7 @@ class Monitor:
             )
         except OSError as exc:
             self._restore_signals(previous)
-            self.record("marker", text=f"the job did not start: {exc.strerror or exc}")
+            self._marker(text=f"the job did not start: {exc.strerror or exc}")
             self._status = 127 if isinstance(exc, FileNotFoundError) else 126
             raise
         relays = [
@@ -295,7 +301,7 @@ class Monitor:
             try:
                 service.stop()
             except Exception as exc:  # a service must not cost the job its archive
-                self.record("marker", text=f"service {type(service).__name__} failed: {exc}")
+                self._marker(text=f"service {type(service).__name__} failed: {exc}")
         self._stream.close()
         shutil.rmtree(self.run_dir, ignore_errors=True)
         if self.pack:
@@ -332,11 +338,11 @@ class Monitor:
         """Pass a signal on to the job (unless the terminal already sent it there too)."""
         name = signal.Signals(signum).name
         if name in TERMINAL_SIGNALS and _terminal_foreground():
-            self.record("marker", text=f"{name} from the terminal reached the job directly")
+            self._marker(text=f"{name} from the terminal reached the job directly")
             return
         try:
             os.kill(self._child.pid, signum)
-            self.record("marker", text=f"{name} forwarded to the job")
+            self._marker(text=f"{name} forwarded to the job")
         except (ProcessLookupError, AttributeError):
             pass
 
@@ -357,7 +363,7 @@ class Monitor:
                     self._sample()
                 self._stream.flush()
             except Exception as exc:  # the monitor's faults must not stop the job
-                self.record("marker", text=f"monitor fault: {type(exc).__name__}: {exc}")
+                self._marker(text=f"monitor fault: {type(exc).__name__}: {exc}")
 
     def _sample(self) -> None:
         values = self._tree.sample(time.time())
@@ -415,6 +421,8 @@ class Monitor:
             return
         self._shells.poll(self._verbosity, self._traced, final=True)
         self._shells.close()
+        if self.reaper:
+            self._reap_ended()
         self._scan_tree(final=True)
         child = self._child.pid if self._child is not None else None
         if child is not None and child not in self._finished_streams:
@@ -425,6 +433,26 @@ class Monitor:
                 self.record("process", phase="start", proc=child, argv=self.job["argv"],
                             ppid=self.pid, cwd=self.job["cwd"], lang="other")
                 self.record("process", phase="exit", proc=child, **end)
+
+        # Streams of processes too short-lived for the tree scan, ended without a word.
+        for path in self.events_dir.glob("*.jsonl"):
+            pid = int(path.stem) if path.stem.isdigit() else None
+            if pid is None or pid == self.pid or pid in self._finished_streams:
+                continue
+            if pid in self._reaped or not psutil.pid_exists(pid) or is_zombie(pid):
+                code = self._reaped.get(pid)
+                self._end_stream(pid, {"signal": -code} if code and code < 0 else {"exit_code": code})
+
+    def _reap_ended(self) -> None:
+        """Collect the status of children (adopted orphans) that ended after the job."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self._reaped[pid] = os.waitstatus_to_exitcode(status)
 
     def _log(self, stream: str, text: str) -> None:
         if self._verbosity >= 1:

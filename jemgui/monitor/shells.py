@@ -104,14 +104,15 @@ class ShellTrace:
         except ValueError:
             return 0
         stream = self._open()
+        when = _stamp(fields, 0)
         count = 0
         if file and file not in self.sent:
             self.sent.add(file)
-            count += self._source(stream, file)
+            count += self._source(stream, file, when)
         stream.record("command", {
             "file": file, "line": lineno, "func": func or "main", "depth": depth,
             "text": redact_text(command) if self.redact else command,
-        }, _stamp(fields, 0))
+        }, when)
         return count + 1
 
     def _header(self, parts: list[str]) -> int:
@@ -119,6 +120,8 @@ class ShellTrace:
             return 0
         _, pid, ppid, cwd, stamp, *argv = parts
         self.cwd = cwd
+        if argv and "bash" not in os.path.basename(argv[0]):
+            argv.insert(0, "bash")
         try:
             with open(f"/proc/{self.pid}/cmdline", "rb") as f:
                 real = [a.decode("utf-8", "surrogateescape") for a in f.read().split(b"\0")[:-1]]
@@ -132,7 +135,7 @@ class ShellTrace:
         self._open().record("process", fields, _stamp(parts, 4))
         return 1
 
-    def _source(self, stream: Stream, file: str) -> int:
+    def _source(self, stream: Stream, file: str, when: float | None) -> int:
         path = file if os.path.isabs(file) else os.path.join(self.cwd, file)
         try:
             with open(path, "rb") as f:
@@ -141,7 +144,7 @@ class ShellTrace:
             return 0
         text = data.decode("utf-8", "replace")
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        stream.record("source", {"path": file, "sha256": digest, "lang": "shell", "text": text})
+        stream.record("source", {"path": file, "sha256": digest, "lang": "shell", "text": text}, when)
         return 1
 
     def close(self) -> None:

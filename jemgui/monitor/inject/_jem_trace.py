@@ -640,7 +640,8 @@ def set_verbosity(level):
     if _faulted or level == _verbosity:
         return
     old = _verbosity
-    _stream.record("marker", {"text": "verbosity %d" % level, "verbosity": level})
+    if max(old, level) >= 1:
+        _stream.record("marker", {"text": "verbosity %d" % level, "verbosity": level})
     if (old < 2) != (level < 2):
         _gen += 1
         _suspended = {}
@@ -835,7 +836,9 @@ def _open_stream():
         "phase": "start", "argv": _argv(), "ppid": os.getppid(), "cwd": cwd, "lang": "python",
         "python": "%d.%d.%d" % sys.version_info[:3], "executable": sys.executable,
     })
-    _stream.record("marker", {"text": "verbosity %d" % _verbosity, "verbosity": _verbosity})
+    if _verbosity >= 1:
+        _stream.record("marker", {"text": "verbosity %d" % _verbosity, "verbosity": _verbosity})
+    _stream.flush()  # a process killed early still leaves its start
     _register(True)
 
 
@@ -887,7 +890,21 @@ def _before_fork():
 
 
 def _after_fork_parent():
-    _start_control()
+    if sys.version_info < (3, 13):
+        _start_control()
+        return
+    # 3.13 counts the threads for its fork warning after this hook: restart the control
+    # thread at this thread's next call or return instead, with a one-shot profile hook.
+    previous = sys.getprofile()
+
+    def restart(frame, event, arg):
+        if frame.f_code.co_filename == __file__:
+            return  # this hook's own return: os.fork() has not counted threads yet
+        sys.setprofile(previous)
+        if _ctl_token is None:
+            _start_control()
+
+    sys.setprofile(restart)
 
 
 def _after_fork_child():

@@ -106,7 +106,7 @@ class Monitor:
         self.packed: Path | None = None
         self._verbosity = verbosity
         self._control = {"verbosity": verbosity, "snapshot": None}
-        self._control_lock = threading.Lock()
+        self._control_lock = threading.RLock()
         self._services: list = []
         self._stream: Stream | None = None
         self._tails: dict[int, list] = {}
@@ -194,9 +194,12 @@ class Monitor:
     # -- running ----------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Create the archive folder, the manifest and the monitor's own stream."""
-        if self._stream is not None:
-            return
+        """Create the archive folder, the manifest and the monitor's own stream (once)."""
+        with self._control_lock:
+            if self._stream is None:
+                self._prepare()
+
+    def _prepare(self) -> None:
         if self.archive_dir.exists() and any(self.archive_dir.iterdir()):
             raise MonitorError(f"{self.archive_dir} already exists and is not empty")
         try:

@@ -197,6 +197,7 @@ class EventTableView(QWidget):
             t.setColumnWidth(col, fm.horizontalAdvance(sample) + 16)
         t.selectionModel().currentRowChanged.connect(self._row_chosen)
         self._pushing = False
+        self._choosing = False
         self._build_filter_bar()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -322,7 +323,8 @@ class EventTableView(QWidget):
             else:
                 sm.clearSelection()
                 sm.setCurrentIndex(self.model.index(row, 0), sm.SelectionFlag.NoUpdate)
-            self._reveal(row)
+            if not self._choosing:
+                self._reveal(row)
         finally:
             self._pushing = False
 
@@ -331,7 +333,7 @@ class EventTableView(QWidget):
         t = self.table
         first = t.rowAt(0)
         last = t.rowAt(t.viewport().height() - 1)
-        if first < 0 or not (first < row < (last if last >= 0 else self.model.rowCount())):
+        if first < 0 or not (first <= row <= (last if last >= 0 else self.model.rowCount())):
             t.scrollTo(self.model.index(row, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
 
     def current_pos(self) -> int | None:
@@ -341,4 +343,8 @@ class EventTableView(QWidget):
 
     def _row_chosen(self, current: QModelIndex, _previous) -> None:
         if not self._pushing and current.isValid():
-            self.cursor.seek(self.model.pos_at(current.row()))
+            self._choosing = True   # the row is where the user put it: no scrolling under the mouse
+            try:
+                self.cursor.seek(self.model.pos_at(current.row()))
+            finally:
+                self._choosing = False

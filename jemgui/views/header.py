@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from jemgui.models.cursor import POS, Cursor
 from jemgui.views import theme
@@ -50,6 +50,9 @@ class JobHeader(QFrame):
         self.facts = QLabel("&nbsp;&nbsp;&nbsp;".join(parts))
         self.facts.setTextFormat(Qt.TextFormat.RichText)
         self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.facts.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.facts.setMinimumWidth(200)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         if job.get("user"):
             self.facts.setToolTip(f"User: {job['user']}")
         self.now = QLabel()
@@ -61,10 +64,11 @@ class JobHeader(QFrame):
         self.failure_pos = failure.get("position") if failure else None
         if failure:
             where = f"{failure.get('file') or '?'}:{failure.get('line')}"
-            text = f"✖  {failure.get('type')}: {failure.get('message')}"
-            if len(text) > 70:
-                text = text[:69] + "…"
-            self.badge.setText(f"{text}   at {where.rsplit('/', 1)[-1]}")
+            etype = str(failure.get("type") or "exception").rsplit(".", 1)[-1]
+            text = f"✖  {etype}: {failure.get('message')}"
+            if len(text) > 48:
+                text = text[:47] + "…"
+            self.badge.setText(f"{text}  at {where.rsplit('/', 1)[-1]}")
             hint = summary.get("hint") or {}
             self.badge.setToolTip(f"Go to the failure (Ctrl+Shift+F): {failure.get('type')}: "
                                   f"{failure.get('message')}\nat {where} in {failure.get('func')}\n"

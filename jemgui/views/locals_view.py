@@ -30,8 +30,8 @@ def _table(headers: tuple[str, ...]) -> QTreeWidget:
     tree.setRootIsDecorated(False)
     tree.setUniformRowHeights(True)
     tree.setAlternatingRowColors(True)
-    tree.setColumnWidth(0, 130)
-    tree.setColumnWidth(1, 80)
+    tree.setColumnWidth(0, 120)
+    tree.setColumnWidth(1, 130)
     tree.setFont(theme.mono_font())
     return tree
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
@@ -96,9 +96,18 @@ class MainWindow(QMainWindow):
 
         self._build_central()
         self._build_docks()
+        self.header_bar = QToolBar("Job", self)
+        self.header_bar.setObjectName("job")
+        self.header_bar.setMovable(False)
+        self.header_bar.setFloatable(False)
+        self.header_bar.setStyleSheet("QToolBar#job { background: #263238; border: 0; padding: 0; spacing: 0; }")
+        self.header_bar.setVisible(False)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.header_bar)
+        self.addToolBarBreak(Qt.ToolBarArea.TopToolBarArea)
         self.toolbar = QToolBar("Transport", self)
         self.toolbar.setObjectName("transport")
-        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        self.toolbar.setIconSize(QSize(22, 22))
         self.toolbar.setMovable(True)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.toolbar)
         self._build_status()
@@ -106,7 +115,7 @@ class MainWindow(QMainWindow):
         self.resize(1500, 950)
         self._default_state = self.saveState()
         self.restoreGeometry(self.settings.value("geometry", b""))
-        self.restoreState(self.settings.value("state", b""))
+        self._sized = self.restoreState(self.settings.value("state", b""))
 
     # -- building ------------------------------------------------------------------
 
@@ -115,7 +124,6 @@ class MainWindow(QMainWindow):
         self.central_layout = QVBoxLayout(central)
         self.central_layout.setContentsMargins(0, 0, 0, 0)
         self.central_layout.setSpacing(0)
-        self.header_slot = QVBoxLayout()
         self.banner = QLabel()
         self.banner.setObjectName("banner")
         self.banner.setWordWrap(True)
@@ -128,7 +136,6 @@ class MainWindow(QMainWindow):
         self.welcome.setWordWrap(True)
         self.source_slot = QVBoxLayout()
         self.source_slot.addWidget(self.welcome)
-        self.central_layout.addLayout(self.header_slot)
         self.central_layout.addWidget(self.banner)
         self.central_layout.addLayout(self.source_slot, 1)
         self.setCentralWidget(central)
@@ -148,10 +155,14 @@ class MainWindow(QMainWindow):
         self.addDockWidget(bottom, self.docks["history"])
         self.tabifyDockWidget(self.docks["events"], self.docks["history"])
         self.docks["events"].raise_()
-        self.resizeDocks([self.docks["metrics"], self.docks["stack"], self.docks["locals"]], [260, 200, 300],
-                         Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["metrics"]], [640], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["events"]], [300], Qt.Orientation.Vertical)
+
+    def _default_sizes(self) -> None:
+        """Give the panels their first sizes in proportion to the window (once it has a size)."""
+        w, h = self.width(), self.height()
+        right = [self.docks[n] for n in ("metrics", "stack", "locals")]
+        self.resizeDocks(right, [int(h * 0.30), int(h * 0.25), int(h * 0.45)], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["metrics"]], [int(w * 0.36)], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["events"]], [int(h * 0.32)], Qt.Orientation.Vertical)
 
     @staticmethod
     def _placeholder() -> QWidget:
@@ -317,7 +328,9 @@ class MainWindow(QMainWindow):
         self.events = EventTableView(ix, cur, inspection.queries)
         self.history = ValueHistoryView(ix, cur, inspection.queries)
         self.metrics = MetricsPlot(ix, cur)
-        self._replace(self.header_slot, self.header)
+        self.header_bar.clear()
+        self.header_bar.addWidget(self.header)
+        self.header_bar.setVisible(True)
         self._replace(self.source_slot, self.source)
         for name, view in (("metrics", self.metrics), ("stack", self.stack_view), ("locals", self.locals_view),
                            ("events", self.events), ("history", self.history)):
@@ -403,6 +416,7 @@ class MainWindow(QMainWindow):
 
     def reset_layout(self) -> None:
         self.restoreState(self._default_state)
+        self._default_sizes()
 
     def _focus_filter(self) -> None:
         if self.inspection is not None:
@@ -434,6 +448,12 @@ class MainWindow(QMainWindow):
         if paths:
             event.acceptProposedAction()
             self.open_path(paths[0])
+
+    def showEvent(self, event) -> None:  # Qt override
+        super().showEvent(event)
+        if not self._sized:
+            self._sized = True
+            self._default_sizes()
 
     def closeEvent(self, event) -> None:  # Qt override
         if self.transport is not None:

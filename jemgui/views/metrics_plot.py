@@ -55,7 +55,7 @@ class MetricsPlot(QWidget):
         self.marks_box.setXLink(self.left)
         self.item.scene().addItem(self.marks_box)
         self.left.sigResized.connect(self._fit_boxes)
-        self.legend = self.item.addLegend(offset=(10, 5), labelTextSize="8pt")
+        self.legend = self.item.addLegend(offset=(-10, -10), labelTextSize="8pt")
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.names = list(index.metric_names())
         self.enabled = {n for n in self.names if n in DEFAULT_ON} or set(self.names[:1])
@@ -185,11 +185,13 @@ class MetricsPlot(QWidget):
             self.exceptions.sigClicked.connect(lambda _item, points, _ev: self.cursor.seek(int(points[0].data())))
             self.marks_box.addItem(self.exceptions)
         states = [m for m in marks if m[2] == "state"][:MAX_STATE_LINES]
-        for pos, ts, _kind, text in states:
+        for i, (pos, ts, _kind, text) in enumerate(states):
+            # staggered, so states a moment apart (STARTED, RUNNING) do not print over each other
             line = pg.InfiniteLine(pos=ts, angle=90, movable=False,
                                    pen=pg.mkPen(theme.KIND_COLOURS["state"], style=Qt.PenStyle.DotLine),
-                                   label=text, labelOpts={"position": 0.86, "color": theme.KIND_COLOURS["state"],
-                                                          "rotateAxis": (1, 0), "anchors": [(0, 0), (0, 0)]})
+                                   label=text, labelOpts={"position": 0.85 - 0.1 * (i % 3),
+                                                          "color": theme.KIND_COLOURS["state"],
+                                                          "anchors": [(0, 0.5), (0, 0.5)]})
             line.setToolTip(f"state {text} (record {pos})")
             self.marks_box.addItem(line, ignoreBounds=True)
 

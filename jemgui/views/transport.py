@@ -11,26 +11,33 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QObject, QSignalBlocker, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QWidget
 
 from jemgui.models.cursor import POS, Breakpoints, Cursor
+from jemgui.resources import resource_path
 from jemgui.views import theme
 from jemgui.views.binding import subscribe
 
-#: name -> (label, shortcut, tooltip text, icon)
+#: name -> (label, shortcut, tooltip text, icon file in resources/icons)
 MOVES = {
-    "back_continue": ("Reverse continue", "Ctrl+F5", "Run backwards to the previous breakpoint", "◀◀"),
-    "back_out": ("Step back out", "Ctrl+Shift+F11", "Back to where this frame was called", "⤒◀"),
-    "back_over": ("Step back over", "Ctrl+F10", "Back to the previous line of this frame", "↶"),
-    "back_into": ("Step back into", "Ctrl+F11", "Back to the previous record of this thread", "◀"),
-    "into": ("Step into", "F11", "The next record of this thread (enters calls)", "▶"),
-    "over": ("Step over", "F10", "The next line of this frame (skips calls)", "↷"),
-    "out": ("Step out", "Shift+F11", "Run until this frame returns", "▶⤓"),
-    "continue": ("Continue", "F5", "Run to the next breakpoint", "▶▶"),
-    "prev_exception": ("Previous exception", "Shift+F8", "Back to the previous exception raised", "⚡◀"),
-    "next_exception": ("Next exception", "F8", "On to the next exception raised", "⚡▶"),
+    "back_continue": ("Reverse continue", "Ctrl+F5", "Run backwards to the previous breakpoint", "back_continue"),
+    "back_out": ("Step back out", "Ctrl+Shift+F11", "Back to where this frame was called", "back_out"),
+    "back_over": ("Step back over", "Ctrl+F10", "Back to the previous line of this frame", "back_over"),
+    "back_into": ("Step back into", "Ctrl+F11", "Back to the previous record of this thread", "back_into"),
+    "into": ("Step into", "F11", "The next record of this thread (enters calls)", "step_into"),
+    "over": ("Step over", "F10", "The next line of this frame (skips calls)", "step_over"),
+    "out": ("Step out", "Shift+F11", "Run until this frame returns", "step_out"),
+    "continue": ("Continue", "F5", "Run to the next breakpoint", "continue"),
+    "prev_exception": ("Previous exception", "Shift+F8", "Back to the previous exception raised", "prev_exception"),
+    "next_exception": ("Next exception", "F8", "On to the next exception raised", "next_exception"),
 }
+
+
+def icon(name: str) -> QIcon:
+    """A toolbar icon shipped in resources/icons (empty when missing: the text still shows)."""
+    path = resource_path("icons", f"{name}.svg")
+    return QIcon(str(path)) if path.exists() else QIcon()
 
 SPEEDS = (("×0.1", 0.1), ("×1", 1.0), ("×10", 10.0), ("×100", 100.0), ("×1000", 1000.0), ("×10000", 1e4))
 
@@ -45,16 +52,14 @@ class Transport(QObject):
         super().__init__(parent)
         self.index, self.cursor, self.breakpoints = index, cursor, breakpoints
         self.actions: dict[str, QAction] = {}
-        for name, (label, keys, tip, icon) in MOVES.items():
-            act = QAction(icon, self)
+        for name, (label, keys, tip, icon_name) in MOVES.items():
+            act = QAction(icon(icon_name), label, self)
             act.setObjectName(name)
-            act.setIconText(icon)
-            act.setText(label)
             act.setShortcut(QKeySequence(keys))
             act.setToolTip(f"{label} ({keys}): {tip}")
             act.triggered.connect(lambda _=False, n=name: self.move(n))
             self.actions[name] = act
-        self.play_action = QAction("Play", self)
+        self.play_action = QAction(icon("play"), "Play", self)
         self.play_action.setCheckable(True)
         self.play_action.setShortcut(QKeySequence("Space"))
         self.play_action.setToolTip("Play / pause (Space): replay the job at the chosen speed")
@@ -124,7 +129,7 @@ class Transport(QObject):
         with QSignalBlocker(self.play_action):
             self.play_action.setChecked(on)
         self.play_action.setText("Pause" if on else "Play")
-        self.play_action.setIconText("⏸" if on else "⏵")
+        self.play_action.setIcon(icon("pause" if on else "play"))
         if on and self.cursor.pos is not None:
             if self.cursor.pos >= self.index.count - 1:
                 self.cursor.seek(0)

@@ -25,6 +25,25 @@ DEFAULT_ON = ("load1", "rss")
 MAX_STATE_LINES = 40
 
 
+class ClockAxis(pg.DateAxisItem):
+    """Wall-clock ticks in UTC that keep the time of day even when zoomed to milliseconds."""
+
+    def __init__(self, **kw):
+        super().__init__(orientation="bottom", utcOffset=0, **kw)
+
+    def tickStrings(self, values, scale, spacing):  # Qt-style override of pyqtgraph
+        if spacing >= 3600:
+            return super().tickStrings(values, scale, spacing)
+        fmt = theme.clock if spacing < 1 else (lambda t: theme.clock(t)[:8])
+        out = []
+        for v in values:
+            try:
+                out.append(fmt(v))
+            except (OverflowError, OSError, ValueError):
+                out.append("")
+        return out
+
+
 class MetricsPlot(QWidget):
     """Shows the index's metric series and marks; changes only the cursor (seek)."""
 
@@ -32,8 +51,7 @@ class MetricsPlot(QWidget):
         super().__init__(parent)
         self.index, self.cursor = index, cursor
         pg.setConfigOptions(antialias=True)
-        self.widget = pg.PlotWidget(background="w", axisItems={"bottom":
-            pg.DateAxisItem(orientation="bottom", utcOffset=0)})
+        self.widget = pg.PlotWidget(background="w", axisItems={"bottom": ClockAxis()})
         self.item = self.widget.getPlotItem()
         self.left = self.item.getViewBox()
         self.item.showGrid(x=True, y=True, alpha=0.15)

@@ -29,6 +29,7 @@ from jemgui.models.cursor import FRAME, POS, VARIABLE, Cursor
 from jemgui.views import theme
 from jemgui.views.background import BackgroundQueries
 from jemgui.views.binding import subscribe
+from jemgui.views.metrics_plot import ClockAxis
 
 
 def numeric(values: list[str]) -> np.ndarray | None:
@@ -122,8 +123,7 @@ class ValueHistoryView(QWidget):
         self.table.setColumnWidth(1, 70)
         self.table.setColumnWidth(2, 60)
         self.table.clicked.connect(lambda i: self.cursor.seek(self.model.rows[i.row()][0]))
-        self.plot = pg.PlotWidget(background="w", axisItems={"bottom":
-            pg.DateAxisItem(orientation="bottom", utcOffset=0)})
+        self.plot = pg.PlotWidget(background="w", axisItems={"bottom": ClockAxis()})
         self.plot.setMinimumHeight(80)
         self.plot.getPlotItem().setMenuEnabled(False)
         self.plot.getPlotItem().showGrid(x=True, y=True, alpha=0.15)

@@ -77,11 +77,16 @@ def split_line(text: str) -> dict[str, str]:
     return pairs
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only: `str.isdigit` also takes superscripts, which int() and float() refuse."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_time(fields: dict[str, str]) -> float | None:
     """Seconds since the epoch from `ExactTS`, else from `TS` (taken as UTC), else None."""
     exact = fields.get("ExactTS", "").strip().strip('"')
     sec, dot, frac = exact.partition(".")
-    if sec.isdigit() and (not dot or frac.isdigit()):
+    if _digits(sec) and (not dot or _digits(frac)):
         if not frac:
             return float(sec)
         if len(frac) <= 6:
@@ -162,14 +167,14 @@ def parse_traceback(text: str) -> list[list]:
 def _location(text: str) -> tuple[str, int | None]:
     """`file:line` split; the line is None when missing or not a number."""
     file, sep, line = text.strip().rpartition(":")
-    if sep and line.isdigit():
+    if sep and _digits(line):
         return file, int(line)
     return text.strip(), None
 
 
 def _line_no(value: str | None) -> int | None:
     value = (value or "").strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if _digits(value) else None
 
 
 class _Stream:
@@ -281,7 +286,7 @@ class _Converter:
         if lang_bound:
             lang = fields.get("Lang", "").strip().upper() or _guess_lang(fields)
         pid_text = (fields.get("PID") or fields.get("Pid") or "").strip()
-        if pid_text.isdigit() and lang is not None:
+        if _digits(pid_text) and lang is not None:
             pid = int(pid_text)
         elif lang is None:
             pid = JOB_PID

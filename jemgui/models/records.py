@@ -114,5 +114,15 @@ def describe(rec: dict) -> str:
     if kind == "source":
         return as_str(rec.get("path"))
     if kind == "line":
-        return location(rec)
+        return _changes(rec)
     return ""
+
+
+def _changes(rec: dict, limit: int = 120) -> str:
+    """`name = value, ...` of the locals a line record changed or deleted, cut to `limit`."""
+    parts = [f"{name} = {pair[1]}" for name, pair in as_vars(rec.get("changed")).items()]
+    deleted = rec.get("deleted")
+    if isinstance(deleted, list):
+        parts += [f"del {name}" for name in deleted if isinstance(name, str)]
+    text = ", ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

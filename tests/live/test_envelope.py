@@ -247,6 +247,9 @@ def test_untrusted_chains(pki, trust):
     wrong_subject = p.issue(name(("DC", "org"), ("DC", "example"), ("CN", "Ada Admin")), "ec256",
                             p.owner, proxy="inherit", key_usage="digital_signature", eku=(),
                             label="badproxy")
+    admin_named = p.issue(name(("DC", "org"), ("DC", "example"), ("CN", "Ada Admin"), ("CN", "1")),
+                          "ec256", p.owner, proxy="inherit", key_usage="digital_signature", eku=(),
+                          label="badproxy2")
     grandchild = p.proxy(p.proxy(p.owner, path_len=0))
     sub_sub = p.issue(name(("DC", "org"), ("DC", "example"), ("CN", "Sub Sub CA")), "ec256",
                       p.sub_ca, ca=True)
@@ -256,11 +259,15 @@ def test_untrusted_chains(pki, trust):
         "not yet valid": (p.not_yet_valid, "not valid before"),
         "issued by a user": (user_signed, "not a CA"),
         "proxy not named after its issuer": (wrong_subject, "plus one CN"),
+        "proxy named after someone else": (admin_named, "plus one CN"),
         "proxy path length": (grandchild, "proxies below it"),
         "independent proxy": (p.proxy(p.owner, kind="independent"), "independent"),
         "non-critical ProxyCertInfo": (p.proxy(p.owner, proxy_critical=False), "must be critical"),
         "CA path length": (p.user("deep", "Deep User", issuer=sub_sub), "CAs below it"),
         "signer is a CA": (Identity("ca", p.sub_ca.key, p.sub_ca.cert, p.sub_ca.chain), "CA"),
+        "signer is a CA outside the store": (p.issue(
+            name(("DC", "org"), ("DC", "example"), ("CN", "Loose CA")), "ec256", p.sub_ca, ca=True,
+            key_usage=None), "is a CA, not a person"),
         "RSA 1024": (p.user("rsa1024", "Small Key", "rsa1024"), "1024-bit"),
         "server-only EKU": (p.user("srv", "host.example.org", eku=(ExtendedKeyUsageOID.SERVER_AUTH,)),
                             "clientAuth"),

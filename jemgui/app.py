@@ -53,6 +53,17 @@ def dispose(app, window) -> None:
     settle(app, 3)
 
 
+def wait_for_queries(app, window, timeout: float = 30.0) -> None:
+    """Let the background queries of the shown job finish and deliver (plot marks, history)."""
+    import time
+
+    end = time.monotonic() + timeout
+    while window.inspection is not None and not window.inspection.queries.idle() and time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.005)
+    settle(app)
+
+
 def settle(app, rounds: int = 5) -> None:
     """Let queued events, layouts and paints run."""
     for _ in range(rounds):
@@ -74,8 +85,8 @@ def screenshot(path: str | Path, out: str | Path, job: str | None = None, where:
         window.show()
         settle(app)
         open_now(window, path, job, where, record)
+        wait_for_queries(app, window)
         settle(app, 20)
-        window.inspection.queries.cancel("filter")
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         if not window.grab().save(str(out)):

@@ -29,6 +29,7 @@ class BackgroundQueries(QObject):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jemgui-query")
         self._generation: dict[str, int] = {}
         self._callbacks: dict[str, tuple[int, Callable, Callable | None]] = {}
+        self._futures: list = []
         self._done.connect(self._deliver)
         self.destroyed.connect(lambda *_: self._pool.shutdown(wait=False, cancel_futures=True))
 
@@ -41,8 +42,13 @@ class BackgroundQueries(QObject):
         gen = self._generation.get(channel, 0) + 1
         self._generation[channel] = gen
         self._callbacks[channel] = (gen, on_result, on_error)
-        self._pool.submit(self._work, channel, gen, fn)
+        self._futures = [f for f in self._futures if not f.done()]
+        self._futures.append(self._pool.submit(self._work, channel, gen, fn))
         return gen
+
+    def idle(self) -> bool:
+        """True when no query is queued or running (its result may still wait in the event queue)."""
+        return all(f.done() for f in self._futures)
 
     def cancel(self, channel: str) -> None:
         """Drop whatever result is pending on `channel`."""

@@ -32,6 +32,7 @@ class CallStackView(QWidget):
     def __init__(self, cursor: Cursor, parent: QWidget | None = None):
         super().__init__(parent)
         self.cursor = cursor
+        self._shown: list[int] | None = None
         self.threads = QComboBox()
         self.threads.setToolTip("Thread (and process) whose stack is shown")
         self.threads.currentIndexChanged.connect(self._thread_chosen)
@@ -75,22 +76,35 @@ class CallStackView(QWidget):
             self.threads.setCurrentIndex(keys.index(self.cursor.thread) if self.cursor.thread in keys else -1)
             self.threads.setEnabled(len(threads) > 1)
         stack = self.cursor.stack
+        frames = list(reversed(stack))
         with QSignalBlocker(self.tree):
-            self.tree.clear()
+            ids = [f.frame_id for f in frames]
+            if ids != self._shown:   # other frames: new rows; the same frames: new lines only
+                self._shown = ids
+                self.tree.clear()
+                items = []
+                for i, frame in enumerate(frames):
+                    item = QTreeWidgetItem([frame.func or "?", ""])
+                    item.setData(0, Qt.ItemDataRole.UserRole, frame.frame_id)
+                    if i == 0:
+                        font = item.font(0)
+                        font.setBold(True)
+                        item.setFont(0, font)
+                    items.append(item)
+                self.tree.addTopLevelItems(items)
             current = None
-            for i, frame in enumerate(reversed(stack)):
-                item = QTreeWidgetItem([frame.func or "?", f"{frame.file}:{frame.line}"])
-                item.setData(0, Qt.ItemDataRole.UserRole, frame.frame_id)
-                item.setToolTip(1, f"{frame.file}:{frame.line}")
-                if i == 0:
-                    font = item.font(0)
-                    font.setBold(True)
-                    item.setFont(0, font)
+            for i, frame in enumerate(frames):
+                item = self.tree.topLevelItem(i)
+                where = f"{frame.file}:{frame.line}"
+                if item.text(1) != where:
+                    item.setText(1, where)
+                    item.setToolTip(1, where)
                 if frame.frame_id == self.cursor.frame_id:
                     current = item
-                self.tree.addTopLevelItem(item)
             if current is not None:
                 self.tree.setCurrentItem(current)
+            else:
+                self.tree.setCurrentItem(None)
         self.empty.setVisible(not stack)
 
     def selected_frame_id(self) -> int | None:

@@ -36,14 +36,17 @@ from jemgui.views.binding import subscribe
 
 # fields of a row tuple from `Index.rows`
 POS_, TS, PID, TID, KIND, FILE, LINE, FUNC, DETAIL = range(9)
+_DISPLAY, _FONT, _ALIGN, _BACKGROUND, _FOREGROUND = (
+    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.FontRole, Qt.ItemDataRole.TextAlignmentRole,
+    Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ForegroundRole)
 
 
 class EventTableModel(QAbstractTableModel):
     """Rows of `Index.rows`, or of the positions a filter found, fetched in cached pages."""
 
     COLUMNS = ("Time", "Process", "Thread", "Kind", "File", "Frame", "Called file / exception / command")
-    PAGE = 256
-    PAGES = 64
+    PAGE = 64
+    PAGES = 256
 
     def __init__(self, index, parent=None):
         super().__init__(parent)
@@ -97,16 +100,34 @@ class EventTableModel(QAbstractTableModel):
             self._count = count
 
     def row(self, row: int) -> tuple:
+        """The index's row tuple shown at `row`."""
+        return self._entry(row)[0]
+
+    def _entry(self, row: int) -> tuple[tuple, tuple]:
+        """(row tuple, the seven display strings) of a table row, from its cached page."""
         page_no = row // self.PAGE
         page = self._pages.get(page_no)
         if page is None:
-            page = self._pages[page_no] = self._fetch(page_no)
+            page = self._pages[page_no] = [(r, self._texts(r)) for r in self._fetch(page_no)]
             if len(self._pages) > self.PAGES:
                 self._pages.popitem(last=False)
         else:
             self._pages.move_to_end(page_no)
         i = row - page_no * self.PAGE
-        return page[i] if i < len(page) else (self.pos_at(row), 0.0, 0, 0, "", "", None, "", "")
+        if i < len(page):
+            return page[i]
+        blank = (self.pos_at(row), 0.0, 0, 0, "", "", None, "", "")
+        return blank, self._texts(blank)
+
+    @staticmethod
+    def _texts(r: tuple) -> tuple[str, ...]:
+        """The row as the columns show it (formatted once per page, not per paint)."""
+        where = ""
+        if r[FILE]:
+            name = os.path.basename(r[FILE])
+            where = f"{name}:{r[LINE]}" if r[LINE] is not None else name
+        return (theme.clock(r[TS]) if r[TS] else "", str(r[PID]), "" if r[TID] is None else str(r[TID]),
+                r[KIND], where, r[FUNC] or "", (r[DETAIL] or "").replace("\n", " ⏎ "))
 
     def _fetch(self, page_no: int) -> list[tuple]:
         start = page_no * self.PAGE
@@ -120,7 +141,7 @@ class EventTableModel(QAbstractTableModel):
         if hi - lo <= 8 * len(wanted):
             by_pos = {r[POS_]: r for r in self.ix.rows(lo, hi)}
             return [by_pos[int(p)] for p in wanted if int(p) in by_pos]
-        return [r for p in wanted for r in self.ix.rows(int(p), int(p) + 1)]
+        return list(self.ix.rows_at(wanted))
 
     # -- display -------------------------------------------------------------------
 
@@ -130,41 +151,52 @@ class EventTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
+        if role not in self._ROLES or not index.isValid():
             return None
         col = index.column()
+        r, texts = self._entry(index.row())
         if role == Qt.ItemDataRole.DisplayRole:
-            r = self.row(index.row())
-            if col == 0:
-                return theme.clock(r[TS]) if r[TS] else ""
-            if col == 1:
-                return str(r[PID])
-            if col == 2:
-                return "" if r[TID] is None else str(r[TID])
-            if col == 3:
-                return r[KIND]
-            if col == 4:
-                if not r[FILE]:
-                    return ""
-                name = os.path.basename(r[FILE])
-                return f"{name}:{r[LINE]}" if r[LINE] is not None else name
-            if col == 5:
-                return r[FUNC] or ""
-            return (r[DETAIL] or "").replace("\n", " ⏎ ")
-        if role == Qt.ItemDataRole.ForegroundRole and col == 3:
-            return self._brushes.get(self.row(index.row())[KIND], self._brushes["other"])
+            return texts[col]
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return self._brushes.get(r[KIND], self._brushes["other"]) if col == 3 else None
         if role == Qt.ItemDataRole.BackgroundRole:
-            return self._backgrounds.get(self.row(index.row())[KIND])
-        if role == Qt.ItemDataRole.FontRole and col == 3 and self.row(index.row())[KIND] == "exception":
-            return self._bold
-        if role == Qt.ItemDataRole.ToolTipRole:
-            r = self.row(index.row())
-            when = datetime.fromtimestamp(r[TS], timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC") if r[TS] else ""
-            where = f"{r[FILE]}:{r[LINE]}" if r[FILE] else ""
-            return "\n".join(x for x in (f"record {r[POS_]}  ·  {when}", where, (r[DETAIL] or "")[:2000]) if x)
-        if role == Qt.ItemDataRole.TextAlignmentRole and col in (1, 2):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
+            return self._backgrounds.get(r[KIND])
+        if role == Qt.ItemDataRole.FontRole:
+            return self._bold if col == 3 and r[KIND] == "exception" else None
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return self._right if col in (1, 2) else None
+        when = datetime.fromtimestamp(r[TS], timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC") if r[TS] else ""
+        where = f"{r[FILE]}:{r[LINE]}" if r[FILE] else ""
+        return "\n".join(x for x in (f"record {r[POS_]}  ·  {when}", where, (r[DETAIL] or "")[:2000]) if x)
+
+    def multiData(self, index: QModelIndex, roles) -> None:  # Qt override
+        """All roles of a cell in one call: Qt 6 delegates ask this way, and one call from C++
+        into Python per cell instead of seven is what keeps a table repaint fast."""
+        if not index.isValid():
+            return
+        col = index.column()
+        r, texts = self._entry(index.row())
+        kind = r[KIND]
+        for rd in roles:
+            role = rd.role()
+            if role == _DISPLAY:
+                rd.setData(texts[col])
+            elif role == _FOREGROUND:
+                if col == 3:
+                    rd.setData(self._brushes.get(kind, self._brushes["other"]))
+            elif role == _BACKGROUND:
+                bg = self._backgrounds.get(kind)
+                if bg is not None:
+                    rd.setData(bg)
+            elif role == _FONT:
+                if col == 3 and kind == "exception":
+                    rd.setData(self._bold)
+            elif role == _ALIGN and col in (1, 2):
+                rd.setData(self._right)
+
+    _ROLES = frozenset((Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.BackgroundRole,
+                        Qt.ItemDataRole.FontRole, Qt.ItemDataRole.TextAlignmentRole, Qt.ItemDataRole.ToolTipRole))
+    _right = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
 class EventTableView(QWidget):

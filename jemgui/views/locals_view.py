@@ -42,6 +42,7 @@ class LocalsView(QWidget):
     def __init__(self, cursor: Cursor, parent: QWidget | None = None):
         super().__init__(parent)
         self.cursor = cursor
+        self._shown: tuple | None = None
         self.locals = _table(("Name", "Type", "Value"))
         self.locals.setToolTip("")
         self.locals.currentItemChanged.connect(self._variable_chosen)
@@ -84,29 +85,12 @@ class LocalsView(QWidget):
     def _show(self) -> None:
         frame = self.cursor.frame
         with QSignalBlocker(self.locals):
-            self.locals.clear()
             if frame is None:
+                self.locals.clear()
+                self._shown = None
                 self.note.setText("No frame selected")
             else:
-                n = len(frame.locals)
-                self.note.setText(f"{frame.func}  ·  {n} local{'s' if n != 1 else ''}"
-                                  + (f"  ·  {len(frame.changed)} changed here" if frame.changed else ""))
-                watched = None
-                for name in sorted(frame.locals, key=lambda k: (k not in frame.changed, k)):
-                    type_name, value = frame.locals[name]
-                    item = self._item((name, type_name, value))
-                    if name in frame.changed:
-                        for col in range(3):
-                            item.setBackground(col, QBrush(theme.CHANGED_BACKGROUND))
-                        font = item.font(0)
-                        font.setBold(True)
-                        item.setFont(0, font)
-                        item.setToolTip(0, f"{name} changed at this step")
-                    self.locals.addTopLevelItem(item)
-                    if name == self.cursor.variable:
-                        watched = item
-                if watched is not None:
-                    self.locals.setCurrentItem(watched)
+                self._show_frame(frame)
         self.returned.clear()
         ts = self.cursor.thread_state
         returned = getattr(ts, "returned", None)
@@ -114,12 +98,46 @@ class LocalsView(QWidget):
             func, pair = returned
             self.returned.addTopLevelItem(self._item((func, *pair)))
 
+    def _show_frame(self, frame) -> None:
+        n = len(frame.locals)
+        self.note.setText(f"{frame.func}  ·  {n} local{'s' if n != 1 else ''}"
+                          + (f"  ·  {len(frame.changed)} changed here" if frame.changed else ""))
+        names = list(frame.locals)
+        shown = (frame.frame_id, names)
+        if shown != self._shown:   # another frame or other names: new rows, else update in place
+            self._shown = shown
+            self.locals.clear()
+            self.locals.addTopLevelItems([self._item((name, *frame.locals[name])) for name in names])
+        plain, changed_brush = QBrush(), QBrush(theme.CHANGED_BACKGROUND)
+        for i, name in enumerate(names):
+            item = self.locals.topLevelItem(i)
+            type_name, value = frame.locals[name]
+            self._fill(item, (name, type_name, value))
+            changed = name in frame.changed
+            for col in range(3):
+                item.setBackground(col, changed_brush if changed else plain)
+            font = item.font(0)
+            font.setBold(changed)
+            item.setFont(0, font)
+            item.setToolTip(0, f"{name} changed at this step" if changed else "")
+            if name == self.cursor.variable:
+                self.locals.setCurrentItem(item)
+
+    @classmethod
+    def _item(cls, cols: tuple[str, str, str]) -> QTreeWidgetItem:
+        item = QTreeWidgetItem()
+        cls._fill(item, cols)
+        return item
+
     @staticmethod
-    def _item(cols: tuple[str, str, str]) -> QTreeWidgetItem:
-        item = QTreeWidgetItem([c.replace("\n", "⏎") for c in cols])
+    def _fill(item: QTreeWidgetItem, cols: tuple[str, str, str]) -> None:
+        """Show (name, type, value) in a row; the full value stays in the item for copying."""
+        if item.data(2, Qt.ItemDataRole.UserRole) == cols[2] and item.text(1) == cols[1]:
+            return
+        for col, text in enumerate(cols):
+            item.setText(col, text.replace("\n", "⏎"))
         item.setToolTip(2, cols[2] if len(cols[2]) < 4000 else cols[2][:4000] + "…")
         item.setData(2, Qt.ItemDataRole.UserRole, cols[2])
-        return item
 
     def copy_value(self) -> str | None:
         """Put the selected variable's (or the return value's) full value on the clipboard."""

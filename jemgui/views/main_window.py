@@ -327,7 +327,7 @@ class MainWindow(QMainWindow):
         self.locals_view = LocalsView(cur)
         self.events = EventTableView(ix, cur, inspection.queries)
         self.history = ValueHistoryView(ix, cur, inspection.queries)
-        self.metrics = MetricsPlot(ix, cur)
+        self.metrics = MetricsPlot(ix, cur, inspection.queries)
         self.header_bar.clear()
         self.header_bar.addWidget(self.header)
         self.header_bar.setVisible(True)

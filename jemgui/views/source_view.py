@@ -67,46 +67,55 @@ class Gutter(QWidget):
         ed = self.editor
         p = QPainter(self)
         p.fillRect(event.rect(), QColor("#f5f5f5"))
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
         fm = ed.fontMetrics()
+        row_h = fm.height()
         digits_w = fm.horizontalAdvance("9" * max(3, len(str(ed.blockCount()))))
         hits_x = self.MARK + digits_w + 6
         hits_w = self.width() - hits_x - self.BAR - 2
-        small = ed.font()
-        small.setPointSizeF(max(6.0, small.pointSizeF() * 0.8))
+        # the visible lines first, then one pass per kind of mark (few font and pen changes)
+        rows = []
         block = ed.firstVisibleBlock()
         top = ed.blockBoundingGeometry(block).translated(ed.contentOffset()).top()
         bottom_limit = event.rect().bottom()
-        breakpoints = ed.breakpoint_lines()
         while block.isValid() and top <= bottom_limit:
             height = ed.blockBoundingRect(block).height()
             if block.isVisible():
-                line = block.blockNumber() + 1
-                row_h = fm.height()
-                hits = ed.hits.get(line, 0)
-                if line in breakpoints:
-                    p.setBrush(theme.BREAKPOINT)
-                    p.setPen(Qt.PenStyle.NoPen)
-                    d = min(row_h - 4, 11)
-                    p.drawEllipse(int((self.MARK - d) / 2), int(top + (row_h - d) / 2), d, d)
-                if line == ed.current_line:
-                    p.setBrush(QColor("#f9a825"))
-                    p.setPen(QColor("#8d6e00"))
-                    y0, h = int(top + 2), row_h - 4
-                    p.drawPolygon(QPolygon([QPoint(3, y0), QPoint(self.MARK - 2, y0 + h // 2),
-                                            QPoint(3, y0 + h)]))
-                p.setFont(ed.font())
-                p.setPen(QColor("#424242") if hits or line == ed.current_line else QColor("#b0b0b0"))
-                p.drawText(QRect(self.MARK, int(top), digits_w, row_h),
-                           Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, str(line))
-                if hits:
-                    p.setFont(small)
-                    p.setPen(theme.HITS)
-                    p.drawText(QRect(hits_x, int(top), hits_w, row_h),
-                               Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, _compact(hits))
-                    p.fillRect(QRect(self.width() - self.BAR, int(top), self.BAR, int(height)), theme.HITS)
+                rows.append((block.blockNumber() + 1, int(top), int(height)))
             block = block.next()
             top += height
+        hits = ed.hits
+        ran = [(line, y, h, hits[line]) for line, y, h in rows if hits.get(line)]
+        for _, y, h, _ in ran:
+            p.fillRect(self.width() - self.BAR, y, self.BAR, h, theme.HITS)
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        p.setFont(ed.font())
+        ran_lines = {line for line, *_ in ran}
+        for dim in (False, True):
+            p.setPen(QColor("#b0b0b0") if dim else QColor("#424242"))
+            for line, y, _ in rows:
+                if (line not in ran_lines and line != ed.current_line) == dim:
+                    p.drawText(self.MARK, y, digits_w, row_h, right, str(line))
+        if ran:
+            small = ed.font()
+            small.setPointSizeF(max(6.0, small.pointSizeF() * 0.8))
+            p.setFont(small)
+            p.setPen(theme.HITS)
+            for _, y, _, n in ran:
+                p.drawText(hits_x, y, hits_w, row_h, right, _compact(n))
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(Qt.PenStyle.NoPen)
+        breakpoints = ed.breakpoint_lines()
+        d = min(row_h - 4, 11)
+        for line, y, _ in rows:
+            if line in breakpoints:
+                p.setBrush(theme.BREAKPOINT)
+                p.drawEllipse(int((self.MARK - d) / 2), int(y + (row_h - d) / 2), d, d)
+            if line == ed.current_line:
+                p.setBrush(QColor("#f9a825"))
+                p.setPen(QColor("#8d6e00"))
+                y0, h = y + 2, row_h - 4
+                p.drawPolygon(QPolygon([QPoint(3, y0), QPoint(self.MARK - 2, y0 + h // 2), QPoint(3, y0 + h)]))
+                p.setPen(Qt.PenStyle.NoPen)
         p.end()
 
 
@@ -119,6 +128,7 @@ class CodeEditor(QPlainTextEdit):
         self.path: str | None = None
         self.current_line: int | None = None
         self.hits: dict[int, int] = {}
+        self._marked: tuple | None = None
         self.setReadOnly(True)
         self.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.setFont(theme.mono_font())
@@ -152,6 +162,10 @@ class CodeEditor(QPlainTextEdit):
 
     def show_line(self, line: int | None, colour: QColor) -> None:
         """Mark `line` (1-based) across the full width and scroll it into the middle when hidden."""
+        key = (self.document(), line, colour.rgba())
+        if key == self._marked:
+            return
+        self._marked = key
         self.current_line = line
         selections = []
         if line is not None and 0 < line <= self.blockCount():

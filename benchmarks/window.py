@@ -1,0 +1,196 @@
+"""Speed of the inspector window on a large archive (issue 4, "Speed").
+
+    python -m benchmarks.window [--records 1000000] [--workdir DIR] [--moves 300]
+
+Drives the real window offscreen on a synthetic archive (`benchmarks.synth`,
+written once and indexed once into the work folder's cache) and prints:
+
+- launch to usable, cached archive: a new process runs `jemgui ARCHIVE` the
+  way a user does (background opening included) and reports when every panel
+  shows the job and is painted; measured from the moment the process is
+  started, split into imports and the window's own work;
+- per cursor move, the time until every view has updated and repainted
+  (the move, then the event loop until it is idle): p50 and p95 for steps
+  (into/over/out, forwards and backwards), random seeks, and slider drags
+  (each drag step is one slider value change; drags are coalesced, so the
+  figure is the cost of one frame of dragging).
+
+Goals: usable within 1 s; p95 under 16 ms per move.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+GOALS = {"usable_s": 1.0, "p95_ms": 16.0}
+
+
+def _archive(workdir: Path, n: int) -> Path:
+    from benchmarks.synth import write_archive
+
+    path = workdir / f"synth-{n}"
+    if not (path / ".complete").exists():
+        print(f"writing a synthetic archive of {n:,} records to {path} ...", flush=True)
+        write_archive(path, n)
+        (path / ".complete").write_text("")
+    return path
+
+
+def _percentiles(ms: list[float]) -> tuple[float, float, float]:
+    ms = sorted(ms)
+    p = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
+    return p(0.50), p(0.95), ms[-1]
+
+
+# -- the child: one launch, as a user starts the window ------------------------------
+
+
+def child_launch(archive: str) -> None:
+    """Start the window on `archive`, print the seconds until it is usable, exit."""
+    t_code = time.perf_counter()
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from jemgui.app import dispose, make_app, settle
+    from jemgui.views.main_window import MainWindow
+
+    from PySide6.QtCore import QSettings
+
+    t_imported = time.perf_counter()
+    app = make_app()
+    settings = QSettings(str(Path(os.environ["JEMGUI_CACHE_DIR"]) / "bench.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings)
+    window.resize(1600, 1000)
+    window.show()
+    window.open_path(archive)
+    while window.inspection is None:
+        app.processEvents()
+        if window.banner.isVisible():
+            raise SystemExit(window.banner.text())
+        time.sleep(0.001)
+    settle(app)
+    t_usable = time.perf_counter()
+    print(f"USABLE {time.time():.6f} {t_imported - t_code:.6f} {t_usable - t_imported:.6f}", flush=True)
+    dispose(app, window)
+
+
+def launch(archive: Path, env: dict) -> tuple[float, float, float]:
+    t0 = time.time()
+    out = subprocess.run([sys.executable, "-m", "benchmarks.window", "--child-launch", str(archive)],
+                         capture_output=True, text=True, env=env, check=True)
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("USABLE"))
+    _, wall, imports, window = line.split()
+    return float(wall) - t0, float(imports), float(window)
+
+
+# -- cursor moves, in this process -----------------------------------------------------
+
+
+def measure_moves(archive: Path, moves: int) -> dict[str, list[float]]:
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PySide6.QtCore import QSettings
+
+    from jemgui.app import dispose, make_app, open_now, settle
+    from jemgui.views.main_window import MainWindow
+
+    app = make_app()
+    settings = QSettings(str(Path(os.environ["JEMGUI_CACHE_DIR"]) / "bench.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings)
+    window.resize(1600, 1000)
+    window.show()
+    open_now(window, archive, where="start")
+    settle(app, 20)
+    cur, ix, tr = window.inspection.cursor, window.inspection.index, window.transport
+    slider = window.transport_bar.slider
+    rng = random.Random(4)
+
+    updated: list[float] = []
+
+    def timed(fn) -> float:
+        """Milliseconds until every view is updated and repainted; `updated` gets the first half."""
+        t = time.perf_counter()
+        fn()
+        updated.append((time.perf_counter() - t) * 1000)
+        app.processEvents()
+        return (time.perf_counter() - t) * 1000
+
+    # warm the caches the way a user's first minute would (fonts, pages, sources)
+    for _ in range(20):
+        timed(lambda: cur.seek(rng.randrange(ix.count)))
+    out: dict[str, list[float]] = {"step": [], "seek": [], "drag": []}
+    updated.clear()
+    cur.seek(ix.count // 2)
+    names = ["into", "over", "out", "back_into", "back_over", "back_out"]
+    for i in range(moves):
+        name = names[i % len(names)] if i % 12 < 6 else rng.choice(names)
+        out["step"].append(timed(lambda n=name: tr.move(n)))
+        if cur.frame is None or rng.random() < 0.05:   # left the traced code: somewhere else
+            cur.seek(rng.randrange(ix.count))
+            app.processEvents()
+    for _ in range(moves):
+        out["seek"].append(timed(lambda: cur.seek(rng.randrange(ix.count))))
+    # a drag: the slider moves ~0.2 % of the job per mouse event, for several sweeps
+    pos = rng.randrange(ix.count)
+    step = max(1, ix.count // 500)
+    slider.setSliderDown(True)
+    for i in range(moves):
+        pos = (pos + (step if (i // 100) % 2 == 0 else -step)) % ix.count
+        out["drag"].append(timed(lambda p=pos: slider.setValue(p)))
+    slider.setSliderDown(False)
+    assert cur.pos == slider.value(), "the drag fell behind the slider"
+    dispose(app, window)
+    n = moves
+    out["step (views)"], out["seek (views)"] = updated[:n], updated[n:2 * n]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "jemgui-bench"))
+    parser.add_argument("--moves", type=int, default=300)
+    parser.add_argument("--launches", type=int, default=5)
+    parser.add_argument("--child-launch", metavar="ARCHIVE", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_launch:
+        child_launch(args.child_launch)
+        return
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    archive = _archive(workdir, args.records)
+    cache = workdir / f"cache-window-{args.records}"
+    os.environ["JEMGUI_CACHE_DIR"] = str(cache)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    from jemgui.models.index import open_index
+
+    t = time.perf_counter()
+    ix = open_index(archive)
+    print(f"archive: {ix.count:,} records, {len(ix.threads())} threads (indexed or found in cache in "
+          f"{time.perf_counter() - t:.1f} s)")
+    ix.close()
+
+    launches = [launch(archive, env) for _ in range(args.launches)]
+    wall, imports, window = (statistics.median(x[i] for x in launches) for i in range(3))
+    print(f"launch to usable (cached), median of {len(launches)}:")
+    print(f"  from process start   {wall:7.3f} s    goal < {GOALS['usable_s']} s")
+    print(f"    of which imports   {imports:7.3f} s    (PySide6, numpy, pyqtgraph, the engine)")
+    print(f"    and the window     {window:7.3f} s    (open the cached index, build, lay out, paint)")
+    moves = measure_moves(archive, args.moves)
+    print(f"time per cursor move, {args.moves} moves each; 'views' = the cursor moved and every view holds"
+          " the new state, 'repainted' = and the window is painted:")
+    for name, label in (("step (views)", "step, views updated"), ("step", "step, repainted"),
+                        ("seek (views)", "random seek, views updated"), ("seek", "random seek, repainted"),
+                        ("drag", "slider drag, repainted")):
+        p50, p95, worst = _percentiles(moves[name])
+        verdict = "ok" if p95 < GOALS["p95_ms"] else "OVER"
+        print(f"  {label:27s} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms   max {worst:6.1f} ms   "
+              f"goal p95 < {GOALS['p95_ms']:.0f} ms  {verdict}")
+
+
+if __name__ == "__main__":
+    main()

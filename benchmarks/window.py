@@ -56,10 +56,10 @@ def child_launch(archive: str) -> None:
     """Start the window on `archive`, print the seconds until it is usable, exit."""
     t_code = time.perf_counter()
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PySide6.QtCore import QSettings
+
     from jemgui.app import dispose, make_app, settle
     from jemgui.views.main_window import MainWindow
-
-    from PySide6.QtCore import QSettings
 
     t_imported = time.perf_counter()
     app = make_app()

@@ -63,7 +63,7 @@ def load_signer(args, command: str, required: bool):
 
 def run(args) -> int:
     from jemgui.live.follower import ArchiveWriter, Follower
-    from jemgui.live.options import OptionError, connection_from_args
+    from jemgui.live.options import connection_from_args
 
     if not JOB_ID.fullmatch(args.job):
         raise UsageError(f"--job {args.job!r} is not a job id (letters, digits, _ . -)")
@@ -74,10 +74,7 @@ def run(args) -> int:
     if signer is None:
         print("jemgui follow: no credential found: records the job's broker dropped cannot be "
               "asked for", file=sys.stderr)
-    try:
-        connection = connection_from_args(args, name="jemgui-follow")
-    except OptionError as exc:
-        raise UsageError(str(exc)) from None
+    connection = connection_from_args(args, name="jemgui-follow")
 
     connection.start()
     try:
@@ -93,6 +90,7 @@ def run(args) -> int:
         follower.finish()
         capture = {"broker": str(connection.url), "complete": result.complete,
                    "captured": time.time(), "records": result.records,
+                   "recovered": follower.recovered,
                    "lost": {str(pid): [list(r) for r in gaps] for pid, gaps in result.lost.items()}}
         writer.close(follower.store.job or {"id": args.job}, capture)
     finally:

@@ -11,8 +11,6 @@ import json
 import sys
 import time
 
-from jemgui.cli import UsageError
-
 HELP = "list the live jobs a broker announces"
 
 
@@ -69,12 +67,9 @@ def rows(jobs: dict[str, dict], now: float) -> list[list[str]]:
 
 
 def run(args) -> int:
-    from jemgui.live.options import OptionError, connection_from_args
+    from jemgui.live.options import connection_from_args
 
-    try:
-        connection = connection_from_args(args, name="jemgui-jobs")
-    except OptionError as exc:
-        raise UsageError(str(exc)) from None
+    connection = connection_from_args(args, name="jemgui-jobs")
     with connection:
         if not connection.wait_connected(min(30.0, max(args.wait, 5.0))):
             print(f"jemgui jobs: cannot reach the broker: {connection.status}", file=sys.stderr)

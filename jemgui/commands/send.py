@@ -48,16 +48,13 @@ def run(args) -> int:
 
     from jemgui.commands.follow import JOB_ID, load_signer
     from jemgui.live.follower import CommandClient
-    from jemgui.live.options import OptionError, connection_from_args
+    from jemgui.live.options import connection_from_args
 
     if not JOB_ID.fullmatch(args.job):
         raise UsageError(f"--job {args.job!r} is not a job id (letters, digits, _ . -)")
     cmd_args = parse_args(args.args)
     sign = load_signer(args, "send", required=True)
-    try:
-        connection = connection_from_args(args, name="jemgui-send")
-    except OptionError as exc:
-        raise UsageError(str(exc)) from None
+    connection = connection_from_args(args, name="jemgui-send")
     records = []
     with connection:
         client = CommandClient(connection, args.job, sign)

@@ -179,9 +179,22 @@ class CommandServer:
             headers = {"content-type": "application/json", "correlation-id": corr}
             self.connection.send(reply_to, orjson.dumps(reply), headers)
         self.monitor.record("control", **control)
+        self._flush_record()
         self.handled += 1
         self.last_command = time.monotonic()
         return reply
+
+    def _flush_record(self) -> None:
+        """Get the control record onto disk now, so it is published (and history has it).
+
+        Monitor.record only queues; the monitor writes its queue on every tick,
+        and the ticks have stopped while the live link lingers after the job.
+        """
+        flush = getattr(self.monitor, "flush", None)
+        if flush is None:
+            flush = getattr(getattr(self.monitor, "_stream", None), "flush", None)
+        if flush is not None:
+            flush()
 
     def send_history(self, pid: int, first: int, last: int) -> int:
         """Send records `first..last` of stream `pid` as batches to the command's reply-to."""

@@ -431,7 +431,7 @@ class Follower:
     """
 
     def __init__(self, connection: Connection, job_id: str, sign: Callable[[dict], bytes] | None,
-                 sink: Sink | None = None, ping_every: float = 10.0):
+                 sink: Sink | None = None):
         self.connection = connection
         self.job_id = job_id
         self.store = LiveStore(job_id, sink)
@@ -441,27 +441,32 @@ class Follower:
         self.jobs_sub = connection.subscribe(JOBS_TOPIC, {"activemq.retroactive": "true"})
         self.client = CommandClient(connection, job_id, sign, inbox=self.inbox) if sign else None
         self.backfill = Backfill(self.client, self.store) if self.client else None
-        self.ping_every = ping_every
+        self.recovered = 0  #: records that came through `history`
         self._generation = 0
         self._pings: set[str] = set()
-        self._next_ping = 0.0
+        self._ping_due = True
 
     def poll(self) -> int:
-        """Take what arrived, ask for what is missing; returns the records taken."""
+        """Take what arrived, ask for what is missing; returns the records taken.
+
+        The job is pinged once at the start and after each reconnect, so a
+        late or returning follower learns every stream's last seq at once.
+        """
         new = 0
         for msg in self.inbox.drain():
             new += self.handle(msg)
         if self.connection.generation != self._generation and self.connection.connected:
+            # (re)connected: replies in flight are lost; ask where the job stands
             self._generation = self.connection.generation
             if self.backfill:
                 self.backfill.reset()
-            self._next_ping = 0.0
-        if self.client and self.connection.connected and time.monotonic() >= self._next_ping \
+            self._ping_due = True
+        if self._ping_due and self.client and self.connection.connected \
                 and self.store.status != "ended":
-            self._next_ping = time.monotonic() + self.ping_every
             corr = self.client.send("ping")
             if corr:
                 self._pings.add(corr)
+                self._ping_due = False
         if self.backfill and self.connection.connected:
             self.backfill.step()
         return new
@@ -473,7 +478,10 @@ class Follower:
             return 0
         if "jem-pid" in msg.headers:  # a live batch, or a history batch on the reply queue
             pid = msg.headers["jem-pid"]
-            return self.store.add_batch(msg.body, int(pid) if pid.isdigit() else None)
+            new = self.store.add_batch(msg.body, int(pid) if pid.isdigit() else None)
+            if sub != self.events_sub:
+                self.recovered += new
+            return new
         if self.client and self.client.handles(msg):
             corr = msg.headers.get("correlation-id", "")
             if corr in self._pings:

@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from jemgui.cli import UsageError
 from jemgui.live.connection import Connection, TLSFiles
 from jemgui.live.url import BrokerURLError, parse_broker_url
 
@@ -24,8 +25,8 @@ GRID_CA_DIR = "/etc/grid-security/certificates"
 PASSWORD_ENV = "JEMGUI_BROKER_PASSWORD"
 
 
-class OptionError(ValueError):
-    """An option value that cannot be used (the caller turns it into a usage error)."""
+class OptionError(UsageError, ValueError):
+    """An option value that cannot be used: a usage error (exit status 2)."""
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:

@@ -177,22 +177,25 @@ class EventTableModel(QAbstractTableModel):
         col = index.column()
         r, texts = self._entry(index.row())
         kind = r[KIND]
-        for rd in roles:
+        for rd in roles:   # Qt reuses the span: every role is set or cleared
             role = rd.role()
+            value = None
             if role == _DISPLAY:
-                rd.setData(texts[col])
+                value = texts[col]
             elif role == _FOREGROUND:
                 if col == 3:
-                    rd.setData(self._brushes.get(kind, self._brushes["other"]))
+                    value = self._brushes.get(kind, self._brushes["other"])
             elif role == _BACKGROUND:
-                bg = self._backgrounds.get(kind)
-                if bg is not None:
-                    rd.setData(bg)
+                value = self._backgrounds.get(kind)
             elif role == _FONT:
                 if col == 3 and kind == "exception":
-                    rd.setData(self._bold)
+                    value = self._bold
             elif role == _ALIGN and col in (1, 2):
-                rd.setData(self._right)
+                value = self._right
+            if value is None:
+                rd.clearData()
+            else:
+                rd.setData(value)
 
     _ROLES = frozenset((Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.BackgroundRole,
                         Qt.ItemDataRole.FontRole, Qt.ItemDataRole.TextAlignmentRole, Qt.ItemDataRole.ToolTipRole))

@@ -299,3 +299,20 @@ def test_drop_opens_an_archive(qtbot, empty_window, archive):
     assert empty_window.inspection is not None
     assert empty_window.inspection.cursor.pos == 23      # a failed job opens at its failure
     assert_views_agree(empty_window)
+
+
+def test_table_cells_read_in_one_call_match_cell_by_cell(window):
+    """Qt 6 delegates read a cell's roles in one multiData call and reuse the buffers between
+    cells; every role must then be what data() says, never a leftover of the cell before."""
+    from PySide6.QtCore import QModelRoleData, QModelRoleDataSpan
+
+    model = window.events.model
+    roles = [Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.FontRole, Qt.ItemDataRole.TextAlignmentRole,
+             Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.DecorationRole]
+    buffers = {role: QModelRoleData(int(role.value)) for role in roles}
+    for row in (23, 24, 25, 2, 3, 22):                  # exception rows next to plain ones
+        for col in range(model.columnCount()):
+            index = model.index(row, col)
+            for role, rd in buffers.items():
+                model.multiData(index, QModelRoleDataSpan(rd))
+                assert rd.data() == model.data(index, role), (row, col, role)

@@ -47,7 +47,7 @@ def open_now(window, path: str | Path, job: str | None = None, where: str | None
 
 
 def dispose(app, window) -> None:
-    """Delete the window while Qt still runs (left to Python's exit, PySide6 may crash in GC)."""
+    """Delete the window while Qt still runs, so its C++ parts go before Python's exit tears down."""
     window.close()
     window.deleteLater()
     settle(app, 3)

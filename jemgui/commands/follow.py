@@ -70,11 +70,11 @@ def run(args) -> int:
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"--out {out} exists and is not an empty folder")
+    connection = connection_from_args(args, name="jemgui-follow")
     signer = load_signer(args, "follow", required=False)
     if signer is None:
         print("jemgui follow: no credential found: records the job's broker dropped cannot be "
               "asked for", file=sys.stderr)
-    connection = connection_from_args(args, name="jemgui-follow")
 
     connection.start()
     try:

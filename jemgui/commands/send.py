@@ -53,8 +53,8 @@ def run(args) -> int:
     if not JOB_ID.fullmatch(args.job):
         raise UsageError(f"--job {args.job!r} is not a job id (letters, digits, _ . -)")
     cmd_args = parse_args(args.args)
-    sign = load_signer(args, "send", required=True)
     connection = connection_from_args(args, name="jemgui-send")
+    sign = load_signer(args, "send", required=True)
     records = []
     with connection:
         client = CommandClient(connection, args.job, sign)

@@ -9,7 +9,8 @@ the `history` command).
 
 Wire format (spec section 5): one stream's records in `seq` order per
 message, sent when 1000 records wait or 100 ms after the first of them;
-announcements on `/topic/jem.jobs` at start, every 10 s and at the end.
+announcements on `/topic/jem.jobs` at start, every 10 s, at the end, and
+when the job's lifecycle state changes (an extra `state` field).
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ class Publisher:
 
     def __init__(self, connection: Connection, *, poll: float = 0.02,
                  announce_every: float = ANNOUNCE_EVERY, max_backlog: int = 32 << 20,
-                 final_timeout: float = 5.0):
+                 final_timeout: float = 1.0):
         self.connection = connection
         self.poll = poll
         self.announce_every = announce_every
@@ -154,6 +155,7 @@ class Publisher:
         self._thread: threading.Thread | None = None
         self._was_connected = False
         self._next_announce = 0.0
+        self._announced_state: str | None = None
 
     # -- Monitor service -------------------------------------------------------
 
@@ -203,6 +205,8 @@ class Publisher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self.job_state() != self._announced_state:  # the job's state changed: say so now
+                self._next_announce = 0.0
             due = self.connection.connected and time.monotonic() >= self._next_announce
             # before an announcement everything read is sent, so it promises nothing in flight
             if self._publish(flush=due) and due:
@@ -264,7 +268,7 @@ class Publisher:
         self._next_announce = time.monotonic() + self.announce_every
         body = {"job": self._job(), "status": status,
                 "last_seq": {str(pid): seq for pid, seq in self.last_seq().items()}}
-        state = self.job_state()
+        state = self._announced_state = self.job_state()
         if state:
             body["state"] = state
         headers = {"content-type": "application/json", "jem-job": self.job_id, "jem-status": status}

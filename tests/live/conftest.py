@@ -171,3 +171,126 @@ def proxy(broker):
     p = TcpProxy(broker.port)
     yield p
     p.close()
+
+
+# -- jobs under the monitor, and `jemgui follow` ------------------------------------------
+
+JOB_SCRIPT = """\
+import sys, time
+n, pause = int(sys.argv[1]), float(sys.argv[2])
+def step(i):
+    x = i * 2
+    return x
+total = 0
+for i in range(n):
+    total += step(i)
+    if i % 250 == 0:
+        time.sleep(pause)
+print(total)
+"""
+
+
+class LiveJob:
+    """A job run by the real Monitor, publishing through the live link, in a background thread.
+
+    At verbosity 3 each loop turn of the job script is about 7 records;
+    `pause` every 250 turns sets its pace.
+    """
+
+    def __init__(self, folder: Path, broker_url: str, pki, job_id: str, turns: int,
+                 pause: float = 0.0, verbosity: int = 3, extra: tuple = ()):
+        import argparse
+        import sys
+
+        from jemgui.live.options import add_broker_arguments, services_from_args
+        from jemgui.monitor.runner import Monitor
+
+        script = folder / "job.py"
+        script.write_text(JOB_SCRIPT)
+        self.archive = folder / "archive"
+        self.monitor = Monitor([sys.executable, str(script), str(turns), str(pause)],
+                               out=self.archive, job_id=job_id, verbosity=verbosity)
+        parser = argparse.ArgumentParser()
+        add_broker_arguments(parser)
+        args = parser.parse_args(["--broker", broker_url, "--owner", pki.owner.dn,
+                                  "--ca-dir", str(pki.ca_dir), *extra])
+        self.services = services_from_args(args, self.monitor, warn=lambda text: None)
+        for service in self.services:
+            self.monitor.add_service(service)
+        self.status: int | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> LiveJob:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self.status = self.monitor.run()
+        except BaseException as exc:  # noqa: BLE001 - reported by wait()
+            self.error = exc
+
+    def records(self) -> int:
+        return sum(s + 1 for s in self.monitor.last_seq().values())
+
+    def wait_records(self, n: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.records() < n:
+            assert time.monotonic() < deadline, f"the job wrote only {self.records()} records"
+            assert self.thread.is_alive(), "the job ended early"
+            time.sleep(0.02)
+
+    def wait(self, timeout: float = 60.0) -> int:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the job did not end"
+        if self.error:
+            raise self.error
+        return self.status
+
+
+@pytest.fixture
+def credential(pki, tmp_path):
+    """The job owner's certificate and key as PEM files."""
+    return pki.owner.write_pem(tmp_path / "owner")
+
+
+def start_follow(url: str, job_id: str, out: Path, credential, *extra: str):
+    """`jemgui follow` as its own process, as a user would run it."""
+    import subprocess
+    import sys
+
+    cert, key = credential
+    return subprocess.Popen(
+        [sys.executable, "-m", "jemgui", "follow", "--broker", url, "--job", job_id,
+         "--out", str(out), "--cert", str(cert), "--key", str(key), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def finish_follow(proc, timeout: float = 60.0) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def events(folder: Path) -> dict[str, list[dict]]:
+    """Every record of an archive folder, per stream file (blank lines skipped)."""
+    import json
+
+    return {f.name: [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+            for f in sorted((folder / "events").glob("*.jsonl"))}
+
+
+def assert_same_archive(captured: Path, original: Path) -> dict:
+    """The capture holds the monitor's records, record for record; returns its capture info."""
+    import json
+
+    want, got = events(original), events(captured)
+    assert sorted(got) == sorted(want), "the same streams"
+    for name in want:
+        assert len(got[name]) == len(want[name]), f"{name}: {len(got[name])} of {len(want[name])}"
+        assert got[name] == want[name], f"{name} differs"
+    manifest = json.loads((captured / "manifest.json").read_text())
+    original_job = json.loads((original / "manifest.json").read_text())["job"]
+    assert manifest["job"] == original_job
+    return manifest["capture"]

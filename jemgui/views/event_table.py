@@ -126,7 +126,7 @@ class EventTableModel(QAbstractTableModel):
         if r[FILE]:
             name = os.path.basename(r[FILE])
             where = f"{name}:{r[LINE]}" if r[LINE] is not None else name
-        return (theme.clock(r[TS]) if r[TS] else "", str(r[PID]), "" if r[TID] is None else str(r[TID]),
+        return (theme.clock_us(r[TS]) if r[TS] else "", str(r[PID]), "" if r[TID] is None else str(r[TID]),
                 r[KIND], where, r[FUNC] or "", (r[DETAIL] or "").replace("\n", " ⏎ "))
 
     def _fetch(self, page_no: int) -> list[tuple]:
@@ -227,7 +227,7 @@ class EventTableView(QWidget):
         hh.setStretchLastSection(True)
         hh.setHighlightSections(False)
         fm = t.fontMetrics()
-        for col, sample in enumerate(("00:00:00.000 ", "999999 ", "9999999999 ", "exception ",
+        for col, sample in enumerate(("00:00:00.000000 ", "999999 ", "9999999999 ", "exception ",
                                       "transform_events.py:9999", "process_event_x")):
             t.setColumnWidth(col, fm.horizontalAdvance(sample) + 16)
         t.selectionModel().currentRowChanged.connect(self._row_chosen)

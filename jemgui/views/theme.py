@@ -69,6 +69,12 @@ def clock(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
 
 
+def clock_us(ts: float) -> str:
+    """Time of day with microseconds (UTC), as records carry it: the event table, where a fast
+    job's records often share one millisecond."""
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%H:%M:%S.%f")
+
+
 def stamp(ts: float) -> str:
     """Date and time with milliseconds (UTC), as the original JEM IDE's read-out printed it."""
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%d.%m.%Y %H:%M:%S.%f")[:-3]

@@ -125,3 +125,32 @@ def test_open_now_at_a_record(empty_window, archive):
     cur = empty_window.inspection.cursor
     assert cur.frame.func == "g" and cur.frame.line == 3 and cur.state.record["kind"] == "call"
     assert_views_agree(empty_window)
+
+
+def test_a_file_without_a_source_record_says_so(empty_window, tmp_path):
+    from tests.models.jobs import failing_python
+
+    py = failing_python()
+    py.records = [r for r in py.records if r["kind"] != "source"]
+    for seq, r in enumerate(py.records):
+        r["seq"] = seq
+    open_now(empty_window, write_archive(tmp_path / "nosource", [monitor(), py]), where="failure")
+    view = empty_window.source
+    assert view.stack.currentWidget() is view.missing
+    assert "/job/transform.py was not recorded" in view.missing.text()
+    assert view.title.text() == "/job/transform.py:5"
+
+
+def test_the_value_a_call_returned_is_shown(empty_window):
+    from jemgui.resources import resource_path
+
+    open_now(empty_window, resource_path("demo", "archive"), where="start")
+    ix, cur = empty_window.inspection.index, empty_window.inspection.cursor
+    pos = next(p for p in ix.find(kinds=["return"]).tolist() if ix.record(p).get("value"))
+    rec = ix.record(pos)
+    cur.seek(pos)
+    returned = empty_window.locals_view.returned
+    assert returned.topLevelItemCount() == 1
+    item = returned.topLevelItem(0)
+    assert (item.text(0), item.text(1)) == (rec["func"], rec["value"][0])
+    assert item.data(2, Qt.ItemDataRole.UserRole) == rec["value"][1]

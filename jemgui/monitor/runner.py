@@ -29,11 +29,11 @@ import psutil
 
 from jemgui.monitor import archive
 from jemgui.monitor.inject import _jem_trace
-from jemgui.monitor.inject._jem_stream import Stream, next_seq
 from jemgui.monitor.inject._jem_values import redact_argv, redact_text
 from jemgui.monitor.output import OutputRelay
 from jemgui.monitor.processes import Proc, ProcessTree, is_zombie
 from jemgui.monitor.shells import Shells
+from jemgui.monitor.streams import JsonlStream, Streams
 
 DEFAULT_VERBOSITY = 4
 TICK = 0.1
@@ -108,9 +108,8 @@ class Monitor:
         self._control = {"verbosity": verbosity, "snapshot": None}
         self._control_lock = threading.RLock()
         self._services: list = []
-        self._stream: Stream | None = None
-        self._tails: dict[int, list] = {}
-        self._tails_lock = threading.Lock()
+        self._streams = Streams(self.events_dir, self.run_dir / "raw")
+        self._stream: JsonlStream | None = None
         self._tree = ProcessTree(self.pid)
         self._shells: Shells | None = None
         self._reaped: dict[int, int] = {}
@@ -183,9 +182,7 @@ class Monitor:
 
     def last_seq(self) -> dict[int, int]:
         """The last `seq` written to each stream of the job."""
-        self._tail_streams()
-        with self._tails_lock:
-            return {pid: t[1] for pid, t in sorted(self._tails.items()) if t[1] >= 0}
+        return self._streams.last_seq()
 
     def add_service(self, service) -> None:
         """Run `service.start(self)` with the job and `service.stop()` after it."""
@@ -203,13 +200,13 @@ class Monitor:
         if self.archive_dir.exists() and any(self.archive_dir.iterdir()):
             raise MonitorError(f"{self.archive_dir} already exists and is not empty")
         try:
-            for sub in ("bash", "py", "snap"):
+            for sub in ("bash", "py", "snap", "raw"):
                 (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
             self.events_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise MonitorError(f"cannot create {self.archive_dir}: {exc.strerror}") from None
         config = {
-            "events": str(self.events_dir), "monitor_pid": self.pid, "verbosity": self._verbosity,
+            "raw": str(self.run_dir / "raw"), "monitor_pid": self.pid, "verbosity": self._verbosity,
             "include": self.include, "exclude": self.exclude, "repr_limit": self.repr_limit,
             "redact": self.redact,
         }
@@ -217,8 +214,8 @@ class Monitor:
         self._write_control()
         self.job["started"] = round(time.time(), 6)
         archive.write_manifest(self.archive_dir, self.job, self.pid)
-        self._stream = Stream(str(self.events_dir / f"{self.pid}.jsonl"), self.pid, time.time)
-        self._shells = Shells(self.run_dir, self.events_dir, self.redact)
+        self._stream = self._streams.writer(self.pid)
+        self._shells = Shells(self.run_dir, self._streams, self.redact)
 
     def run(self) -> int:
         """Run the job to its end; returns its exit code, or -N when signal N ended it."""
@@ -293,7 +290,7 @@ class Monitor:
             self.record("state", state="KILLED")
         else:
             self.record("state", state="DONE" if status == 0 else "FAILED")
-        self._stream.flush()
+        self._streams.flush()
         self.job["ended"] = round(time.time(), 6)
         if status is not None:
             self.job["exit_code"] = 128 - status if status < 0 else status
@@ -305,7 +302,7 @@ class Monitor:
                 service.stop()
             except Exception as exc:  # a service must not cost the job its archive
                 self._marker(text=f"service {type(service).__name__} failed: {exc}")
-        self._stream.close()
+        self._streams.close()
         shutil.rmtree(self.run_dir, ignore_errors=True)
         if self.pack:
             self.packed = archive.pack(self.archive_dir)
@@ -357,14 +354,14 @@ class Monitor:
         while not self._stop_ticks.wait(TICK):
             ticks += 1
             try:
-                self._shells.poll(self._verbosity, self._traced)
+                self._poll_streams()
                 sample_due = time.monotonic() >= next_sample
                 if sample_due or ticks % TREE_EVERY == 0:
                     self._scan_tree()
                 if sample_due:
                     next_sample += self.sample_interval
                     self._sample()
-                self._stream.flush()
+                self._streams.flush()
             except Exception as exc:  # the monitor's faults must not stop the job
                 self._marker(text=f"monitor fault: {type(exc).__name__}: {exc}")
 
@@ -397,8 +394,8 @@ class Monitor:
         """A process of the job is gone: make sure its end is recorded once."""
         code = self._reaped.get(proc.pid)
         end = {"exit_code": code} if code is None or code >= 0 else {"signal": -code}
-        if (self.events_dir / f"{proc.pid}.jsonl").exists():
-            self._shells.poll(self._verbosity, self._traced)
+        self._poll_streams()
+        if proc.pid in self._streams.writers:
             self._end_stream(proc.pid, end)
         else:
             if not proc.recorded:
@@ -406,23 +403,25 @@ class Monitor:
             self.record("process", phase="exit", proc=proc.pid, **end)
             self._recorded_exits.add(proc.pid)
 
+    def _poll_streams(self, final: bool = False) -> None:
+        """Shells first: a script that exec's Python wrote its part before the Python began."""
+        self._shells.poll(self._verbosity, self._traced, final=final)
+        self._streams.poll_raw()
+
     def _end_stream(self, pid: int, end: dict) -> None:
         """Append the exit record to a process's own stream when it did not write one."""
-        if pid in self._finished_streams or self._shells.exited(pid):
+        if pid in self._finished_streams:
             return
         self._finished_streams.add(pid)
-        path = self.events_dir / f"{pid}.jsonl"
-        if _last_record(path).get("phase") == "exit":
-            return
-        stream = Stream(str(path), pid, time.time)
-        stream.record("process", {"phase": "exit", **end})
-        stream.close()
+        stream = self._streams.writer(pid)
+        if not stream.ended:
+            stream.record("process", {"phase": "exit", **end})
 
     def _final_records(self, status: int | None) -> None:
         """After the job: last shell commands, ends of every process, a last sample."""
         if self._shells is None:
             return
-        self._shells.poll(self._verbosity, self._traced, final=True)
+        self._poll_streams(final=True)
         self._shells.close()
         if self.reaper:
             self._reap_ended()
@@ -430,7 +429,7 @@ class Monitor:
         child = self._child.pid if self._child is not None else None
         if child is not None and child not in self._finished_streams:
             end = {"exit_code": status} if status is None or status >= 0 else {"signal": -status}
-            if (self.events_dir / f"{child}.jsonl").exists():
+            if child in self._streams.writers:
                 self._end_stream(child, end)
             elif child not in self._recorded_exits:
                 self.record("process", phase="start", proc=child, argv=self.job["argv"],
@@ -438,9 +437,9 @@ class Monitor:
                 self.record("process", phase="exit", proc=child, **end)
 
         # Streams of processes too short-lived for the tree scan, ended without a word.
-        for path in self.events_dir.glob("*.jsonl"):
-            pid = int(path.stem) if path.stem.isdigit() else None
-            if pid is None or pid == self.pid or pid in self._finished_streams:
+        self._poll_streams(final=True)
+        for pid in list(self._streams.writers):
+            if pid == self.pid or pid in self._finished_streams:
                 continue
             if pid in self._reaped or not psutil.pid_exists(pid) or is_zombie(pid):
                 code = self._reaped.get(pid)
@@ -490,44 +489,6 @@ class Monitor:
             except (ValueError, psutil.Error):
                 continue
         return pids
-
-    def _tail_streams(self) -> None:
-        """Bring each stream's last seq up to date, reading only what was appended."""
-        with self._tails_lock:
-            for path in self.events_dir.glob("*.jsonl"):
-                try:
-                    pid = int(path.stem)
-                except ValueError:
-                    continue
-                tail = self._tails.setdefault(pid, [0, -1, b""])
-                try:
-                    with open(path, "rb") as f:
-                        f.seek(tail[0])
-                        data = f.read()
-                except OSError:
-                    continue
-                tail[0] += len(data)
-                lines = (tail[2] + data).split(b"\n")
-                tail[2] = lines.pop()
-                for line in reversed(lines):
-                    try:
-                        tail[1] = json.loads(line)["seq"]
-                        break
-                    except (ValueError, KeyError, TypeError):
-                        continue
-
-
-def _last_record(path: Path) -> dict:
-    seq, cut = next_seq(str(path))
-    if cut or seq == 0:
-        return {}
-    with open(path, "rb") as f:
-        f.seek(max(0, path.stat().st_size - (1 << 16)))
-        tail = f.read().splitlines()
-    try:
-        return json.loads(tail[-1])
-    except (ValueError, IndexError):
-        return {}
 
 
 def _child_of(pid: int, parent: int) -> bool:

@@ -7,7 +7,8 @@ xtrace to `<run>/bash/<pid>.trace`, one entry per command:
 
 plus a header entry (`H`: pid, ppid, cwd, time, $0, arguments) when the shell starts
 and an exit entry (`X`: status, time) when it ends. The monitor polls those files
-and writes `process`, `source` and `command` records to `events/<pid>.jsonl`.
+and writes `process`, `source` and `command` records to the shell's stream (a Python
+that the script exec's goes on in the same stream: same pid).
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from jemgui.monitor.inject._jem_stream import Stream
 from jemgui.monitor.inject._jem_values import redact_argv, redact_text
+from jemgui.monitor.streams import JsonlStream, Streams
 
 RS, US = "\x1e", "\x1f"
 SOURCE_LIMIT = 4 << 20
@@ -31,18 +31,16 @@ ENV_FILE = "jem_bash_env.sh"
 class ShellTrace:
     """One bash process: the unread rest of its trace file and the stream it feeds."""
 
-    def __init__(self, path: Path, events_dir: Path, redact: bool):
+    def __init__(self, path: Path, streams: Streams, redact: bool):
         self.path = path
         self.pid = int(path.stem)
-        self.events_path = events_dir / f"{self.pid}.jsonl"
+        self.streams = streams
         self.redact = redact
         self.offset = 0
         self.pending = ""
         self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self.stream: Stream | None = None
         self.cwd = ""
         self.sent: set[str] = set()
-        self.exited = False
         self.closed = False
 
     def poll(self, verbosity: int, traced: Callable[[str], bool], final: bool = False) -> int:
@@ -67,14 +65,10 @@ class ShellTrace:
         for chunk in chunks:
             if chunk:
                 count += self._entry(chunk, verbosity, traced)
-        if count and self.stream is not None:
-            self.stream.flush()
         return count
 
-    def _open(self) -> Stream:
-        if self.stream is None:
-            self.stream = Stream(str(self.events_path), self.pid, time.time)
-        return self.stream
+    def _open(self) -> JsonlStream:
+        return self.streams.writer(self.pid)
 
     def _entry(self, chunk: str, verbosity: int, traced: Callable[[str], bool]) -> int:
         if chunk.endswith("\n"):
@@ -88,7 +82,6 @@ class ShellTrace:
             except (IndexError, ValueError):
                 return 0
             self._open().record("process", {"phase": "exit", "exit_code": code}, _stamp(parts, 2))
-            self.exited = True
             return 1
         fields = chunk.split(US, 6)
         if len(fields) < 7 or verbosity < 1:
@@ -135,7 +128,7 @@ class ShellTrace:
         self._open().record("process", fields, _stamp(parts, 4))
         return 1
 
-    def _source(self, stream: Stream, file: str, when: float | None) -> int:
+    def _source(self, stream: JsonlStream, file: str, when: float | None) -> int:
         path = file if os.path.isabs(file) else os.path.join(self.cwd, file)
         try:
             with open(path, "rb") as f:
@@ -148,9 +141,7 @@ class ShellTrace:
         return 1
 
     def close(self) -> None:
-        """No more records for this shell (it ended, or exec'd a Python that goes on)."""
-        if self.stream is not None:
-            self.stream.close()
+        """No more records from this trace file."""
         self.closed = True
 
 
@@ -171,10 +162,9 @@ def _int(text: str) -> int | None:
 class Shells:
     """All traced shells of the job, polled together."""
 
-    def __init__(self, run_dir: Path, events_dir: Path, redact: bool):
+    def __init__(self, run_dir: Path, streams: Streams, redact: bool):
         self.folder = run_dir / "bash"
-        self.py_folder = run_dir / "py"
-        self.events_dir = events_dir
+        self.streams = streams
         self.redact = redact
         self.traces: dict[int, ShellTrace] = {}
 
@@ -186,20 +176,9 @@ class Shells:
                 continue
             trace = self.traces.get(pid)
             if trace is None:
-                trace = self.traces[pid] = ShellTrace(path, self.events_dir, self.redact)
-            if trace.closed:
-                continue
-            # A Python started in this pid (the script exec'd it): finish the shell's part.
-            handed_over = (self.py_folder / str(pid)).exists()
-            trace.poll(verbosity, traced, final=final or handed_over)
-            if handed_over:
-                trace.close()
-                (self.folder / f"{pid}.done").touch()
-
-    def exited(self, pid: int) -> bool:
-        """Did this shell report its own exit status?"""
-        trace = self.traces.get(pid)
-        return trace is not None and trace.exited
+                trace = self.traces[pid] = ShellTrace(path, self.streams, self.redact)
+            if not trace.closed:
+                trace.poll(verbosity, traced, final=final)
 
     def close(self) -> None:
         for trace in self.traces.values():

@@ -18,6 +18,8 @@ JOBS = Path(__file__).resolve().parent / "jobs"
 
 def records(monitor: Monitor, pid: int) -> list[dict]:
     path = monitor.events_dir / f"{pid}.jsonl"
+    if not path.exists():
+        return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
 
 

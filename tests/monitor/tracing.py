@@ -1,8 +1,9 @@
 """Run programs under JEM's tracer exactly as the monitor injects it, and read what it wrote.
 
 The tracer is loaded the way a job's interpreter loads it (PYTHONPATH with the
-`inject` folder, `JEM_RUN_DIR` with the config), without the rest of the monitor, so
-the correctness tests can run many programs on every Python the machine has.
+`inject` folder, `JEM_RUN_DIR` with the config), and what it sent is turned into
+streams by the monitor's own `Streams`, without the rest of the monitor, so the
+correctness tests can run many programs on every Python the machine has.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from jemgui.monitor.streams import Streams
 
 ROOT = Path(__file__).resolve().parents[2]
 INJECT = ROOT / "jemgui" / "monitor" / "inject"
@@ -63,10 +66,10 @@ def read_streams(events: Path) -> list[dict]:
 
 def make_run_dir(tmp: Path, verbosity: int, **config) -> tuple[Path, Path]:
     run, events = tmp / "run", tmp / "events"
-    for sub in ("bash", "py", "snap"):
+    for sub in ("bash", "py", "snap", "raw"):
         (run / sub).mkdir(parents=True, exist_ok=True)
     events.mkdir(exist_ok=True)
-    conf = {"events": str(events), "monitor_pid": 1, "verbosity": verbosity, "repr_limit": 200,
+    conf = {"raw": str(run / "raw"), "monitor_pid": 1, "verbosity": verbosity, "repr_limit": 200,
             "redact": True, **config}
     (run / "config.json").write_text(json.dumps(conf))
     (run / "control.json").write_text(json.dumps({"verbosity": verbosity}))
@@ -87,6 +90,9 @@ def run_traced(python: str, program: Path, tmp: Path, verbosity: int = 3, args: 
     run, events = make_run_dir(tmp, verbosity, **config)
     proc = subprocess.run([python, str(program), *args], env=traced_env(run), capture_output=True,
                           text=True, cwd=tmp, timeout=timeout)
+    streams = Streams(events, run / "raw")
+    streams.poll_raw()
+    streams.close()
     return Traced(proc.returncode, proc.stdout, proc.stderr, read_streams(events))
 
 

@@ -4,11 +4,15 @@
 `start()` in every Python process the job starts. Standard library only, CPython
 3.9 to 3.13: `sys.monitoring` where it exists (3.12+), `sys.settrace` before.
 
-What it writes goes to `events/<pid>.jsonl` (see `_jem_stream`); what it obeys comes
-from the monitor's run folder (`$JEM_RUN_DIR`): `config.json` (fixed for the job) and
-`control.json` (verbosity and snapshot requests, polled every 0.1 s by a small
-thread that also flushes the stream). A fault inside the tracer becomes a `marker`
-record and tracing stops for this process; the job runs on.
+What it records goes to the monitor as tuples (see `_jem_raw`), which the monitor
+writes to `events/<pid>.jsonl`; what it obeys comes from the monitor's run folder
+(`$JEM_RUN_DIR`): `config.json` (fixed for the job) and `control.json` (verbosity
+and snapshot requests, polled every 0.1 s by a small thread that also flushes the
+queue). A fault inside the tracer becomes a `marker` record and tracing stops for
+this process; the job runs on.
+
+The hooks run for every event of the job's user code, so they are written for speed:
+a frame's state is a list (see `FID` ...), records are tuples.
 """
 
 # ruff: noqa: UP031  (%-formatting: the fastest way to build records in the job's hot path)
@@ -25,9 +29,9 @@ from itertools import count
 from types import BuiltinFunctionType, FunctionType, ModuleType
 
 try:  # imported by the monitor (and its tests) as part of the jemgui package
-    from . import _jem_stream, _jem_values
+    from . import _jem_raw, _jem_values
 except ImportError:  # imported by sitecustomize inside the job
-    import _jem_stream
+    import _jem_raw
     import _jem_values
 
 CONFIG_FILE = "config.json"
@@ -37,16 +41,22 @@ MESSAGE_LIMIT = 2000
 SOURCE_LIMIT = 4 << 20
 TOOL_IDS = (4, 3)  # sys.monitoring ids nobody in the standard library claims
 
-CALL = '"ts":%.6f,"kind":"call","tid":%d,"fid":%d,%s,"line":%d,"depth":%d%s}'
-LINE = '"ts":%.6f,"kind":"line","tid":%d,"fid":%d,%s,"line":%d,"depth":%d%s}'
-RETURN = '"ts":%.6f,"kind":"return","tid":%d,"fid":%d,%s,"line":%d,"depth":%d%s}'
-EXCEPTION = '"ts":%.6f,"kind":"exception","tid":%d,"fid":%d,%s,"line":%d,"depth":%d%s}'
-RESUMED = ',"resume":true'
-YIELDED = ',"yield":true'
-ADOPTED = ',"adopted":true'
+CALL, LINE, RETURN, EXCEPTION = _jem_raw.CALL, _jem_raw.LINE, _jem_raw.RETURN, _jem_raw.EXCEPTION
+RESUMED = {"resume": True}
+ADOPTED = {"adopted": True}
 CO_NEWLOCALS = 0x2
 CO_SUSPENDS = 0x20 | 0x80 | 0x200  # generator, coroutine, async generator
 _HIDDEN = (type, ModuleType, FunctionType, BuiltinFunctionType)
+_SCALARS = {int: True, float: True, complex: True, str: True, bytes: True, bool: True,
+            type(None): True, range: True}  # type -> are its values immutable (grows as types come)
+_IMMUTABLE = {("re", "Match"), ("re", "Pattern"), ("decimal", "Decimal"), ("fractions", "Fraction"),
+              ("datetime", "datetime"), ("datetime", "date"), ("datetime", "timedelta"),
+              ("pathlib", "PosixPath"), ("pathlib", "PurePosixPath"), ("uuid", "UUID")}
+_UNKEPT = object()
+# A traced frame's state: [fid, depth, frame, info, locals state, saw an exception]
+FID, DEPTH, FRAME, INFO, VARS, EXC = range(6)
+# What is known of a code object: (code, cid or None when untraced, module level, suspends,
+# first line, bytecode (settrace only))
 
 _time = time.time
 _get_ident = _thread.get_ident
@@ -55,20 +65,6 @@ _getframe = sys._getframe
 _dumps = json.JSONEncoder(separators=(",", ":"), default=repr).encode
 _pair = _jem_values.named_pair
 _HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-class _Frame:
-    """What the tracer keeps about one activation of a traced frame."""
-
-    __slots__ = ("fid", "depth", "frame", "info", "reprs", "exc")
-
-    def __init__(self, fid, depth, frame, info):
-        self.fid = fid
-        self.depth = depth
-        self.frame = frame
-        self.info = info
-        self.reprs = None
-        self.exc = False
 
 
 class _Thread:
@@ -86,7 +82,7 @@ class _Thread:
 # --- state of this process -----------------------------------------------------------
 _config = None
 _run_dir = None
-_stream = None
+_raw = None
 _put = None
 _verbosity = 0
 _limit = 200
@@ -95,12 +91,13 @@ _include = ()
 _exclude = ()
 _system = ()
 _gen = 0  # bumped when every thread must rebuild its stack (level crossed 2, fork)
-_codes = {}  # id(code) -> (code, part or None, module_level, suspends)
+_codes = {}  # id(code) -> info (see above)
 _files = {}  # filename -> traced?
 _sources = set()  # paths whose source this stream has sent
 _threads = {}  # thread ident -> _Thread
 _suspended = {}  # frame -> _Frame of a suspended generator or coroutine
 _fids = count(1)
+_cids = count(1)
 _backend = None
 _faulted = False
 _exit_code = None
@@ -164,21 +161,26 @@ def is_traced(file, include=None, exclude=None, system=None):
 
 
 def _learn(code, send_source=True):
-    """Cache what the hooks need about a code object; send its file's source once."""
+    """Cache what the hooks need about a code object; define its id and send its source once."""
     file = code.co_filename
     traced = _files.get(file)
     if traced is None:
         traced = _files[file] = is_traced(file)
-    part = None
+    cid = None
     if traced:
-        func = getattr(code, "co_qualname", code.co_name)
-        part = '"file":%s,"func":%s' % (_dumps(file), _dumps(func))
         if send_source and file not in _sources:
             _sources.add(file)
             _send_source(file)
-    info = (code, part, not (code.co_flags & CO_NEWLOCALS), bool(code.co_flags & CO_SUSPENDS))
+        cid = next(_cids)
+        _put((_jem_raw.CODE, cid, file, getattr(code, "co_qualname", code.co_name)))
+    info = (code, cid, not (code.co_flags & CO_NEWLOCALS), bool(code.co_flags & CO_SUSPENDS),
+            code.co_firstlineno, code.co_code if cid is not None and _backend == "settrace" else None)
     _codes[id(code)] = info
     return info
+
+
+def _record(kind, fields):
+    _put((_jem_raw.RECORD, kind, _time(), fields))
 
 
 def _send_source(path):
@@ -196,7 +198,7 @@ def _send_source(path):
     }
     if len(data) > SOURCE_LIMIT:
         fields["truncated"] = True
-    _stream.record("source", fields)
+    _record("source", fields)
 
 
 # --- values ------------------------------------------------------------------------------
@@ -216,21 +218,51 @@ def vars_map(frame, module_level):
     return {n: _pair(n, v, _limit, _redact) for n, v in _items(frame, module_level)}
 
 
-def _args(fs, frame):
-    fs.reprs = current = vars_map(frame, fs.info[2])
-    return ',"args":' + _dumps(current)
+def _vars_state(frame, module_level, old):
+    """name -> (the value if immutable, its pair). An immutable value that is still the very
+    same object keeps its pair without a new repr (it is held, so its id cannot be reused)."""
+    state = {}
+    for name, value in _items(frame, module_level):
+        kind = type(value)
+        immutable = _SCALARS.get(kind)
+        if immutable is None:
+            immutable = _SCALARS[kind] = (getattr(kind, "__module__", ""), kind.__name__) in _IMMUTABLE
+        if immutable:
+            prev = old.get(name) if old else None
+            if prev is not None and prev[0] is value:
+                state[name] = prev
+            else:
+                state[name] = (value, _pair(name, value, _limit, _redact))
+        else:
+            state[name] = (_UNKEPT, _pair(name, value, _limit, _redact))
+    return state
 
 
-def _changes(fs, frame):
-    """`changed`/`deleted` since this frame's previous record, as extra record text."""
-    old = fs.reprs or {}
-    fs.reprs = new = vars_map(frame, fs.info[2])
-    changed = {n: p for n, p in new.items() if old.get(n) != p}
-    out = ',"changed":' + _dumps(changed) if changed else ""
-    if len(old) + len(changed) > len(new):
-        deleted = [n for n in old if n not in new]
-        if deleted:
-            out += ',"deleted":' + _dumps(deleted)
+def _args(fs, frame, extra=None):
+    fs[VARS] = state = _vars_state(frame, fs[INFO][2], None)
+    out = {"args": {n: e[1] for n, e in state.items()}}
+    if extra:
+        out.update(extra)
+    return out
+
+
+def _changes(fs, frame, extra=None):
+    """`changed`/`deleted` since this frame's previous record, added to `extra`."""
+    old = fs[VARS] or {}
+    fs[VARS] = new = _vars_state(frame, fs[INFO][2], old)
+    changed = {}
+    for name, entry in new.items():
+        prev = old.get(name)
+        if prev is not entry and (prev is None or prev[1] != entry[1]):
+            changed[name] = entry[1]
+    deleted = [n for n in old if n not in new] if len(old) + len(changed) > len(new) else None
+    if not changed and not deleted:
+        return extra
+    out = dict(extra) if extra else {}
+    if changed:
+        out["changed"] = changed
+    if deleted:
+        out["deleted"] = deleted
     return out
 
 
@@ -254,10 +286,7 @@ def _adopt(start):
         f = f.f_back
     chain.reverse()
     for f, info in chain:
-        fs = _Frame(next(_fids), len(st.stack), f, info)
-        st.stack.append(fs)
-        extra = _args(fs, f) if _verbosity >= 4 else ""
-        _put(CALL % (_time(), st.tid, fs.fid, info[1], f.f_lineno, fs.depth, ADOPTED + extra))
+        _push_adopted(st, f, info)
         if _backend == "settrace":
             f.f_trace = _local
             f.f_trace_lines = _verbosity >= 3
@@ -265,21 +294,24 @@ def _adopt(start):
     return st
 
 
+def _push_adopted(st, frame, info):
+    fs = [next(_fids), len(st.stack), frame, info, None, False]
+    st.stack.append(fs)
+    extra = _args(fs, frame, ADOPTED) if _verbosity >= 4 else ADOPTED
+    _put((info[1], CALL, _time(), st.tid, fs[FID], frame.f_lineno, fs[DEPTH], extra))
+    return fs
+
+
 def _top(st, frame):
-    """The record of `frame` on this thread's stack (normally the top one)."""
+    """The state of `frame` on this thread's stack (normally the top one)."""
     stack = st.stack
-    if stack and stack[-1].frame is frame:
+    if stack and stack[-1][FRAME] is frame:
         return stack[-1]
     for i in range(len(stack) - 2, -1, -1):
-        if stack[i].frame is frame:
+        if stack[i][FRAME] is frame:
             del stack[i + 1:]  # frames above it ended unseen
             return stack[i]
-    info = _codes.get(id(frame.f_code)) or _learn(frame.f_code)
-    fs = _Frame(next(_fids), len(stack), frame, info)
-    stack.append(fs)
-    extra = _args(fs, frame) if _verbosity >= 4 else ""
-    _put(CALL % (_time(), st.tid, fs.fid, info[1], frame.f_lineno, fs.depth, ADOPTED + extra))
-    return fs
+    return _push_adopted(st, frame, _codes.get(id(frame.f_code)) or _learn(frame.f_code))
 
 
 def _pop(st, fs):
@@ -292,21 +324,22 @@ def _pop(st, fs):
 
 # --- records shared by both back-ends ----------------------------------------------------
 def _begin(frame, info, st):
+    stack = st.stack
     fs = _suspended.pop(frame, None)
     if fs is not None:
-        fs.depth = len(st.stack)
-        st.stack.append(fs)
-        _put(CALL % (_time(), st.tid, fs.fid, info[1], frame.f_lineno, fs.depth, RESUMED))
+        fs[DEPTH] = len(stack)
+        stack.append(fs)
+        _put((info[1], CALL, _time(), st.tid, fs[FID], frame.f_lineno, fs[DEPTH], RESUMED))
         return
-    fs = _Frame(next(_fids), len(st.stack), frame, info)
-    st.stack.append(fs)
-    extra = _args(fs, frame) if _verbosity >= 4 else ""
-    _put(CALL % (_time(), st.tid, fs.fid, info[1], frame.f_lineno, fs.depth, extra))
+    fs = [next(_fids), len(stack), frame, info, None, False]
+    stack.append(fs)
+    _put((info[1], CALL, _time(), st.tid, fs[FID], info[4], fs[DEPTH],
+          _args(fs, frame) if _verbosity >= 4 else None))
 
 
 def _line(fs, st, frame, line):
-    extra = _changes(fs, frame) if _verbosity >= 4 else ""
-    _put(LINE % (_time(), st.tid, fs.fid, fs.info[1], line, fs.depth, extra))
+    _put((fs[INFO][1], LINE, _time(), st.tid, fs[FID], line, fs[DEPTH],
+          _changes(fs, frame) if _verbosity >= 4 else None))
 
 
 def _return(fs, st, frame, kind, value):
@@ -314,12 +347,13 @@ def _return(fs, st, frame, kind, value):
     _pop(st, fs)
     if kind == 1:
         _suspended[frame] = fs
-        extra = YIELDED
+        extra = {"yield": True}
     else:
-        extra = ""
+        extra = None
     if kind != 2 and _verbosity >= 4:
-        extra += ',"value":' + _dumps(_jem_values.pair(value, _limit, _redact))
-    _put(RETURN % (_time(), st.tid, fs.fid, fs.info[1], frame.f_lineno, fs.depth, extra))
+        extra = extra or {}
+        extra["value"] = _jem_values.pair(value, _limit, _redact)
+    _put((fs[INFO][1], RETURN, _time(), st.tid, fs[FID], frame.f_lineno, fs[DEPTH], extra))
 
 
 def _exception(fs, st, frame, exc, tb):
@@ -329,19 +363,18 @@ def _exception(fs, st, frame, exc, tb):
         inner = inner.tb_next
     first = id(exc) != st.exc_id or (inner is not None and inner.tb_frame is frame)
     st.exc_id = id(exc)
-    fs.exc = True
+    fs[EXC] = True
     try:
         message = str(exc)
     except Exception:
         message = "<str failed>"
-    fields = {"type": _jem_values.type_name(exc), "message": _jem_values.cut(message, MESSAGE_LIMIT)}
+    extra = {"type": _jem_values.type_name(exc), "message": _jem_values.cut(message, MESSAGE_LIMIT)}
     if first:
-        fields["traceback"] = _traceback(frame, tb)
-    extra = ',' + _dumps(fields)[1:-1]
+        extra["traceback"] = _traceback(frame, tb)
     if _verbosity >= 4:
-        extra += _changes(fs, frame)
-    _put(EXCEPTION % (_time(), st.tid, fs.fid, fs.info[1], frame.f_lineno, fs.depth, extra))
-    if fs.depth == 0 and isinstance(exc, SystemExit):
+        extra = _changes(fs, frame, extra)
+    _put((fs[INFO][1], EXCEPTION, _time(), st.tid, fs[FID], frame.f_lineno, fs[DEPTH], extra))
+    if fs[DEPTH] == 0 and isinstance(exc, SystemExit):
         code = exc.code
         _exit_code = 0 if code is None else code if isinstance(code, int) else 1
 
@@ -380,12 +413,12 @@ if not hasattr(sys, "monitoring"):
 
 def _exit_kind(frame, fs):
     """How a frame left, from the instruction it stopped at (settrace says only "return")."""
-    code = frame.f_code.co_code
+    code = fs[INFO][5]  # co_code builds a new bytes object on each read from 3.11 on
     lasti = frame.f_lasti
     if lasti < 0 or lasti >= len(code):
         return 0
     op = code[lasti]
-    if fs.info[3]:
+    if fs[INFO][3]:
         if _RESUME is not None:  # 3.11: a suspension is followed by RESUME
             if lasti + 2 < len(code) and code[lasti + 2] == _RESUME and op != _RETURN_VALUE:
                 return 1
@@ -395,7 +428,7 @@ def _exit_kind(frame, fs):
             return 1
     if op == _RETURN_VALUE:
         return 0
-    return 2 if fs.exc else 0
+    return 2 if fs[EXC] else 0
 
 
 def _global(frame, event, arg):
@@ -545,29 +578,35 @@ if hasattr(sys, "monitoring"):
     def _m_throw(code, offset, exc):
         _resumed(code, _getframe(1), None)
 
-    def _m_end(code, kind, value):
-        info = _codes.get(id(code)) or _learn(code)
-        if info[1] is None:
-            return _DISABLE if kind != 2 else None
+    def _m_end(code, kind, value, frame):
         try:
-            frame = _getframe(2)
             st = _threads.get(_get_ident())
             if st is None or st.gen != _gen:
                 st = _adopt(frame)
                 if st is None:
-                    return None
-            _return(_top(st, frame), st, frame, kind, value)
+                    return
+            stack = st.stack
+            fs = stack[-1] if stack and stack[-1][FRAME] is frame else _top(st, frame)
+            _return(fs, st, frame, kind, value)
         except Exception as exc:
             _fault(exc)
 
     def _m_return(code, offset, value):
-        return _m_end(code, 0, value)
+        info = _codes.get(id(code)) or _learn(code)
+        if info[1] is None:
+            return _DISABLE
+        _m_end(code, 0, value, _getframe(1))
 
     def _m_yield(code, offset, value):
-        return _m_end(code, 1, value)
+        info = _codes.get(id(code)) or _learn(code)
+        if info[1] is None:
+            return _DISABLE
+        _m_end(code, 1, value, _getframe(1))
 
     def _m_unwind(code, offset, exc):
-        _m_end(code, 2, None)
+        info = _codes.get(id(code)) or _learn(code)
+        if info[1] is not None:
+            _m_end(code, 2, None, _getframe(1))
 
     def _m_raise(code, offset, exc):
         info = _codes.get(id(code)) or _learn(code)
@@ -641,7 +680,7 @@ def set_verbosity(level):
         return
     old = _verbosity
     if max(old, level) >= 1:
-        _stream.record("marker", {"text": "verbosity %d" % level, "verbosity": level})
+        _record("marker", {"text": "verbosity %d" % level, "verbosity": level})
     if (old < 2) != (level < 2):
         _gen += 1
         _suspended = {}
@@ -663,7 +702,7 @@ def _fault(exc):
     try:
         text = "tracer fault, tracing stopped in this process: %s: %s" % (
             type(exc).__name__, _jem_values.cut(str(exc), 500))
-        _stream.record("marker", {"text": text, "fault": True})
+        _record("marker", {"text": text, "fault": True})
     except Exception:
         pass
 
@@ -754,7 +793,7 @@ def _ctl_loop(token, wake, done):
             if _ctl_token is not token:
                 break
             try:
-                _stream.flush()
+                _raw.flush()
                 _poll_control()
             except Exception as exc:
                 _fault(exc)
@@ -814,15 +853,11 @@ def _argv():
     return _jem_values.redact_argv(argv) if _redact else argv
 
 
-def _open_stream():
-    global _stream, _put, _codes, _sources, _threads, _suspended, _gen
+def _open_raw():
+    global _raw, _put, _codes, _sources, _threads, _suspended, _gen
     pid = os.getpid()
-    _stream = _jem_stream.Stream(os.path.join(_config["events"], "%d.jsonl" % pid), pid, _time)
-    shell = os.path.join(_run_dir, "bash", "%d" % pid)
-    if os.path.exists(shell + ".trace"):  # a bash script exec'd this Python: it goes first
-        deadline = _time() + 3.0
-        _stream.hold_until(lambda: os.path.exists(shell + ".done") or _time() > deadline)
-    _put = _stream.queue.append
+    _raw = _jem_raw.RawWriter(os.path.join(_config["raw"], "%d.bin" % pid))
+    _put = _raw.queue.append
     _codes = {}
     _sources = set()
     _threads = {}
@@ -832,13 +867,13 @@ def _open_stream():
         cwd = os.getcwd()
     except OSError:
         cwd = ""
-    _stream.record("process", {
+    _record("process", {
         "phase": "start", "argv": _argv(), "ppid": os.getppid(), "cwd": cwd, "lang": "python",
         "python": "%d.%d.%d" % sys.version_info[:3], "executable": sys.executable,
     })
     if _verbosity >= 1:
-        _stream.record("marker", {"text": "verbosity %d" % _verbosity, "verbosity": _verbosity})
-    _stream.flush()  # a process killed early still leaves its start
+        _record("marker", {"text": "verbosity %d" % _verbosity, "verbosity": _verbosity})
+    _raw.flush()  # a process killed early still leaves its start
     _register(True)
 
 
@@ -857,7 +892,7 @@ def _register(alive):
 def _finish(code):
     """The process is ending: stop tracing, say how, write everything out."""
     global _verbosity
-    if _stream is None or _stream.fd < 0:
+    if _raw is None or _raw.fd < 0:
         return
     _stop_control()
     old, _verbosity = _verbosity, 0
@@ -869,8 +904,8 @@ def _finish(code):
         code = 1 if getattr(sys, "last_value", None) is not None else 0
     # The monitor reaps its own children and writes their exact exit status itself.
     if os.getppid() != _config.get("monitor_pid"):
-        _stream.record("process", {"phase": "exit", "exit_code": code})
-    _stream.close()
+        _record("process", {"phase": "exit", "exit_code": code})
+    _raw.close()
     _register(False)
 
 
@@ -884,7 +919,7 @@ def _at_exit():
 def _before_fork():
     _stop_control()
     try:
-        _stream.flush()
+        _raw.flush()
     except Exception:
         pass
 
@@ -909,8 +944,8 @@ def _after_fork_parent():
 
 def _after_fork_child():
     try:
-        _stream.abandon()
-        _open_stream()
+        _raw.abandon()
+        _open_raw()
         _start_control()
     except Exception:
         pass
@@ -935,7 +970,7 @@ def _wrap_process_exits():
 
         def wrapper(*args, _real=real, **kwargs):
             try:
-                _stream.flush()
+                _raw.flush()
             except Exception:
                 pass
             return _real(*args, **kwargs)
@@ -948,13 +983,13 @@ def start():
     """Begin recording this process when it runs under a JEM monitor; never raises."""
     global _config, _run_dir, _verbosity, _limit, _redact, _include, _exclude, _system
     global _backend, _last_snapshot, _ctl_key
-    if _stream is not None:
+    if _raw is not None:
         return
     run_dir = os.environ.get("JEM_RUN_DIR")
     if not run_dir:
         return
     config = _read_json(os.path.join(run_dir, CONFIG_FILE))
-    if config is None or not os.path.isdir(config.get("events", "")):
+    if config is None or not os.path.isdir(config.get("raw", "")):
         return
     _config, _run_dir = config, run_dir
     _limit = int(config.get("repr_limit", 200))
@@ -967,7 +1002,7 @@ def start():
     level = control.get("verbosity", config.get("verbosity", 1))
     _verbosity = level if type(level) is int and 0 <= level <= 4 else 1
     _last_snapshot = control.get("snapshot")
-    _open_stream()
+    _open_raw()
     os.register_at_fork(
         before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child
     )

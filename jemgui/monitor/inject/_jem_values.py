@@ -12,15 +12,25 @@ REDACTED = "<redacted>"
 CUT = "\u2026"
 _SECRET_WORDS = ("password", "passwd", "secret", "token", "credential")
 _type_names = {}
+_secret_names = {}
+_PLAIN = frozenset((int, float, complex, bool, type(None), range))
+_CONTAINERS = frozenset((list, tuple, set, frozenset, dict))
+FLAT_ITEMS = 16  # a container this small, of plain values, is shown by repr() itself
+FLAT_STR = 256
 
 
 def is_secret(name):
     """True for a name that looks like it holds a secret (spec section 2)."""
-    low = name.lower()
-    for word in _SECRET_WORDS:
-        if word in low:
-            return True
-    return low.endswith("_key") or low.endswith("apikey")
+    known = _secret_names.get(name)
+    if known is None:
+        low = name.lower()
+        known = low.endswith("_key") or low.endswith("apikey")
+        for word in _SECRET_WORDS:
+            if word in low:
+                known = True
+        if len(_secret_names) < 100000:
+            _secret_names[name] = known
+    return known
 
 
 def type_name(obj):
@@ -115,18 +125,46 @@ def _render(obj, out, budget, seen, redact):
         raise _Full
 
 
+def _flat(obj, kind, redact):
+    """A small container of plain values: repr() is short and shows no secret."""
+    if len(obj) > FLAT_ITEMS:
+        return False
+    if kind is dict:
+        for key, value in obj.items():
+            if not (_plain(key) and _plain(value)) or (redact and type(key) is str and is_secret(key)):
+                return False
+        return True
+    for value in obj:
+        if not _plain(value):
+            return False
+    return True
+
+
+def _plain(value):
+    kind = type(value)
+    return kind in _PLAIN or ((kind is str or kind is bytes) and len(value) <= FLAT_STR)
+
+
 def safe_repr(obj, limit=200, redact=True):
     """`repr(obj)` cut to `limit`; never raises, never renders more than it keeps."""
-    out = []
+    kind = type(obj)
     try:
-        _render(obj, out, [limit], set(), redact)
-    except _Full:
-        pass
+        if kind in _PLAIN or ((kind is str or kind is bytes) and len(obj) <= 2 * limit):
+            text = repr(obj)
+        elif kind in _CONTAINERS and _flat(obj, kind, redact):
+            text = repr(obj)
+        else:
+            out = []
+            try:
+                _render(obj, out, [limit], set(), redact)
+            except _Full:
+                pass
+            text = "".join(out)
     except RecursionError:
         return "<repr too deep>"
     except Exception as exc:  # a broken __repr__ of the job's own class
         return "<repr failed: %s>" % type_name(exc)
-    return cut("".join(out), limit)
+    return text if len(text) <= limit else text[:limit] + CUT
 
 
 def pair(obj, limit=200, redact=True):

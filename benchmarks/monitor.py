@@ -1,0 +1,204 @@
+"""How much the monitor slows a job: `python -m benchmarks.monitor [--repeat N] [--quick]`.
+
+The same workloads run plain, under `jemgui run` at each verbosity, and under
+VizTracer (where the Python has it), in one run. Each workload times its own body,
+so the ratios are what the job feels; the wall time of the whole command (start-up,
+the tracer's final writes, VizTracer's save) is printed beside it. Then the CPU the
+monitor itself spends (metrics, the tick loop) while a job sleeps.
+
+Goals (issue 3): verbosity 1 within 3% of plain; verbosity 2 no worse than
+VizTracer; verbosity 4 under 4x plain on the realistic workload; monitor CPU under
+1% of a core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+CALL_HEAVY = '''
+import sys, time
+
+
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+t0 = time.perf_counter()
+fib(int(sys.argv[1]) if len(sys.argv) > 1 else 25)
+print("ELAPSED %.6f" % (time.perf_counter() - t0))
+'''
+
+REALISTIC = '''
+import json, os, re, sys, tempfile, time
+
+LINE = re.compile(r"(?P<ts>[0-9.]+) (?P<level>[A-Z]+) (?P<src>[a-z0-9.]+): (?P<msg>.*)")
+
+
+def make_lines(n):
+    levels = ("INFO", "WARN", "ERROR")
+    return ["%.1f %s mod.sub%d: event %d value=%d" % (1000 + i * 0.5, levels[i % 3], i % 7, i, i * 3 % 17)
+            for i in range(n)]
+
+
+def value_of(msg):
+    _, _, value = msg.rpartition("value=")
+    return int(value) if value.isdigit() else None
+
+
+def parse(line):
+    match = LINE.match(line)
+    if match is None:
+        return None
+    rec = match.groupdict()
+    rec["ts"] = float(rec["ts"])
+    rec["value"] = value_of(rec["msg"])
+    return rec
+
+
+def summarize(records):
+    by_source = {}
+    for rec in records:
+        entry = by_source.setdefault(rec["src"], {"n": 0, "sum": 0})
+        entry["n"] += 1
+        entry["sum"] += rec["value"] or 0
+    return by_source
+
+
+def roundtrip(obj, path):
+    with open(path, "w") as f:
+        json.dump(obj, f)
+    with open(path) as f:
+        return json.load(f)
+
+
+t0 = time.perf_counter()
+n = int(sys.argv[1]) if len(sys.argv) > 1 else 60000
+with tempfile.TemporaryDirectory() as folder:
+    path = os.path.join(folder, "log.txt")
+    with open(path, "w") as f:
+        f.write("\\n".join(make_lines(n)))
+    with open(path) as f:
+        records = [parse(line) for line in f.read().splitlines()]
+    summary = summarize(records)
+    back = roundtrip({"summary": summary, "records": records[: n // 10]}, os.path.join(folder, "s.json"))
+assert len(back["records"]) == n // 10
+print("ELAPSED %.6f" % (time.perf_counter() - t0))
+'''
+
+WORKLOADS = {"call-heavy": (CALL_HEAVY, "25"), "realistic": (REALISTIC, "60000")}
+QUICK = {"call-heavy": "21", "realistic": "15000"}
+
+
+def pythons() -> dict[str, str]:
+    """The default Python, and one per minor version from pyenv where sys.monitoring matters."""
+    found = {"{}.{}".format(*sys.version_info[:2]): sys.executable}
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for exe in sorted(root.glob("3.1[2-9].*/bin/python3")):
+        found.setdefault(".".join(exe.parent.parent.name.split(".")[:2]), str(exe))
+    return found
+
+
+def has_viztracer(python: str) -> bool:
+    return subprocess.run([python, "-c", "import viztracer"], capture_output=True).returncode == 0
+
+
+def measure(command: list[str], env: dict, cwd: Path) -> tuple[float, float]:
+    """(the workload's own time, the command's wall time)."""
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd)
+    wall = time.perf_counter() - start
+    match = re.search(r"ELAPSED ([0-9.]+)", done.stdout)
+    if done.returncode != 0 or match is None:
+        raise RuntimeError(f"{' '.join(command[:6])}... failed: {done.stderr.strip()[-500:]}")
+    return float(match.group(1)), wall
+
+
+def modes(python: str, script: Path, arg: str, work: Path) -> dict[str, list[str]]:
+    monitor = [sys.executable, "-E", "-m", "jemgui.monitor"]
+    out = {"plain": [python, str(script), arg]}
+    for level in range(5):
+        out[f"jem v{level}"] = monitor + ["--out", str(work / f"jem-v{level}"), "--verbosity",
+                                          str(level), "--", python, str(script), arg]
+    if has_viztracer(python):
+        out["viztracer"] = [python, "-m", "viztracer", "--quiet", "-o", str(work / "viz.json"),
+                            str(script), arg]
+    return out
+
+
+def bench_workload(python: str, name: str, repeat: int, quick: bool) -> list[tuple]:
+    source, arg = WORKLOADS[name]
+    arg = QUICK[name] if quick else arg
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        script = work / f"{name}.py"
+        script.write_text(source)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JEM_")}
+        env.pop("PYTHONPATH", None)
+        commands = modes(python, script, arg, work)
+        times: dict[str, list[tuple[float, float]]] = {m: [] for m in commands}
+        for _ in range(repeat):  # interleaved, so load changes hit every mode alike
+            for mode, command in commands.items():
+                for stale in work.glob("jem-v*"):
+                    shutil.rmtree(stale)
+                times[mode].append(measure(command, env, work))
+        base = statistics.median(t for t, _ in times["plain"])
+        base_wall = statistics.median(w for _, w in times["plain"])
+        for mode, values in times.items():
+            own = statistics.median(t for t, _ in values)
+            wall = statistics.median(w for _, w in values)
+            rows.append((name, mode, own, own / base, wall, wall / base_wall))
+    return rows
+
+
+def monitor_cpu(seconds: float = 6.0) -> float:
+    """Percent of one core the monitor uses while its job sleeps (metrics, tick loop)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen([sys.executable, "-E", "-m", "jemgui.monitor", "--out",
+                                 str(Path(tmp) / "a"), "--verbosity", "1", "--", "sleep",
+                                 str(seconds)])
+        handle = psutil.Process(proc.pid)
+        time.sleep(1.5)  # past the start-up imports
+        t0, c0 = time.perf_counter(), sum(handle.cpu_times()[:2])
+        time.sleep(seconds - 2.5)
+        t1, c1 = time.perf_counter(), sum(handle.cpu_times()[:2])
+        proc.wait()
+    return 100.0 * (c1 - c0) / (t1 - t0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.monitor", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per mode (median is shown)")
+    parser.add_argument("--quick", action="store_true", help="small workloads, for a smoke run")
+    parser.add_argument("--python", action="append", help="only these versions (e.g. 3.12)")
+    args = parser.parse_args(argv)
+    found = pythons()
+    chosen = {v: p for v, p in found.items() if not args.python or v in args.python}
+    print(f"{'python':<7} {'workload':<11} {'mode':<10} {'job s':>8} {'ratio':>7} "
+          f"{'wall s':>8} {'wall ratio':>10}")
+    for version, python in chosen.items():
+        backend = "sys.monitoring" if version >= "3.12" else "settrace"
+        for name in WORKLOADS:
+            for row in bench_workload(python, name, args.repeat, args.quick):
+                _, mode, own, ratio, wall, wall_ratio = row
+                print(f"{version:<7} {name:<11} {mode:<10} {own:8.3f} {ratio:6.2f}x "
+                      f"{wall:8.3f} {wall_ratio:9.2f}x", flush=True)
+        print(f"        ({version}: tracer back-end {backend})", flush=True)
+    print(f"monitor CPU while the job sleeps (metrics every 1 s): {monitor_cpu():.2f}% of a core")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

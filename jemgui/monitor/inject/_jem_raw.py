@@ -1,0 +1,84 @@
+"""The tracer's end of the record channel: tuples, batched with marshal, appended to a file.
+
+Runs inside the job's interpreter: standard library only. Building JSON text costs the
+job microseconds per record; queuing a tuple costs tens of nanoseconds. So the job
+queues tuples, a small thread appends them in batches (`marshal`, behind a 4-byte
+length), and the monitor turns them into `events/<pid>.jsonl` in its own process
+(`jemgui.monitor.streams`). A batch cut short by a kill is simply never read.
+
+Entries (the first item tells them apart):
+    (cid, kind, ts, tid, fid, line, depth, extra)  a frame record; kind 0 call, 1 line,
+                                                     2 return, 3 exception; extra a dict or None
+    (-1, kind, ts, fields)                          any other record
+    (-2, cid, file, func)                           code id `cid` means this file and function
+"""
+
+import _thread
+import marshal
+import os
+import struct
+from collections import deque
+
+HEADER = struct.Struct("<I")
+CALL, LINE, RETURN, EXCEPTION = 0, 1, 2, 3
+RECORD, CODE = -1, -2
+
+
+class RawWriter:
+    """Queue of one process's entries and the file they are appended to."""
+
+    def __init__(self, path):
+        self.path = path
+        self.queue = deque()
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0),
+                          0o644)
+        self.lock = _thread.allocate_lock()
+        self.broken = None
+
+    def flush(self):
+        """Append everything queued as one batch; returns how many entries."""
+        with self.lock:
+            queue = self.queue
+            if not queue or self.broken is not None or self.fd < 0:
+                return 0
+            pop = queue.popleft
+            items = [pop() for _ in range(len(queue))]
+            data = marshal.dumps(items, 4)
+            view = memoryview(HEADER.pack(len(data)) + data)
+            try:
+                while view:
+                    view = view[os.write(self.fd, view):]
+            except OSError as exc:
+                self.broken = exc
+            return len(items)
+
+    def close(self):
+        self.flush()
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+        self.fd = -1
+
+    def abandon(self):
+        """Forget the queue and the file without writing (a forked child's copy)."""
+        self.queue = deque()
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+        self.fd = -1
+
+
+def read_batches(data):
+    """The complete batches at the start of `data`: (list of entry lists, bytes used)."""
+    batches = []
+    pos = 0
+    size = HEADER.size
+    while len(data) - pos >= size:
+        (length,) = HEADER.unpack_from(data, pos)
+        if len(data) - pos - size < length:
+            break
+        batches.append(marshal.loads(data[pos + size:pos + size + length]))
+        pos += size + length
+    return batches, pos

@@ -57,10 +57,10 @@ def position(ix: Index, args: argparse.Namespace) -> int:
         return args.at
     if args.record:
         pid, seq = parse_record(args.record)
-        row = ix.db.execute("SELECT pos FROM records WHERE pid=? AND seq=?", (pid, seq)).fetchone()
-        if row is None:
+        pos = ix.pos_of(pid, seq)
+        if pos is None:
             raise UsageError(f"no record {pid}:{seq} in this job")
-        return row[0]
+        return pos
     if args.time:
         return ix.pos_at_time(parse_time(args.time))
     pos = ix.failure_pos()

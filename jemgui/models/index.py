@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from jemgui.models import indexer
 from jemgui.models.cache import cache_dir, content_key
 from jemgui.models.inputs import UnreadableInput, list_jobs, open_input
 from jemgui.models.navigation import Navigation
@@ -57,6 +56,8 @@ class Indexer:
         """Build (unless cached) and return the final index path."""
         if self.cached:
             return self.final_path
+        from jemgui.models import indexer  # sqlite_utils and the builder load only when building
+
         inp = open_input(self.path, self.job)
         try:
             indexer.remove(self.db_path)
@@ -174,6 +175,11 @@ class Index:
                     pos += 1
             if not lines:
                 break
+
+    def pos_of(self, pid: int, seq: int) -> int | None:
+        """The position of the record `pid:seq` (how users name a record), or None."""
+        row = self.db.execute("SELECT pos FROM records WHERE pid=? AND seq=? LIMIT 1", (pid, seq)).fetchone()
+        return None if row is None else row[0]
 
     def row(self, pos: int) -> tuple | None:
         """(pos, ts, pid, seq, kind, thread, seg, depth, file, line, func) of a record."""

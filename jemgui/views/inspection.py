@@ -32,7 +32,7 @@ class Inspection(QObject):
         """Put the cursor at the failure, a (pid, seq) record, or the start; a note when that failed."""
         ix = self.index
         if record is not None:
-            pos = find_record(ix, *record)
+            pos = ix.pos_of(*record)
             if pos is None:
                 self.cursor.seek(0)
                 return f"no record {record[0]}:{record[1]} in this job"
@@ -44,9 +44,3 @@ class Inspection(QObject):
             return None
         self.cursor.seek(0)
         return "the job did not fail of an exception" if where == "failure" else None
-
-
-def find_record(index: Index, pid: int, seq: int) -> int | None:
-    """Position of the record `seq` of process `pid`."""
-    row = index.db.execute("SELECT pos FROM records WHERE pid=? AND seq=? LIMIT 1", (pid, seq)).fetchone()
-    return None if row is None else row[0]

@@ -62,12 +62,17 @@ class TLSFiles:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One MESSAGE frame as received: body bytes, headers, when (wall clock) it arrived."""
+    """One MESSAGE frame as received: body bytes, headers, when (wall clock) it arrived.
+
+    `link` tells which connection delivered it: an acknowledgement only means
+    something on the connection the message came over.
+    """
 
     destination: str
     headers: dict
     body: bytes
     received: float
+    link: int = 0
 
 
 class Inbox:
@@ -108,6 +113,7 @@ class _Subscription:
     destination: str
     headers: dict
     inbox: Inbox
+    ack: str = "auto"
 
 
 class Connection:
@@ -127,7 +133,7 @@ class Connection:
         tls: TLSFiles | None = None,
         heartbeats: tuple[int, int] = (5000, 5000),
         inbox: Inbox | None = None,
-        backoff: tuple[float, float] = (0.2, 10.0),
+        backoff: tuple[float, float] = (0.2, 5.0),
         connect_timeout: float = 10.0,
         name: str = "jemgui",
     ):
@@ -200,19 +206,44 @@ class Connection:
     # -- messaging -----------------------------------------------------------
 
     def subscribe(self, destination: str, headers: dict | None = None,
-                  inbox: Inbox | None = None) -> str:
-        """Subscribe now (if connected) and after every reconnect; messages go to `inbox`."""
+                  inbox: Inbox | None = None, ack: str = "auto") -> str:
+        """Subscribe now (if connected) and after every reconnect; messages go to `inbox`.
+
+        With `ack="client"` the broker counts what was delivered but not yet
+        acknowledged (`ack()`, after the consumer took it): a consumer that
+        falls behind fills its prefetch, and the broker's slow-consumer policy
+        applies to it, instead of the backlog piling up in this process.
+        """
         sub_id = f"{self.name}-{next(self._ids)}"
-        sub = _Subscription(destination, dict(headers or {}), inbox if inbox is not None else self.inbox)
+        sub = _Subscription(destination, dict(headers or {}),
+                            inbox if inbox is not None else self.inbox, ack)
         with self._lock:
             self._subs[sub_id] = sub
             conn = self._conn
             if conn is not None and self.connected:
                 try:
-                    conn.subscribe(destination, sub_id, ack="auto", headers=sub.headers)
+                    conn.subscribe(destination, sub_id, ack=ack, headers=sub.headers)
                 except Exception as exc:  # the supervisor reconnects and subscribes again
                     self._lost(exc)
         return sub_id
+
+    def ack(self, messages: list[Message]) -> None:
+        """Acknowledge taken messages of `ack="client"` subscriptions (cumulatively, one frame each)."""
+        conn = self._conn
+        if conn is None or not messages:
+            return
+        last: dict[str, str] = {}
+        for msg in messages:
+            sub = self._subs.get(msg.headers.get("subscription", ""))
+            if sub is not None and sub.ack == "client" and msg.link == id(conn) \
+                    and "ack" in msg.headers:
+                last[msg.headers["subscription"]] = msg.headers["ack"]
+        for ack_id in last.values():
+            try:
+                conn.ack(ack_id)
+            except Exception as exc:
+                self._lost(exc)
+                return
 
     def unsubscribe(self, sub_id: str) -> None:
         with self._lock:
@@ -284,7 +315,7 @@ class Connection:
             self._conn = conn
             self.last_error = ""
             for sub_id, sub in self._subs.items():
-                conn.subscribe(sub.destination, sub_id, ack="auto", headers=sub.headers)
+                conn.subscribe(sub.destination, sub_id, ack=sub.ack, headers=sub.headers)
             self.generation += 1
             self._up.set()
         if not conn.is_connected():  # dropped before we took it over
@@ -334,7 +365,7 @@ class _Listener(stomp.ConnectionListener):
         sub = self.owner._subs.get(headers.get("subscription", ""))
         if sub is not None:
             sub.inbox.put(Message(headers.get("destination", ""), headers, frame.body or b"",
-                                  time.time()))
+                                  time.time(), id(self.conn)))
 
     def on_error(self, frame) -> None:
         text = frame.headers.get("message") or (frame.body or b"")[:200]

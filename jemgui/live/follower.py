@@ -431,12 +431,16 @@ class Follower:
     """
 
     def __init__(self, connection: Connection, job_id: str, sign: Callable[[dict], bytes] | None,
-                 sink: Sink | None = None):
+                 sink: Sink | None = None, prefetch: int = 20):
         self.connection = connection
         self.job_id = job_id
         self.store = LiveStore(job_id, sink)
         self.inbox = connection.inbox
-        self.events_sub = connection.subscribe(events_topic(job_id))
+        # Batches are acknowledged once taken, and at most `prefetch` wait unacknowledged:
+        # a follower that cannot keep up is a slow consumer to the broker, which drops
+        # batches for it (history fills them in) instead of holding the job's data here.
+        self.events_sub = connection.subscribe(
+            events_topic(job_id), {"activemq.prefetchSize": str(prefetch)}, ack="client")
         # every job's announcements come; LiveStore.announce keeps this job's
         self.jobs_sub = connection.subscribe(JOBS_TOPIC, {"activemq.retroactive": "true"})
         self.client = CommandClient(connection, job_id, sign, inbox=self.inbox) if sign else None
@@ -453,8 +457,10 @@ class Follower:
         late or returning follower learns every stream's last seq at once.
         """
         new = 0
-        for msg in self.inbox.drain():
+        messages = self.inbox.drain()
+        for msg in messages:
             new += self.handle(msg)
+        self.connection.ack(messages)
         if self.connection.generation != self._generation and self.connection.connected:
             # (re)connected: replies in flight are lost; ask where the job stands
             self._generation = self.connection.generation

@@ -25,7 +25,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from jemgui.live.local_broker import BrokerError, BrokerTLS, LocalBroker
 
 #: a slow subscriber may hold this many batches beyond its prefetch (small, so tests lose some)
-TEST_TOPIC_PENDING = 20
+TEST_TOPIC_PENDING = 5
 TEST_TOPIC_PREFETCH = 50
 
 

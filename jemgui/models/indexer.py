@@ -6,24 +6,31 @@ every `BATCH` records). Frames are tracked per thread as the records pass:
 `call` pushes a segment, `return` ends it, and a record of a frame that is not
 on top (an unwinding exception, a level of verbosity raised mid-run, a late
 join) pops or synthesises frames so that the stack is always well formed.
+
+Two stages: `Tracker` reads, merges and tracks, and hands out batches of
+table rows; `Writer` inserts them. For a big input the tracker runs in a
+worker process (`WORKER_BYTES`), so reading and SQLite use both cores; both
+ways run the same code and build the same index.
 """
 
 from __future__ import annotations
 
-import heapq
 import os
 import sqlite3
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 
+import msgspec
 import orjson
 import sqlite_utils
 
 from jemgui.models import schema
-from jemgui.models.inputs import JobInput
+from jemgui.models.inputs import JobInput, Stream
 from jemgui.models.records import (
     CALL,
     COMMAND,
@@ -37,15 +44,18 @@ from jemgui.models.records import (
     RETURN,
     SOURCE,
     STATE,
-    as_int,
     as_str,
-    as_vars,
 )
-from jemgui.models.schema import BLOCK_SIZE
-from jemgui.models.streams import StreamStats, read_stream
+from jemgui.models.report import MAX_LISTED, ImportReport, Problem
+from jemgui.models.schema import BLOCK_SHIFT, BLOCK_SIZE
+from jemgui.models.streams import StreamStats, merge, read_stream
 
 BATCH = 200 * BLOCK_SIZE  # records per commit
+#: inputs at least this big are read and tracked in a worker process (JEMGUI_INDEX_WORKER=0/1 forces it)
+WORKER_BYTES = 32 * 1024 * 1024
 Progress = Callable[[int, int, int], None]
+#: a batch of rows: table name -> flat list of column values, plus "count" and "consumed"
+Batch = dict
 
 
 class Cancelled(Exception):
@@ -57,191 +67,245 @@ class _Strings(dict):
 
     def __init__(self):
         super().__init__()
-        self.new: list[tuple[int, str]] = []
+        self.new: list = []
 
     def __missing__(self, text: str) -> int:
         i = len(self) + 1
         self[text] = i
-        self.new.append((i, text))
+        self.new += (i, text)
         return i
 
 
-class _Seg(list):
-    """A frame segment on a thread's stack: [seg, frame, fid, depth, line, parent, start, func, file, parent_line]."""
+# A thread is [thread, pid, tid, first_pos, last_pos, stack]; a segment of its stack is
+# [seg, frame, fid, depth, line, parent seg, start_pos, func, file, parent_line], func and file
+# being the frame's (as its first record named them).
 
-    __slots__ = ()
 
+class Tracker:
+    """Reads the streams, merges them and tracks every thread's frames; yields row batches."""
 
-class _Builder:
-    """The hot loop's state; one per index build."""
-
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
+    def __init__(self, streams: list[Stream], report: ImportReport):
+        self.streams, self.report = streams, report
+        self.stats = [StreamStats(name=s.name, pid=s.pid) for s in streams]
         self.strings = _Strings()
-        self.rows: list[tuple] = []
-        self.changes: list[tuple] = []
-        self.frame_rows: list[tuple] = []
-        self.seg_rows: list[tuple] = []
-        self.metric_rows: list[tuple] = []
-        self.state_rows: list[tuple] = []
-        self.source_rows: list[tuple] = []
-        self.block: list[bytes] = []
-        self.block_rows: list[tuple[int, bytes]] = []
-        self.new_names: set[tuple[int, int]] = set()  # deduplicated per batch, INSERT OR IGNORE
-        self.threads: dict[tuple[int, int], list] = {}  # key -> [thread_id, pid, tid, first, last]
-        self.stacks: dict[int, list[_Seg]] = {}
-        self.frames_by_fid: dict[tuple[int, int], int] = {}  # (pid, fid) -> frame id, live or suspended
+        self.threads: dict[tuple[int, int], list] = {}
+        self.thread_list: list[list] = []
+        #: (pid, fid) -> (frame id, func, file) of a frame live or suspended
+        self.frames_by_fid: dict[tuple[int, int], tuple[int, int, int]] = {}
         self.next_frame = 1
         self.next_seg = 1
-        self.kinds = [0] * (len(KIND_NAMES))
-        self.line_hits: Counter = Counter()
+        self.kinds: Counter = Counter()  # by kind name
         self.processes: dict[int, dict] = {}
-        self.chains: dict[int, int] = {}   # thread -> pos of the exception being raised
-        self.uncaught: list[int] = []
+        self.chains: dict[int, int] = {}  # thread -> pos of the exception being raised
+        self.uncaught: deque[int] = deque(maxlen=100)
         self.tracebacks = 0
         self.last_traceback: int | None = None
-        self.unknown_kinds: Counter = Counter()
-        self.peak = {}
+        self.peak: dict[str, float] = {}
+        self._reset()
+
+    def _reset(self) -> None:
+        """New row lists: flat, one value after the other, as the writer binds them."""
+        self.rows: list = []
+        self.changes: list = []
+        self.frame_rows: list = []
+        self.seg_rows: list = []
+        self.metric_rows: list = []
+        self.state_rows: list = []
+        self.source_rows: list = []
+
+    # -- the hot loop ------------------------------------------------------------
+
+    def run(self, batch: int = BATCH) -> Iterator[Batch]:
+        """Yield a batch of rows every `batch` records or so, and a last one.
+
+        Most records are a line, return or exception of the frame on top of its thread's
+        stack: that case is handled inline; the others call out.
+        """
+        merged = merge([read_stream(s, self.report, st) for s, st in zip(self.streams, self.stats, strict=True)])
+        kind_code, kinds, kind_of = KIND_CODE.get, self.kinds, attrgetter("kind")
+        strings, threads = self.strings, self.threads
+        frames_by_fid, chains = self.frames_by_fid, self.chains
+        raws: list[bytes] = []
+        pos = -1
+        first_raw = 0  # pos of raws[0]
+        for recs, chunk_raws in merged:
+            kinds.update(map(kind_of, recs))
+            add_row, add_change = self.rows.extend, self.changes.extend
+            for rec, raw in zip(recs, chunk_raws, strict=True):
+                pos += 1
+                k = kind_code(rec.kind, OTHER)
+                if LINE <= k <= EXCEPTION:
+                    pid, tid, fid = rec.pid, rec.tid, rec.fid
+                    t = threads.get((pid, tid))
+                    try:
+                        seg = t[5][-1]
+                    except (TypeError, IndexError):  # a new thread, or nothing on its stack
+                        seg = None
+                    if seg is None or seg[2] != fid or fid is None:
+                        seg = self._find(rec, pos)
+                        t = threads[(pid, tid)]
+                    else:
+                        t[4] = pos
+                    if rec.changed:
+                        frame = seg[1]
+                        for name, pair in rec.changed.items():
+                            add_change((frame, strings[name], pos, pair[0], pair[1]))
+                    if rec.deleted:
+                        frame = seg[1]
+                        for name in rec.deleted:
+                            add_change((frame, strings[name], pos, None, None))
+                    line = rec.line
+                    if line is not None:
+                        seg[4] = line
+                    if k == LINE:
+                        if chains:
+                            chains.pop(t[0], None)
+                    elif k == RETURN:
+                        t[5].pop()
+                        self._end(seg, pos, t[0])
+                        if not rec.yield_:
+                            frames_by_fid.pop((pid, fid), None)
+                    elif rec.traceback is not None:
+                        chains[t[0]] = pos
+                        self.tracebacks += 1
+                        self.last_traceback = pos
+                    add_row((pos, rec.ts, pid, rec.seq, k, t[0], seg[0], rec.depth, strings[rec.file], line,
+                             strings[rec.func or ""]))
+                elif k == CALL:
+                    pid, tid, fid, depth = rec.pid, rec.tid, rec.fid, rec.depth
+                    t = threads.get((pid, tid))
+                    if t is None:
+                        t = self._thread(pid, tid, pos)[0]
+                    stack = t[5]
+                    if stack and stack[-1][3] >= depth:  # frames that ended unseen
+                        self._pop_below(t, depth, t[4])
+                    t[4] = pos
+                    file, func = strings[rec.file], strings[rec.func or ""]
+                    known = frames_by_fid.get((pid, fid)) if rec.resume and fid is not None else None
+                    if known is None:
+                        known = (self.next_frame, func, file)
+                        self.next_frame += 1
+                        self.frame_rows += (known[0], t[0], fid, func, file, pos)
+                        if fid is not None:
+                            frames_by_fid[(pid, fid)] = known
+                    frame = known[0]
+                    parent = stack[-1] if stack else None
+                    line = rec.line
+                    seg = [self.next_seg, frame, fid, depth, line, parent[0] if parent else None, pos, known[1],
+                           known[2], parent[4] if parent else None]
+                    self.next_seg += 1
+                    stack.append(seg)
+                    if rec.args:
+                        for name, pair in rec.args.items():
+                            add_change((frame, strings[name], pos, pair[0], pair[1]))
+                    add_row((pos, rec.ts, pid, rec.seq, CALL, t[0], seg[0], depth, file, line, func))
+                elif k == COMMAND:
+                    add_row(self._command(rec, pos))
+                else:
+                    if k in (METRIC, STATE, SOURCE, PROCESS):
+                        self._other(k, orjson.loads(raw), pos, rec.ts, rec.pid)
+                    add_row((pos, rec.ts, rec.pid, rec.seq, k, None, None, None, None, None, None))
+            raws += chunk_raws
+            if len(self.rows) >= batch * 11:
+                yield self._batch(raws, first_raw, pos, final=False)
+                keep = (pos + 1) & ~(BLOCK_SIZE - 1)  # the partial last block is sent again, whole, later
+                del raws[: keep - first_raw]
+                first_raw = keep
+        self._close_all()
+        yield self._batch(raws, first_raw, pos, final=True)
 
     # -- frames ------------------------------------------------------------
 
-    def _thread(self, pid: int, tid: int, pos: int) -> int:
+    def _thread(self, pid: int, tid: int, pos: int) -> tuple[list, int]:
+        """The thread and the position of its previous record (`pos` for a new one)."""
         t = self.threads.get((pid, tid))
         if t is None:
-            t = self.threads[(pid, tid)] = [len(self.threads) + 1, pid, tid, pos, pos]
-            self.stacks[t[0]] = []
-        t[4] = pos
-        return t[0]
+            t = self.threads[(pid, tid)] = [len(self.threads) + 1, pid, tid, pos, pos, []]
+            self.thread_list.append(t)
+        prev, t[4] = t[4], pos
+        return t, prev
 
-    def _end(self, seg: _Seg, end_pos: int, thread: int) -> None:
-        self.seg_rows.append((seg[0], seg[1], seg[5], seg[3], seg[6], end_pos, seg[9]))
-        if self.chains.get(thread) is not None and seg[3] == 0:
+    def _end(self, seg: list, end_pos: int | None, thread: int) -> None:
+        self.seg_rows += (seg[0], seg[1], seg[5], seg[3], seg[6], end_pos, seg[9], seg[7], seg[8])
+        if seg[3] == 0 and self.chains and self.chains.get(thread) is not None:
             self.uncaught.append(self.chains.pop(thread))
 
-    def _push(self, thread: int, pid: int, fid, depth: int, pos: int, func: int, file: int,
-              resume: bool) -> _Seg:
-        stack = self.stacks[thread]
+    def _push(self, t: list, fid, depth: int, pos: int, func: int, file: int, resume: bool) -> list:
+        stack = t[5]
         parent = stack[-1] if stack else None
-        frame = self.frames_by_fid.get((pid, fid)) if (resume and fid is not None) else None
-        if frame is None:
-            frame = self.next_frame
+        known = self.frames_by_fid.get((t[1], fid)) if (resume and fid is not None) else None
+        if known is None:
+            known = (self.next_frame, func, file)
             self.next_frame += 1
-            self.frame_rows.append((frame, thread, fid if type(fid) is int else None, func, file, pos))
+            self.frame_rows += (known[0], t[0], fid, func, file, pos)
             if fid is not None:
-                self.frames_by_fid[(pid, fid)] = frame
-        seg = _Seg((self.next_seg, frame, fid, depth, None, parent[0] if parent else None, pos,
-                    func, file, parent[4] if parent else None))
+                self.frames_by_fid[(t[1], fid)] = known
+        seg = [self.next_seg, known[0], fid, depth, None, parent[0] if parent else None, pos, known[1], known[2],
+               parent[4] if parent else None]
         self.next_seg += 1
         stack.append(seg)
         return seg
 
-    def _pop_to(self, thread: int, keep, prev_pos: int) -> None:
-        """Pop segments above the first one for which `keep(seg)` is true (they ended unseen)."""
-        stack = self.stacks[thread]
-        while stack and not keep(stack[-1]):
-            self._end(stack.pop(), prev_pos, thread)
+    def _pop_below(self, t: list, depth: int, prev_pos: int) -> None:
+        """Pop the segments at `depth` or deeper: they ended unseen."""
+        stack = t[5]
+        while stack and stack[-1][3] >= depth:
+            self._end(stack.pop(), prev_pos, t[0])
 
-    def frame_record(self, k: int, rec: dict, pid: int, pos: int) -> tuple:
-        tid = as_int(rec.get("tid"))
-        t = self.threads.get((pid, tid))
-        prev_pos = t[4] if t else pos
-        thread = self._thread(pid, tid, pos)
-        stack = self.stacks[thread]
-        fid = rec.get("fid")
-        depth = as_int(rec.get("depth"))
-        line = rec.get("line")
-        line = line if type(line) is int else None
-        strings = self.strings
-        file = strings[as_str(rec.get("file"))]
-        func = strings[as_str(rec.get("func"))]
-        if k == CALL:
-            self._pop_to(thread, lambda s: s[3] < depth, prev_pos)
-            seg = self._push(thread, pid, fid, depth, pos, func, file, bool(rec.get("resume")))
-            args = rec.get("args")
-            if args:
-                self._vars(seg[1], pos, args, None)
-        else:
-            top = stack[-1] if stack else None
-            if top is None or top[2] != fid or fid is None and top[3] != depth:
-                if fid is not None and any(s[2] == fid for s in stack):
-                    self._pop_to(thread, lambda s: s[2] == fid, prev_pos)
-                    top = stack[-1]
-                else:
-                    # a frame whose call was not recorded: verbosity raised mid-run, or a late join
-                    self._pop_to(thread, lambda s: s[3] < depth, prev_pos)
-                    top = self._push(thread, pid, fid, depth, pos, func, file, fid is not None)
-            seg = top
-            changed, deleted = rec.get("changed"), rec.get("deleted")
-            if changed or deleted:
-                self._vars(seg[1], pos, changed, deleted)
-            if k == LINE:
-                self.line_hits[(file, line)] += 1
-                if self.chains.get(thread) is not None:
-                    del self.chains[thread]
-            elif k == EXCEPTION:
-                if rec.get("traceback") is not None:
-                    self.chains[thread] = pos
-                    self.tracebacks += 1
-                    self.last_traceback = pos
-        if line is not None:
-            seg[4] = line
-        if k == RETURN:
-            stack.pop()
-            self._end(seg, pos, thread)
-            if not rec.get("yield") and fid is not None:
-                self.frames_by_fid.pop((pid, fid), None)
-        return thread, seg[0], depth, file, line, func
+    def _find(self, rec, pos: int) -> list:
+        """The segment of a line, return or exception whose frame is not on top of its thread."""
+        t, prev = self._thread(rec.pid, rec.tid, pos)
+        stack, fid, depth = t[5], rec.fid, rec.depth
+        top = stack[-1] if stack else None
+        if top is not None and top[2] == fid and (fid is not None or top[3] == depth):
+            return top
+        if fid is not None and any(s[2] == fid for s in stack):
+            while stack[-1][2] != fid:  # an exception unwinding: the frames above ended unseen
+                self._end(stack.pop(), prev, t[0])
+            return stack[-1]
+        # a frame whose call was not recorded: verbosity raised mid-run, or a late join
+        self._pop_below(t, depth, prev)
+        return self._push(t, fid, depth, pos, self.strings[rec.func or ""], self.strings[rec.file], fid is not None)
 
-    def command_record(self, rec: dict, pid: int, pos: int) -> tuple:
+    def _command(self, rec, pos: int) -> tuple:
         """Shell commands: frames are (depth, function) pairs, main at depth 0."""
-        tid = as_int(rec.get("tid"))
-        t = self.threads.get((pid, tid))
-        prev_pos = t[4] if t else pos
-        thread = self._thread(pid, tid, pos)
-        depth = as_int(rec.get("depth"))
-        line = rec.get("line")
-        line = line if type(line) is int else None
-        file = self.strings[as_str(rec.get("file"))]
-        func = self.strings[as_str(rec.get("func"), "main")]
-        self._pop_to(thread, lambda s: s[3] < depth or (s[3] == depth and s[7] == func), prev_pos)
-        stack = self.stacks[thread]
+        t, prev = self._thread(rec.pid, rec.tid, pos)
+        depth, line = rec.depth, rec.line
+        file = self.strings[rec.file]
+        func = self.strings[rec.func if rec.func is not None else "main"]
+        stack = t[5]
+        while stack and not (stack[-1][3] < depth or (stack[-1][3] == depth and stack[-1][7] == func)):
+            self._end(stack.pop(), prev, t[0])
         seg = stack[-1] if stack and stack[-1][3] == depth else None
         if seg is None:
-            seg = self._push(thread, pid, None, depth, pos, func, file, False)
+            seg = self._push(t, None, depth, pos, func, file, False)
         seg[4] = line
-        self.line_hits[(file, line)] += 1
-        return thread, seg[0], depth, file, line, func
+        return pos, rec.ts, rec.pid, rec.seq, COMMAND, t[0], seg[0], depth, file, line, func
 
-    def _vars(self, frame: int, pos: int, changed, deleted) -> None:
-        names, strings, out = self.new_names, self.strings, self.changes
-        if changed:
-            for name, pair in as_vars(changed).items():
-                n = strings[name]
-                out.append((frame, n, pos, pair[0], pair[1]))
-                names.add((frame, n))
-        if deleted and isinstance(deleted, list):
-            for name in deleted:
-                if isinstance(name, str):
-                    n = strings[name]
-                    out.append((frame, n, pos, None, None))
-                    names.add((frame, n))
+    def _close_all(self) -> None:
+        """Frames still open at the end of their stream stay open (end_pos NULL)."""
+        for t in self.thread_list:
+            stack = t[5]
+            while stack:
+                self._end(stack.pop(), None, t[0])
+        self.uncaught.extend(self.chains.values())
 
     # -- other kinds -------------------------------------------------------------
 
-    def other_record(self, k: int, rec: dict, pid: int, pos: int, ts: float) -> None:
+    def _other(self, k: int, rec: dict, pos: int, ts: float, pid: int) -> None:
         if k == METRIC:
             values = rec.get("values")
             if isinstance(values, dict):
                 for name, v in values.items():
                     if type(v) in (int, float):
-                        self.metric_rows.append((pos, ts, self.strings[name], v))
+                        self.metric_rows += (pos, ts, self.strings[name], v)
                         if v > self.peak.get(name, float("-inf")):
                             self.peak[name] = v
         elif k == STATE:
-            self.state_rows.append((pos, ts, pid, as_str(rec.get("state"))))
+            self.state_rows += (pos, ts, pid, as_str(rec.get("state")))
         elif k == SOURCE:
-            self.source_rows.append((pos, pid, as_str(rec.get("path")), as_str(rec.get("sha256")),
-                                     as_str(rec.get("lang")), as_str(rec.get("text"))))
+            self.source_rows += (pos, pid, as_str(rec.get("path")), as_str(rec.get("sha256")),
+                                 as_str(rec.get("lang")), as_str(rec.get("text")))
         elif k == PROCESS:
             p = self.processes.setdefault(pid, {"pid": pid})
             if rec.get("phase") == "exit":
@@ -252,45 +316,88 @@ class _Builder:
                          lang=as_str(rec.get("lang")), python=as_str(rec.get("python")),
                          start_pos=pos, start_ts=ts)
 
-    # -- writing -------------------------------------------------------------
+    # -- batches -------------------------------------------------------------
 
-    def flush(self, final: bool = False) -> None:
-        c = self.conn
-        if self.strings.new:
-            c.executemany("INSERT INTO strings VALUES (?, ?)", self.strings.new)
-            self.strings.new = []
-        c.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?)", self.rows)
-        # full blocks, and the partial last one (replaced when it fills up)
-        if self.block:
-            first = self.rows[-1][0] - len(self.block) + 1 if self.rows else None
-            if first is not None:
-                self.block_rows.append((first // BLOCK_SIZE, b"".join(self.block)))
-        c.executemany("INSERT OR REPLACE INTO blocks VALUES (?, ?)", self.block_rows)
-        for table, rows, n in (
-            ("changes", self.changes, 5), ("frames", self.frame_rows, 6), ("metrics", self.metric_rows, 4),
-            ("states", self.state_rows, 4), ("sources", self.source_rows, 6),
-        ):
-            if rows:
-                c.executemany(f"INSERT INTO {table} VALUES ({','.join('?' * n)})", rows)
-        if self.new_names:
-            c.executemany("INSERT OR IGNORE INTO frame_names VALUES (?, ?)", self.new_names)
-            self.new_names = set()
-        # open segments are written as they stand now and replaced when they end
-        open_segs = [] if final else [
-            (s[0], s[1], s[5], s[3], s[6], None, s[9]) for st in self.stacks.values() for s in st
-        ]
-        c.executemany("INSERT OR REPLACE INTO segs VALUES (?,?,?,?,?,?,?)", self.seg_rows + open_segs)
-        c.executemany("INSERT OR REPLACE INTO threads VALUES (?,?,?,?,?)", list(self.threads.values()))
-        self.rows, self.changes, self.frame_rows, self.metric_rows = [], [], [], []
-        self.state_rows, self.source_rows, self.seg_rows, self.block_rows = [], [], [], []
-        c.commit()
+    def _batch(self, raws: list[bytes], first_raw: int, last_pos: int, final: bool) -> Batch:
+        """The rows gathered since the last batch; open segments as they stand (replaced when they end)."""
+        blocks = []
+        for start in range(first_raw, last_pos + 1, BLOCK_SIZE):
+            part = raws[start - first_raw: start - first_raw + BLOCK_SIZE]
+            blocks += (start >> BLOCK_SHIFT, b"\n".join(part) + b"\n")
+        segs = self.seg_rows
+        if not final:
+            segs += chain.from_iterable((s[0], s[1], s[5], s[3], s[6], None, s[9], s[7], s[8]) for t in self.thread_list
+                                        for s in t[5])
+        out = {
+            "strings": self.strings.new, "records": self.rows, "blocks": blocks, "changes": self.changes,
+            "frames": self.frame_rows, "segs": segs, "threads": list(chain.from_iterable(t[:5] for t in self.thread_list)),
+            "metrics": self.metric_rows, "states": self.state_rows, "sources": self.source_rows,
+            "count": last_pos + 1, "consumed": sum(s.consumed for s in self.streams),
+        }
+        self.strings.new = []
+        self._reset()
+        return out
+
+    def facts(self) -> dict:
+        """What the whole pass found, for the meta table (after the last batch)."""
+        by_code = Counter()
+        for name, n in self.kinds.items():
+            by_code[KIND_CODE.get(name, OTHER)] += n
+        counts = {KIND_NAMES[code]: by_code[code] for code in sorted(by_code)}
+        cols = ("pid", "ppid", "argv", "lang", "python", "start_pos", "start_ts", "exit_pos", "exit_ts",
+                "exit_code", "signal")
+        return {
+            "kinds": counts, "peak": self.peak, "uncaught": list(self.uncaught), "tracebacks": self.tracebacks,
+            "last_traceback": self.last_traceback,
+            "unknown_kinds": {k: n for k, n in self.kinds.items() if k not in KIND_CODE},
+            "processes": [[p.get(c) for c in cols] for p in self.processes.values()],
+            "streams": [[st.pid, st.name, st.records, st.first_seq, st.last_seq, st.holes, st.cut_line]
+                        for st in self.stats],
+        }
+
+
+# --- writing ------------------------------------------------------------------------------------------
+
+#: rows per INSERT statement: one statement per row costs most of the time in binding it
+ROWS_PER_INSERT = 64
+
+
+class Writer:
+    """Inserts row batches into the index; several rows per statement."""
+
+    COLUMNS = {"strings": 2, "records": 11, "blocks": 2, "changes": 5, "frames": 6, "segs": 9, "threads": 5,
+               "metrics": 4, "states": 4, "sources": 6}
+    REPLACE = ("blocks", "segs", "threads")  # rows sent again as they grow
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.sql = {}
+        for table, n in self.COLUMNS.items():
+            verb = "INSERT OR REPLACE" if table in self.REPLACE else "INSERT"
+            one = "(" + ",".join("?" * n) + ")"
+            self.sql[table] = (f"{verb} INTO {table} VALUES {one}",
+                               f"{verb} INTO {table} VALUES " + ",".join([one] * ROWS_PER_INSERT))
+
+    def write(self, batch: Batch) -> None:
+        execmany = self.conn.executemany
+        for table, n in self.COLUMNS.items():
+            flat = batch[table]
+            if not flat:
+                continue
+            one, many = self.sql[table]
+            step = n * ROWS_PER_INSERT
+            full = len(flat) // step * step
+            if full:
+                execmany(many, [flat[i:i + step] for i in range(0, full, step)])
+            if full < len(flat):
+                execmany(one, [flat[i:i + n] for i in range(full, len(flat), n)])
+        self.conn.commit()
 
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=OFF")
-    conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute("PRAGMA cache_size=-65536")
     return conn
 
@@ -314,90 +421,167 @@ def _write_meta(conn: sqlite3.Connection, items: dict) -> None:
                      [(k, orjson.dumps(v).decode()) for k, v in items.items()])
 
 
+def _use_worker(inp: JobInput) -> bool:
+    import sys
+
+    forced = os.environ.get("JEMGUI_INDEX_WORKER")
+    if any(s.records is not None for s in inp.streams) or not inp.streams or getattr(sys, "frozen", False):
+        return False
+    if forced is not None:
+        return forced not in ("", "0")
+    return inp.total_bytes >= WORKER_BYTES and (os.cpu_count() or 1) > 1
+
+
 def _build(inp: JobInput, conn: sqlite3.Connection, progress, cancel) -> None:
-    b = _Builder(conn)
-    report = inp.report
-    stats = [StreamStats(name=s.name, pid=s.pid) for s in inp.streams]
-    iters = [read_stream(s, report, st) for s, st in zip(inp.streams, stats, strict=True)]
-    # items compare by (ts, pid, seq) first, which is unique, so no key function is needed
-    merged = heapq.merge(*iters) if len(iters) > 1 else (iters[0] if iters else ())
-    kinds_code, frame_kinds = KIND_CODE, (CALL, LINE, RETURN, EXCEPTION)
-    rows, kinds, block, block_rows = b.rows, b.kinds, b.block, b.block_rows
+    import gc
+
+    writer = Writer(conn)
     total = inp.total_bytes or 1
-    pos = -1
     last_report = time.monotonic()
-    for ts, pid, seq, raw, rec in merged:
-        pos += 1
-        k = kinds_code.get(rec["kind"], OTHER)
-        kinds[k] += 1
-        if k in frame_kinds:
-            thread, seg, depth, file, line, func = b.frame_record(k, rec, pid, pos)
-            rows.append((pos, ts, pid, seq, k, thread, seg, depth, file, line, func))
-        elif k == COMMAND:
-            thread, seg, depth, file, line, func = b.command_record(rec, pid, pos)
-            rows.append((pos, ts, pid, seq, k, thread, seg, depth, file, line, func))
-        else:
-            if k == OTHER:
-                b.unknown_kinds[rec["kind"]] += 1
-            else:
-                b.other_record(k, rec, pid, pos, ts)
-            rows.append((pos, ts, pid, seq, k, None, None, None, None, None, None))
-        block.append(raw)
-        if len(block) == BLOCK_SIZE:
-            block_rows.append((pos >> schema.BLOCK_SHIFT, b"".join(block)))
-            block.clear()
-        if len(rows) >= BATCH:
-            b.flush()
-            rows, block_rows = b.rows, b.block_rows
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("indexing cancelled")
-            now = time.monotonic()
-            if progress is not None and now - last_report > 0.1:
-                last_report = now
-                done = sum(s.consumed for s in inp.streams)
-                progress(min(done, total), total, pos + 1)
-    _finish(b, inp, stats, pos + 1)
+    gc_was = gc.isenabled()
+    gc.disable()  # millions of small tuples: collections would only cost time, they hold no cycles
+    try:
+        batches = _in_worker(inp, BATCH) if _use_worker(inp) else _in_process(inp, BATCH)
+        try:
+            facts, count = None, 0
+            for batch in batches:
+                if "facts" in batch:
+                    facts = batch["facts"]
+                    continue
+                writer.write(batch)
+                count = batch["count"]
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("indexing cancelled")
+                now = time.monotonic()
+                if progress is not None and now - last_report > 0.1:
+                    last_report = now
+                    progress(min(batch["consumed"], total), total, batch["count"])
+        finally:
+            batches.close()
+    finally:
+        if gc_was:
+            gc.enable()
+    _finish(conn, inp, facts, count)
     if progress is not None:
-        progress(total, total, pos + 1)
+        progress(total, total, count)
 
 
-def _finish(b: _Builder, inp: JobInput, stats: list[StreamStats], count: int) -> None:
-    # frames still open at the end of their stream stay open (end_pos NULL)
-    for thread, stack in b.stacks.items():
-        while stack:
-            s = stack.pop()
-            b.seg_rows.append((s[0], s[1], s[5], s[3], s[6], None, s[9]))
-            if b.chains.get(thread) is not None and s[3] == 0:
-                b.uncaught.append(b.chains.pop(thread))
-    b.uncaught.extend(b.chains.values())
-    b.flush(final=True)
-    c = b.conn
-    c.executemany("INSERT OR REPLACE INTO line_hits VALUES (?, ?, ?)",
-                  [(f, ln, n) for (f, ln), n in b.line_hits.items() if ln is not None])
-    cols = ("pid", "ppid", "argv", "lang", "python", "start_pos", "start_ts", "exit_pos", "exit_ts",
-            "exit_code", "signal")
-    c.executemany("INSERT OR REPLACE INTO processes VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                  [tuple(p.get(k) for k in cols) for p in b.processes.values()])
+def _in_process(inp: JobInput, batch: int) -> Iterator[Batch]:
+    tracker = Tracker(inp.streams, inp.report)
+    yield from tracker.run(batch)
+    yield {"facts": tracker.facts()}
+
+
+def _in_worker(inp: JobInput, batch: int) -> Iterator[Batch]:
+    """Batches from a worker process that reads, merges and tracks.
+
+    A plain `python -c` child (not multiprocessing), so it never re-imports the caller's main
+    module and starts the same beside Qt threads; frames on its stdout are length + msgpack.
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    import jemgui
+
+    specs = orjson.dumps({"streams": [[s.name, s.pid, str(s.path), s.only_pid, s.strays] for s in inp.streams],
+                          "batch": batch})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(jemgui.__file__).resolve().parent.parent), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    errors = tempfile.TemporaryFile()
+    proc = subprocess.Popen([sys.executable, "-c", "from jemgui.models.indexer import worker_main; worker_main()"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, env=env)
+    decode = msgspec.msgpack.decode
+    try:
+        proc.stdin.write(specs)
+        proc.stdin.close()
+        read = proc.stdout.read
+        while True:
+            head = read(8)
+            body = read(int.from_bytes(head, "little")) if len(head) == 8 else b""
+            if not body:
+                proc.wait()
+                errors.seek(0)
+                tail = errors.read()[-2000:].decode("utf-8", "replace").strip().splitlines()
+                raise RuntimeError(f"the indexing worker died (exit {proc.returncode}): "
+                                   f"{tail[-1] if tail else 'no message'}")
+            msg = decode(body)
+            if "error" in msg:
+                raise RuntimeError(f"the indexing worker failed: {msg['error']}")
+            if "facts" in msg:
+                _merge_report(inp.report, msg["facts"].pop("report"))
+                yield msg
+                return
+            yield msg
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        errors.close()
+
+
+def worker_main() -> None:
+    """The worker process: read the job from stdin, write its batches to stdout."""
+    import gc
+    import sys
+
+    gc.disable()
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything else printed goes to stderr, not into the frames
+    encode = msgspec.msgpack.encode
+
+    def send(msg: dict) -> None:
+        body = encode(msg)
+        out.write(len(body).to_bytes(8, "little"))
+        out.write(body)
+
+    try:
+        job = orjson.loads(sys.stdin.buffer.read())
+        report = ImportReport()
+        streams = [Stream(name=n, pid=p, path=Path(path), only_pid=only, strays=strays)
+                   for n, p, path, only, strays in job["streams"]]
+        tracker = Tracker(streams, report)
+        for b in tracker.run(job["batch"]):
+            send(b)
+        send({"facts": {**tracker.facts(), "report": report.to_json()}})
+        out.flush()
+    except BrokenPipeError:
+        pass  # the parent stopped listening (cancelled)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        send({"error": f"{type(exc).__name__}: {exc}"})
+        out.flush()
+
+
+def _merge_report(report: ImportReport, data: dict) -> None:
+    for p in data.get("problems", []):
+        if len(report.problems) < MAX_LISTED:
+            report.problems.append(Problem(**p))
+    report.counts.update(data.get("counts", {}))
+
+
+def _finish(c: sqlite3.Connection, inp: JobInput, facts: dict, count: int) -> None:
+    c.executemany("INSERT OR REPLACE INTO processes VALUES (?,?,?,?,?,?,?,?,?,?,?)", facts["processes"])
     c.executemany("INSERT OR REPLACE INTO streams VALUES (?,?,?,?,?,?,?)", [
-        (st.pid if st.pid is not None else -i, st.name, st.records, st.first_seq, st.last_seq,
-         orjson.dumps(st.holes).decode(), st.cut_line) for i, st in enumerate(stats, 1)
+        (pid if pid is not None else -i, name, n, first, last, orjson.dumps(holes).decode(), cut)
+        for i, (pid, name, n, first, last, holes, cut) in enumerate(facts["streams"], 1)
     ])
-    if b.unknown_kinds:
-        for kind, n in b.unknown_kinds.items():
-            inp.report.add("", 0, "unknown-kind", f"{n} records of unknown kind {kind!r} kept, not replayed")
+    for kind, n in facts["unknown_kinds"].items():
+        inp.report.add("", 0, "unknown-kind", f"{n} records of unknown kind {kind!r} kept, not replayed")
     job = inp.job
-    aborted = any(st.cut_line for st in stats) or (inp.manifest is not None and job.get("ended") is None)
+    stats = facts["streams"]
+    aborted = any(st[6] for st in stats) or (inp.manifest is not None and job.get("ended") is None)
     if aborted and inp.manifest and inp.streams and inp.streams[0].records is None:
-        cut = ", ".join(f"{st.name} line {st.cut_line}" for st in stats if st.cut_line)
+        cut = ", ".join(f"{st[1]} line {st[6]}" for st in stats if st[6])
         inp.report.add("manifest.json", 0, "aborted",
                        "the job ended abruptly (no end in the manifest)" + (f"; cut: {cut}" if cut else ""))
     _write_meta(c, {
         "count": count,
-        "kinds": {KIND_NAMES[i]: n for i, n in enumerate(b.kinds) if n},
-        "peak": b.peak,
-        "uncaught": b.uncaught[-100:],
-        "tracebacks": b.tracebacks,
-        "last_traceback": b.last_traceback,
+        "kinds": facts["kinds"],
+        "peak": facts["peak"],
+        "uncaught": facts["uncaught"][-100:],
+        "tracebacks": facts["tracebacks"],
+        "last_traceback": facts["last_traceback"],
         "report": inp.report.to_json(),
         "aborted": aborted,
     })

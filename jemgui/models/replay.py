@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from jemgui.models.records import RETURN
@@ -42,8 +43,8 @@ class Frame:
     depth: int
     start_pos: int | None = None
     end_pos: int | None = None
-    #: loads the locals of every frame of the thread on first use (most views need one frame's)
-    _loader: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    #: loads this frame's locals on first use (most views need one frame's); called with the frame
+    _loader: Callable[[Frame], None] | None = field(default=None, repr=False, compare=False)
     _locals: dict[str, list] | None = field(default=None, repr=False)
     _changed: set[str] | None = field(default=None, repr=False)
 
@@ -51,14 +52,14 @@ class Frame:
     def locals(self) -> dict[str, list]:
         """name -> [type, repr] of the frame's variables at the position."""
         if self._locals is None and self._loader is not None:
-            self._loader()
+            self._loader(self)
         return self._locals or {}
 
     @property
     def changed(self) -> set[str]:
         """Names whose value this very record set."""
         if self._changed is None and self._loader is not None:
-            self._loader()
+            self._loader(self)
         return self._changed or set()
 
     def to_json(self) -> dict:
@@ -103,23 +104,34 @@ class State:
         }
 
 
-#: a segment and every segment under it, innermost first, with their frames
+#: a segment and the segments under it, innermost first, at most ?2 of them: one seek each
 CHAIN_SQL = """
-WITH RECURSIVE chain(seg, lvl) AS (
-  SELECT ?, 0
-  UNION ALL SELECT s.parent, c.lvl + 1 FROM segs s JOIN chain c ON s.seg = c.seg WHERE s.parent IS NOT NULL
+WITH RECURSIVE chain(lvl, seg, frame, parent, depth, start_pos, end_pos, parent_line, func, file) AS (
+  SELECT 0, seg, frame, parent, depth, start_pos, end_pos, parent_line, func, file FROM segs WHERE seg = ?1
+  UNION ALL
+  SELECT c.lvl + 1, s.seg, s.frame, s.parent, s.depth, s.start_pos, s.end_pos, s.parent_line, s.func, s.file
+  FROM chain c JOIN segs s ON s.seg = c.parent
+  LIMIT ?2
 )
-SELECT s.seg, s.frame, s.depth, s.start_pos, s.end_pos, s.parent_line, f.func, f.file
-FROM chain c JOIN segs s ON s.seg = c.seg JOIN frames f ON f.frame = s.frame ORDER BY c.lvl
+SELECT seg, frame, parent, depth, start_pos, end_pos, parent_line, func, file FROM chain ORDER BY lvl
 """
+#: segments fetched per query while walking down a stack (those already known are not fetched)
+CHAIN_STEP = 12
+#: segments of a complete index kept in memory (outer frames are shared by many positions)
+SEG_CACHE = 100_000
 
-#: the latest change of every local of the given frames at a position: one seek per name, in SQLite
+
+#: the locals of one frame at a position: its distinct names, found by skipping through the
+#: (frame, name, pos) index (one seek per name), each with its latest change at or before it
 LOCALS_SQL = """
-SELECT n.frame, n.name, c.pos, c.type, c.repr FROM frame_names n
-JOIN changes c ON c.rowid = (
-  SELECT c2.rowid FROM changes c2 WHERE c2.frame = n.frame AND c2.name = n.name AND c2.pos <= ?1
-  ORDER BY c2.pos DESC LIMIT 1)
-WHERE n.frame IN ({marks})
+WITH RECURSIVE names(name) AS (
+  SELECT (SELECT min(name) FROM changes WHERE frame = ?1)
+  UNION ALL
+  SELECT (SELECT min(name) FROM changes WHERE frame = ?1 AND name > names.name) FROM names
+  WHERE names.name IS NOT NULL
+)
+SELECT n.name, c.pos, c.type, c.repr FROM names n JOIN changes c ON c.rowid = (
+  SELECT rowid FROM changes WHERE frame = ?1 AND name = n.name AND pos <= ?2 ORDER BY pos DESC LIMIT 1)
 """
 
 
@@ -128,6 +140,7 @@ class Replay:
 
     def __init__(self, index: Index):
         self.ix = index
+        self._segs: dict[int, tuple] = {}
 
     def state_at(self, pos: int) -> State:
         ix = self.ix
@@ -164,43 +177,59 @@ class Replay:
             value = rec.get("value")
             if isinstance(value, list) and len(value) == 2:
                 returned = (rec.get("func", ""), value)
-            if lpos < pos:  # the frame is gone from the next record on
-                seg_row = db.execute("SELECT parent, parent_line FROM segs WHERE seg=?", (seg,)).fetchone()
-                seg, child_line = (seg_row[0], seg_row[1]) if seg_row else (None, None)
+        rows = self._chain(seg)
+        if lkind == RETURN and lpos < pos and rows:  # the frame is gone from the next record on
+            child_line, rows = rows[0][6], rows[1:]
+        string = self.ix.string
+        load, load_current = partial(self._load, pos, False), partial(self._load, pos, True)
         stack: list[Frame] = []
-        if seg is not None:
-            for seg_id, frame, depth, start, end, parent_line, func, file in db.execute(CHAIN_SQL, (seg,)):
-                stack.append(Frame(frame, seg_id, self.ix.string(file), child_line, self.ix.string(func), depth,
-                                   start_pos=start, end_pos=end))
-                child_line = parent_line
+        for seg_id, frame, _, depth, start, end, parent_line, func, file in rows:
+            stack.append(Frame(frame, seg_id, string(file), child_line, string(func), depth, start, end, load))
+            child_line = parent_line
         stack.reverse()
-
-        def load() -> None:
-            by_frame, changed = self._locals([f.frame_id for f in stack], pos)
-            for f in stack:
-                f._locals, f._changed = by_frame.get(f.frame_id, {}), set()
-            if changed_pos is not None:
-                stack[-1]._changed = changed.get(stack[-1].frame_id, set())
-
-        for f in stack:
-            f._loader = load
+        if stack and changed_pos is not None:
+            stack[-1]._loader = load_current
         return ThreadState(t.key, t.pid, t.tid, stack, returned)
 
-    def _locals(self, frames: list[int], pos: int) -> tuple[dict[int, dict], dict[int, set]]:
-        """Locals of each frame at `pos`, and the names each changed exactly at `pos`."""
-        string, out, changed = self.ix.string, {}, {}
-        sql = LOCALS_SQL.format(marks=",".join("?" * len(frames)))
-        for frame, name, cpos, type_, repr_ in self.ix.db.execute(sql, (pos, *frames)):
+    def _chain(self, seg: int | None) -> list[tuple]:
+        """The rows of a segment and of every segment under it, innermost first."""
+        cache = self._segs if self.ix.complete else {}  # rows of a growing index still change
+        if len(cache) > SEG_CACHE:
+            cache.clear()
+        out = []
+        while seg is not None:
+            row = cache.get(seg)
+            if row is not None:
+                out.append(row)
+                seg = row[2]
+                continue
+            rows = self.ix.db.execute(CHAIN_SQL, (seg, CHAIN_STEP)).fetchall()
+            if not rows:
+                break
+            for r in rows:
+                cache[r[0]] = r
+            out += rows
+            seg = rows[-1][2]
+        return out
+
+    def _load(self, pos: int, current: bool, frame: Frame) -> None:
+        frame._locals, changed = self._locals(frame.frame_id, pos)
+        frame._changed = changed if current else set()
+
+    def _locals(self, frame: int, pos: int) -> tuple[dict[str, list], set[str]]:
+        """The frame's locals at `pos`, and the names that changed exactly at `pos`."""
+        string, out, changed = self.ix.string, [], set()
+        for name, cpos, type_, repr_ in self.ix.db.execute(LOCALS_SQL, (frame, pos)):
             if type_ is None:  # deleted
                 continue
             key = string(name)
-            out.setdefault(frame, {})[key] = [type_, repr_]
+            out.append((key, [type_, repr_]))
             if cpos == pos:
-                changed.setdefault(frame, set()).add(key)
-        return {f: dict(sorted(v.items())) for f, v in out.items()}, changed
+                changed.add(key)
+        return dict(sorted(out)), changed
 
     def locals_at(self, frame_id: int, pos: int) -> dict:
-        return self._locals([frame_id], pos)[0].get(frame_id, {})
+        return self._locals(frame_id, pos)[0]
 
     def _metrics_at(self, pos: int) -> dict[str, tuple[float, float]]:
         db, out = self.ix.db, {}

@@ -6,9 +6,11 @@ blocks    the records' JSON lines, BLOCK_SIZE consecutive positions per row (one
 threads   one row per (pid, tid) that has frame or command records
 frames    one row per frame activation (a generator keeps its frame across resumptions)
 segs      one row per stretch of a frame on its thread's stack (call/resume .. return/yield),
-          with the segment under it (`parent`) and the line the parent was at
-changes   every change of a frame's local variable (args, changed, deleted)
-frame_names the distinct local names of each frame
+          with the segment under it (`parent`), the line the parent was at, and the frame's
+          func and file (a stack is one seek per frame)
+changes   every change of a frame's local variable (args, changed, deleted); a frame's distinct
+          names are found by skipping through its (frame, name, pos) index, one seek per name
+line_hits how often each (file, line) ran: counted from records once all are in
 metrics, states, sources, processes, streams, line_hits, strings, meta: as named
 """
 
@@ -27,9 +29,8 @@ TABLES = {
     "threads": ({"thread": int, "pid": int, "tid": int, "first_pos": int, "last_pos": int}, "thread"),
     "frames": ({"frame": int, "thread": int, "fid": int, "func": int, "file": int, "first_pos": int}, "frame"),
     "segs": ({"seg": int, "frame": int, "parent": int, "depth": int, "start_pos": int, "end_pos": int,
-              "parent_line": int}, "seg"),
+              "parent_line": int, "func": int, "file": int}, "seg"),
     "changes": ({"frame": int, "name": int, "pos": int, "type": str, "repr": str}, None),
-    "frame_names": ({"frame": int, "name": int}, ("frame", "name")),
     "metrics": ({"pos": int, "ts": float, "name": int, "value": float}, None),
     "states": ({"pos": int, "ts": float, "pid": int, "state": str}, "pos"),
     "sources": ({"pos": int, "pid": int, "path": str, "sha256": str, "lang": str, "text": str}, "pos"),
@@ -66,7 +67,14 @@ def create(db: sqlite_utils.Database) -> None:
         db[table].create_index(cols, if_not_exists=True)
 
 
+#: line and command records per (file, line), read off the records_fileline index
+LINE_HITS = """INSERT OR REPLACE INTO line_hits
+SELECT file, line, count(*) FROM records INDEXED BY records_fileline
+WHERE kind IN (2, 4) AND line IS NOT NULL GROUP BY file, line"""
+
+
 def finish(db: sqlite_utils.Database) -> None:
-    """Create the indexes that were left for the end."""
+    """Create the indexes that were left for the end, and the tables made from them."""
     for sql in LATE_INDEXES:
         db.execute(sql)
+    db.execute(LINE_HITS)

@@ -59,7 +59,7 @@ def _render(obj, out, budget, seen, redact):
     """Append the repr of `obj` to `out` in pieces; budget[0] counts what is left."""
     t = type(obj)
     if t is list or t is tuple or t is set or t is frozenset or t is dict:
-        if not obj:
+        if not obj or _flat(obj, t, redact):
             piece = repr(obj)
             out.append(piece)
             budget[0] -= len(piece)
@@ -126,23 +126,30 @@ def _render(obj, out, budget, seen, redact):
 
 
 def _flat(obj, kind, redact):
-    """A small container of plain values: repr() is short and shows no secret."""
+    """A small container of plain values: repr() is short and shows no secret.
+
+    (Written out without helper calls: it runs for every container of every record.)
+    """
     if len(obj) > FLAT_ITEMS:
         return False
+    plain = _PLAIN
     if kind is dict:
         for key, value in obj.items():
-            if not (_plain(key) and _plain(value)) or (redact and type(key) is str and is_secret(key)):
+            vk = type(value)
+            if vk not in plain and not ((vk is str or vk is bytes) and len(value) <= FLAT_STR):
+                return False
+            kk = type(key)
+            if kk is str:
+                if len(key) > FLAT_STR or (redact and is_secret(key)):
+                    return False
+            elif kk not in plain:
                 return False
         return True
     for value in obj:
-        if not _plain(value):
+        vk = type(value)
+        if vk not in plain and not ((vk is str or vk is bytes) and len(value) <= FLAT_STR):
             return False
     return True
-
-
-def _plain(value):
-    kind = type(value)
-    return kind in _PLAIN or ((kind is str or kind is bytes) and len(value) <= FLAT_STR)
 
 
 def safe_repr(obj, limit=200, redact=True):

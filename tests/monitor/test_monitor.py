@@ -301,3 +301,18 @@ def test_failing_demo_job_is_recorded(tmp_path):
     assert local_vars["channel"] == ["int", "117"]
     rss = [r["values"]["rss"] for r in records if r["kind"] == "metric"]
     assert len(rss) >= 2 and max(rss) > rss[0] + 20 * 2**20
+
+
+def test_shell_scripts_follow_include_and_exclude(tmp_path):
+    (tmp_path / "helper.sh").write_text("echo helping\nfalse || true\n")
+    (tmp_path / "main.sh").write_text(f"echo main\nbash {tmp_path / 'helper.sh'}\necho done\n")
+    archive = tmp_path / "archive"
+    done = subprocess.run(monitor_cmd(archive, "--exclude", "*/helper.sh") +
+                          ["bash", str(tmp_path / "main.sh")], env=clean_env(), capture_output=True)
+    assert done.stdout == b"main\nhelping\ndone\n"
+    _, records = load(archive)
+    files = {r["file"] for r in records if r["kind"] == "command"}
+    assert files == {str(tmp_path / "main.sh")}
+    shells = [r for r in records if r["kind"] == "process" and r.get("lang") == "shell"
+              and r["phase"] == "start"]
+    assert len(shells) == 2  # the excluded script's process is still recorded

@@ -1,0 +1,510 @@
+"""One live job being watched by the inspector: its records, its capture, its index, its commands.
+
+`LiveSession` puts together what the window needs of a running job, without
+Qt: the `Follower` (subscription, `LiveStore`, `history` requests until no
+stream has a hole), a capture folder that is a normal archive (so the job can
+be reopened later, like `jemgui follow` writes it), index *generations* of
+that folder for the window, and signed commands whose replies are matched by
+correlation id.
+
+Why the window gets whole new index generations instead of one index that
+grows: the engine's merge (`models.streams.merge`) places a record only once
+every open stream has shown a later one, so a quiet stream (a shell waiting
+for its Python child) holds the whole timeline back, and its `Tracker` cannot
+take records after its input ended. So the capture folder is re-indexed in a
+background thread (big captures go to the engine's worker process), at most
+one build at a time, the next one only after new records came and at least
+as long after the last as that one took; the GUI thread only opens the
+finished index. Records arriving during a build wait in memory, so a build
+never sees half a line. The GUI thread's own work per drained record is
+parsing and appending a line: at 10 k records/s about 5 % of a core.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from jemgui import __version__
+from jemgui.live.connection import Connection, Inbox
+from jemgui.live.follower import ArchiveWriter, CommandClient, Follower, parse_reply
+from jemgui.live.publisher import JOBS_TOPIC
+
+#: what each refusal code of spec section 6 means to the person who sent the command
+REFUSALS = {
+    "malformed": "the job could not read the command",
+    "bad-alg": "the job does not accept this signature algorithm",
+    "untrusted": "the job does not trust your certificate (an unknown CA, or a certificate "
+                 "that is expired or not valid yet)",
+    "bad-signature": "the signature does not match your certificate",
+    "wrong-job": "the command was meant for another job",
+    "expired": "the command arrived too late or too early (is your clock right?)",
+    "replay": "the job had already seen this command",
+    "forbidden": "you are not allowed to do this",
+    "bad-args": "the job rejected the arguments",
+    "failed": "the job could not carry it out",
+}
+
+
+def explain(reply: dict) -> str:
+    """A refusal in plain words, with the job's own sentence when it gave one."""
+    code = str(reply.get("error") or "failed")
+    words = REFUSALS.get(code, f"refused ({code})")
+    detail = str(reply.get("detail") or "").strip()
+    return f"Refused: {words}" + (f": {detail}" if detail else "") + f" [{code}]"
+
+
+def summarize(cmd: str, result: dict) -> str:
+    """One line for a command that was taken."""
+    if not isinstance(result, dict):
+        return "done"
+    if cmd == "set_verbosity":
+        cap = result.get("cap")
+        return f"verbosity is now {result.get('verbosity')}" + (f" (cap {cap})" if cap is not None
+                                                                 else "")
+    if cmd == "ping":
+        streams = result.get("last_seq") or {}
+        return f"alive, verbosity {result.get('verbosity')}, {len(streams)} " \
+               f"stream{'s' if len(streams) != 1 else ''}"
+    if cmd == "get_file":
+        text = result.get("text") or ""
+        return f"{result.get('path')}: last {len(text.encode()):,} of {result.get('size', 0):,} bytes"
+    if cmd == "snapshot":
+        threads = result.get("threads") or []
+        missing = result.get("missing") or []
+        return f"{len(threads)} thread{'s' if len(threads) != 1 else ''}" + (
+            f" ({len(missing)} process{'es' if len(missing) != 1 else ''} did not answer)"
+            if missing else "")
+    if cmd == "history":
+        return f"{result.get('sent', 0)} records sent"
+    return "done"
+
+
+@dataclass
+class CommandRequest:
+    """One command sent from the inspector, and what became of it."""
+
+    number: int
+    cmd: str
+    args: dict
+    sender: str
+    sent: float  #: wall clock
+    corr: str | None = None
+    state: str = "waiting"  #: waiting, ok, refused, timeout, unsent
+    reply: dict | None = None
+    answered: float | None = None  #: wall clock
+    _sent_mono: float = field(default_factory=time.monotonic, repr=False)
+    _answered_mono: float | None = field(default=None, repr=False)
+
+    @property
+    def round_trip(self) -> float | None:
+        """Seconds from sending to the reply."""
+        return None if self._answered_mono is None else self._answered_mono - self._sent_mono
+
+    @property
+    def result(self) -> dict:
+        return (self.reply or {}).get("result") or {}
+
+    @property
+    def words(self) -> str:
+        """What happened, in plain words."""
+        if self.state == "waiting":
+            return "Waiting for the job's reply…"
+        if self.state == "unsent":
+            return "Not sent: the broker cannot be reached"
+        if self.state == "timeout":
+            return "No reply from the job (is it still running?)"
+        if self.state == "refused":
+            return explain(self.reply or {})
+        return summarize(self.cmd, self.result)
+
+
+# -- the capture folder ----------------------------------------------------------------------
+
+
+class CaptureWriter(ArchiveWriter):
+    """The capture archive: records in seq order per stream, a manifest from the first moment.
+
+    `hold()` keeps new records in memory (while an index build reads the
+    files) and `release()` writes them; one thread uses it.
+    """
+
+    def __init__(self, out: str | Path, job_id: str):
+        super().__init__(out)
+        self.job: dict = {"id": job_id}
+        self.written = 0
+        self.changes = 0  #: grows with every write and manifest: something new to index
+        self._held: list[tuple[int, list[dict]]] | None = None
+        self.write_manifest()
+
+    def __call__(self, pid: int, records: list[dict]) -> None:
+        if self._held is not None:
+            self._held.append((pid, records))
+            return
+        super().__call__(pid, records)
+        self.written += len(records)
+        self.changes += 1
+
+    def hold(self) -> None:
+        self.flush()
+        if self._held is None:
+            self._held = []
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        for pid, records in held or ():
+            self(pid, records)
+
+    @property
+    def holding(self) -> int:
+        return sum(len(r) for _, r in self._held or ())
+
+    def write_manifest(self, job: dict | None = None, capture: dict | None = None) -> None:
+        """(Re)write manifest.json atomically: the job as announced, and how it was captured."""
+        if job:
+            self.job = dict(job)
+        manifest = {"format": "jem-archive", "version": 1, "job": self.job,
+                    "monitor": {"name": "jemgui", "version": __version__},
+                    "capture": capture or {"live": True}}
+        tmp = self.out / "manifest.json.tmp"
+        tmp.write_text(json.dumps(manifest, indent=1))
+        tmp.replace(self.out / "manifest.json")
+        self.changes += 1
+
+    def close(self, job: dict | None, capture: dict) -> None:
+        self.release()
+        super().close(job or self.job, capture)
+
+
+# -- index generations -------------------------------------------------------------------------
+
+
+@dataclass
+class IndexBuild:
+    """A finished index of the capture: newer generations replace older ones."""
+
+    generation: int
+    db_path: Path
+    records: int  #: records the capture had written when the build began
+    seconds: float
+    error: str | None = None
+
+
+class LiveIndex:
+    """Builds index generations of a capture folder in a background thread, one at a time.
+
+    `step()` (on the thread that owns the writer) starts a build when
+    records came since the last one and the pause since it ended is at least
+    as long as it took (and `min_interval`), and finishes one that ended;
+    `take()` hands out the newest finished build once.
+    """
+
+    def __init__(self, writer: CaptureWriter, folder: Path, min_interval: float = 0.3):
+        self.writer = writer
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.min_interval = min_interval
+        self.generation = 0
+        self.built_changes = -1  #: the writer's `changes` the newest build started from
+        self.last_seconds = 0.0
+        self.errors = 0
+        self._thread: threading.Thread | None = None
+        self._done: IndexBuild | None = None
+        self._ready: IndexBuild | None = None
+        self._ended = 0.0
+        self._closed = False
+        self._lock = threading.Lock()
+
+    @property
+    def building(self) -> bool:
+        return self._thread is not None
+
+    def step(self, force: bool = False) -> bool:
+        """Finish a build that ended, start one when due; True when one was started."""
+        if self._thread is not None and not self._thread.is_alive():
+            self._thread.join()
+            self._thread = None
+            self.writer.release()
+            with self._lock:
+                done, self._done = self._done, None
+            if done is not None:
+                self._ended = time.monotonic()
+                self.last_seconds = done.seconds
+                if done.error:
+                    self.errors += 1
+                else:
+                    with self._lock:
+                        old, self._ready = self._ready, done
+                    if old is not None:
+                        remove_index(old.db_path)
+        if self._thread is not None or self._closed or not self.writer.written \
+                or self.writer.changes == self.built_changes:
+            return False
+        pause = max(self.min_interval, self.last_seconds)
+        if not force and time.monotonic() - self._ended < pause:
+            return False
+        self.generation += 1
+        self.built_changes = self.writer.changes
+        self.writer.hold()
+        path = self.folder / f"index-{self.generation}.sqlite"
+        self._thread = threading.Thread(target=self._build, args=(self.generation, path, self.writer.written),
+                                        name="jemgui-live-index", daemon=True)
+        self._thread.start()
+        return True
+
+    def _build(self, generation: int, path: Path, records: int) -> None:
+        from jemgui.models import indexer
+        from jemgui.models.inputs import open_input
+
+        t0 = time.monotonic()
+        error = None
+        try:
+            inp = open_input(self.writer.out)
+            try:
+                indexer.build(inp, path)
+            finally:
+                inp.close()
+        except Exception as exc:  # a build that fails leaves the window as it was
+            error = f"{type(exc).__name__}: {exc}"
+            remove_index(path)
+        with self._lock:
+            self._done = IndexBuild(generation, path, records, time.monotonic() - t0, error)
+
+    def take(self) -> IndexBuild | None:
+        """The newest finished build not handed out yet (older unshown ones are deleted)."""
+        with self._lock:
+            ready, self._ready = self._ready, None
+        return ready
+
+    def wait(self, timeout: float = 30.0) -> None:
+        """Block until the running build ended (tests, closing)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def close(self) -> None:
+        self._closed = True
+        self.wait()
+        self.step()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def remove_index(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+# -- a snapshot as a state the cursor can show ---------------------------------------------------------
+
+
+class SnapshotIndex:
+    """A one-position "index" holding a snapshot's state, for a `Cursor` (and the stack and locals views).
+
+    The state is synthetic: it is what the job's threads were doing when the
+    snapshot was taken, not a recorded position of the timeline.
+    """
+
+    def __init__(self, result: dict, taken: float):
+        from jemgui.models.replay import Frame, State, ThreadState
+
+        self.taken = taken
+        self.missing = list(result.get("missing") or [])
+        threads, frame_ids = [], itertools.count(1)
+        for key, t in enumerate(result.get("threads") or [], 1):
+            if not isinstance(t, dict):
+                continue
+            stack = []
+            for depth, f in enumerate(x for x in t.get("stack") or [] if isinstance(x, dict)):
+                locals_ = {str(k): list(v) for k, v in (f.get("locals") or {}).items()
+                           if isinstance(v, list | tuple) and len(v) == 2}
+                fid = next(frame_ids)
+                stack.append(Frame(fid, fid, str(f.get("file") or "?"), f.get("line"),
+                                   str(f.get("func") or "?"), depth, _locals=locals_, _changed=set()))
+            pid = t.get("pid") if type(t.get("pid")) is int else 0
+            tid = t.get("tid") if type(t.get("tid")) is int else key
+            threads.append(ThreadState(key, pid, tid, stack))
+        busiest = max(threads, key=lambda t: (sum(1 for f in t.stack), -t.key), default=None)
+        record = {"seq": 0, "ts": taken, "pid": 0, "kind": "marker", "text": "snapshot (now)"}
+        self.state = State(0, record, threads, {}, None, busiest.key if busiest else None)
+        self.count = 1
+
+    def state_at(self, pos: int):
+        return self.state
+
+
+# -- live jobs ----------------------------------------------------------------------------------
+
+
+class JobList:
+    """The newest announcement of each job heard on `/topic/jem.jobs` (spec section 5)."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self.inbox = Inbox()
+        self.jobs: dict[str, dict] = {}
+        self._sub = connection.subscribe(JOBS_TOPIC, {"activemq.retroactive": "true"}, inbox=self.inbox)
+
+    def poll(self) -> bool:
+        """Take what arrived; True when the list changed."""
+        changed = False
+        for msg in self.inbox.drain():
+            try:
+                ann = orjson.loads(msg.body)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(ann, dict) and isinstance(ann.get("job"), dict) and "id" in ann["job"]:
+                ann["heard"] = msg.received
+                self.jobs[str(ann["job"]["id"])] = ann
+                changed = True
+        return changed
+
+    def close(self) -> None:
+        self.connection.unsubscribe(self._sub)
+
+
+# -- the session ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Polled:
+    """What one `LiveSession.poll()` brought."""
+
+    records: int = 0
+    finished: list[CommandRequest] = field(default_factory=list)
+
+
+class LiveSession:
+    """One live job: follow it into a capture folder, index it for the window, send it commands.
+
+    Everything but the index builds runs on the thread that calls `poll()`
+    (the GUI thread, on a timer); the broker's thread only fills inboxes.
+    `credential` (see `jemgui.live.credentials`) signs `history` requests and
+    the user's commands; without one the session only listens.
+    """
+
+    def __init__(self, connection: Connection, job_id: str, credential=None,
+                 folder: str | Path | None = None, command_timeout: float = 15.0,
+                 min_build_interval: float = 0.3):
+        from jemgui.live.envelope import sign
+        from jemgui.models.cache import cache_dir
+
+        self.connection = connection
+        self.job_id = job_id
+        self.credential = credential
+        self.command_timeout = command_timeout
+        if folder is None:
+            live = cache_dir() / "live"
+            live.mkdir(exist_ok=True)
+            folder = Path(tempfile.mkdtemp(prefix=f"{job_id}-{time.strftime('%Y%m%d-%H%M%S')}-",
+                                           dir=live))
+        self.folder = Path(folder)
+        self.writer = CaptureWriter(self.folder, job_id)
+        self.index = LiveIndex(self.writer, Path(f"{self.folder}.index"), min_build_interval)
+        signer: Callable[[dict], bytes] | None = None
+        if credential is not None:
+            signer = lambda cmd: sign(cmd, credential)  # noqa: E731
+        self.follower = Follower(connection, job_id, signer, sink=self.writer)
+        self.store = self.follower.store
+        # the user's commands get their own reply queue, apart from the follower's history replies
+        self.client = CommandClient(connection, job_id, signer) if signer else None
+        self.requests: list[CommandRequest] = []
+        self._pending: dict[str, CommandRequest] = {}
+        self._numbers = itertools.count(1)
+        self._announced: dict | None = None
+        self.closed = False
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @property
+    def sender(self) -> str | None:
+        """The DN commands are signed as (shown before sending), or None."""
+        return self.credential.describe() if self.credential is not None else None
+
+    @property
+    def ended(self) -> bool:
+        return self.store.status == "ended"
+
+    @property
+    def complete(self) -> bool:
+        """The job ended and every record it announced is in the capture."""
+        return self.store.complete
+
+    def holes(self) -> dict[int, list[tuple[int, int]]]:
+        return self.store.holes()
+
+    # -- the timer's work ----------------------------------------------------------------------
+
+    def poll(self) -> Polled:
+        """Take what arrived, keep backfilling, match replies, start or finish an index build."""
+        out = Polled(records=self.follower.poll())
+        if self.store.job is not None and self.store.job != self._announced:
+            self._announced = self.store.job
+            self.writer.write_manifest(self.store.job)
+        if self.client is not None:
+            for msg in self.client.inbox.drain():
+                req = self._pending.pop(msg.headers.get("correlation-id", ""), None)
+                if req is None or "jem-pid" in msg.headers:
+                    continue
+                self._answer(req, parse_reply(msg.body))
+                out.finished.append(req)
+        now = time.monotonic()
+        for corr, req in list(self._pending.items()):
+            if now - req._sent_mono > self.command_timeout:
+                del self._pending[corr]
+                req.state, req._answered_mono = "timeout", now
+                out.finished.append(req)
+        self.index.step()
+        return out
+
+    def _answer(self, req: CommandRequest, reply: dict) -> None:
+        req.reply = reply
+        req.state = "ok" if reply.get("ok") else "refused"
+        req.answered, req._answered_mono = time.time(), time.monotonic()
+        if req.state == "ok" and req.cmd == "ping":
+            self.store.expect(req.result.get("last_seq"))
+
+    # -- commands --------------------------------------------------------------------------------
+
+    def send(self, cmd: str, args: dict | None = None) -> CommandRequest:
+        """Sign and send a command now; its reply comes through `poll()`."""
+        if self.client is None:
+            raise RuntimeError("no credential to sign commands with")
+        req = CommandRequest(next(self._numbers), cmd, dict(args or {}),
+                             self.credential.identity_dn, time.time())
+        self.requests.append(req)
+        req.corr = self.client.send(cmd, req.args)
+        if req.corr is None:
+            req.state = "unsent"
+        else:
+            self._pending[req.corr] = req
+        return req
+
+    # -- ending --------------------------------------------------------------------------------
+
+    def close(self) -> Path:
+        """Stop following; the capture folder stays as a normal archive. Returns it."""
+        if self.closed:
+            return self.folder
+        self.closed = True
+        self.index.close()
+        self.follower.finish()
+        result = self.follower.summary(self.store.complete, "")
+        capture = {"broker": str(self.connection.url), "complete": result.complete,
+                   "captured": time.time(), "records": result.records,
+                   "recovered": self.follower.recovered,
+                   "lost": {str(pid): [list(r) for r in gaps] for pid, gaps in result.lost.items()}}
+        self.writer.close(self.store.job, capture)
+        for sub in (self.follower.events_sub, self.follower.jobs_sub):
+            self.connection.unsubscribe(sub)
+        for client in (self.follower.client, self.client):
+            if client is not None:
+                self.connection.unsubscribe(client.sub_id)
+        return self.folder

@@ -212,7 +212,7 @@ def test_late_join_is_backfilled_until_every_stream_is_whole(connection, pki, tm
     job.stop(wait=False)
     poll_until(session, lambda: session.complete, what="the backfilled job")
     job.wait()
-    assert session.follower.recovered >= 800
+    assert session.follower.recovered > 0  # what was published before it joined came by history
     session.close()
     assert_same_archive(tmp_path / "capture", job.archive)
 

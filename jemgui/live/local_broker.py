@@ -9,6 +9,8 @@ serial-GC JVM. `start()` returns once the broker answers a STOMP CONNECT.
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import hashlib
 import os
 import shutil
@@ -16,6 +18,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +47,9 @@ _JAVA_MODULE_FLAGS = [
 ]
 
 
+PR_SET_PDEATHSIG = 1
+
+
 class BrokerError(RuntimeError):
     """The local broker could not be found, started or reached."""
 
@@ -56,6 +62,36 @@ class BrokerTLS:
     password: str
     truststore: Path | None = None  #: CA certificates for client certificates
     need_client_auth: bool = False
+
+
+#: brokers this process started and has not stopped: stopped at exit
+_running: set[LocalBroker] = set()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for broker in list(_running):
+        broker.kill()
+
+
+def _die_with_parent():
+    """A pre-exec hook that ends the broker when the process that started it dies (Linux).
+
+    Only when started from the main thread: the kernel signals the child when
+    the starting thread ends, and only the main thread lives as long as the process.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+
+    def hook() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+    return hook
 
 
 def free_port() -> int:
@@ -165,14 +201,16 @@ class LocalBroker:
         self._output = open(data / "console.log", "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             cmd, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=self._output,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent(),
         )
+        _running.add(self)
         deadline = time.monotonic() + timeout
         while not stomp_ready("127.0.0.1", self.port, timeout=0.5):
             if self.process.poll() is not None:
                 code = self.process.returncode
-                self._close_output()
                 self.process = None
+                self._reaped()
+                self._close_output()
                 raise BrokerError(f"ActiveMQ exited with code {code} at start: {self.log_tail()}")
             if time.monotonic() > deadline:
                 self.kill()
@@ -196,7 +234,11 @@ class LocalBroker:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        self._reaped()
         self._close_output()
+
+    def _reaped(self) -> None:
+        _running.discard(self)
 
     def kill(self) -> None:
         """End the broker at once, as a crash would: clients see their sockets die."""
@@ -205,6 +247,7 @@ class LocalBroker:
                 self.process.kill()
             self.process.wait()
             self.process = None
+        self._reaped()
         self._close_output()
 
     def restart(self, down_for: float = 0.0, crash: bool = False) -> None:

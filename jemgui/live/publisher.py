@@ -8,7 +8,8 @@ files are simply not read; on reconnect publishing resumes where it stopped
 the `history` command).
 
 Wire format (spec section 5): one stream's records in `seq` order per
-message, sent when 1000 records wait or 100 ms after the first of them;
+message, sent when 1000 records wait or 100 ms after the first of them (by
+that record's own time);
 announcements on `/topic/jem.jobs` at start, every 10 s, at the end, and
 when the job's lifecycle state changes (an extra `state` field).
 """
@@ -89,14 +90,13 @@ class StreamTail:
                 self.partial, self.skipped = b"", self.skipped + 1
             return size
         self.partial = data[cut + 1:]
-        for line in data[:cut].split(b"\n"):
-            rec = _record(line)
+        lines = [line for line in data[:cut].split(b"\n") if line.strip()]
+        for line, rec in zip(lines, _records(lines), strict=True):
             if rec is None:
-                if line.strip():
-                    self.skipped += 1
+                self.skipped += 1
                 continue
             if not self.pending:
-                self.pending_since = time.monotonic()
+                self.pending_since = _batch_start(rec["ts"])
             self.pending.append((rec["seq"], line.strip()))
             self.last_seq = rec["seq"]
             if rec["kind"] == "state" and isinstance(rec.get("state"), str):
@@ -124,12 +124,37 @@ class StreamTail:
             return 0
 
 
-def _record(line: bytes) -> dict | None:
+def _batch_start(ts: float) -> float:
+    """When a batch's 100 ms start, on the monotonic clock: at its first record's `ts`.
+
+    A record has usually waited in the job's buffers before it is read; counting
+    from its own time keeps it from waiting a second time here. A `ts` from a
+    clock ahead of ours counts from now.
+    """
+    now_mono, now = time.monotonic(), time.time()
+    return now_mono - min(max(now - ts, 0.0), BATCH_DELAY)
+
+
+def _records(lines: list[bytes]) -> list[dict | None]:
+    """Each line's record, or None where a line is not one.
+
+    All lines are parsed in one call (a third cheaper than line by line); only
+    when that fails, because a line is damaged, are they parsed one by one.
+    """
     try:
-        rec = orjson.loads(line)
+        recs = orjson.loads(b"[" + b",".join(lines) + b"]")
+    except orjson.JSONDecodeError:
+        recs = [_parse(line) for line in lines]
+    if len(recs) != len(lines):  # a line held more than one value: take them one by one
+        recs = [_parse(line) for line in lines]
+    return [rec if rec is not None and check(rec) is None else None for rec in recs]
+
+
+def _parse(line: bytes):
+    try:
+        return orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
-    return rec if check(rec) is None else None
 
 
 class Publisher:
@@ -139,7 +164,7 @@ class Publisher:
     outage; anything older is left to `history`.
     """
 
-    def __init__(self, connection: Connection, *, poll: float = 0.02,
+    def __init__(self, connection: Connection, *, poll: float = 0.01,
                  announce_every: float = ANNOUNCE_EVERY, max_backlog: int = 32 << 20,
                  final_timeout: float = 1.0):
         self.connection = connection

@@ -95,6 +95,7 @@ class TcpProxy:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.rate: float | None = None  # bytes/s from broker to client; None: unlimited
+        self.refusing = False  # when True, new connections are closed at once (broker "down")
         self.cuts = 0
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._lock = threading.Lock()
@@ -133,6 +134,9 @@ class TcpProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.refusing:
+                client.close()
+                continue
             try:
                 upstream = socket.create_connection(self.target)
             except OSError:

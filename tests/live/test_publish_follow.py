@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import orjson
 import pytest
-from conftest import LiveJob, assert_same_archive, finish_follow, start_follow
+from conftest import LiveJob, assert_same_archive, events, finish_follow, start_follow
 
 from jemgui.live.connection import Connection
 from jemgui.live.follower import LiveStore, StreamStore
@@ -163,6 +163,39 @@ def test_a_lone_record_goes_out_100_ms_after_its_own_time(broker, tmp_path):
     assert delays[1] < 0.08, delays
 
 
+def test_after_a_long_outage_publishing_resumes_near_the_live_end(broker, proxy, tmp_path):
+    """What piled up while the broker was away is not all sent late: only the last part of a
+    big backlog goes, and subscribers see the jump (and ask history for the rest)."""
+    (tmp_path / "events").mkdir()
+    stream = tmp_path / "events" / "8.jsonl"
+    stream.write_bytes(b"".join(orjson.dumps(rec(s, pid=8)) + b"\n" for s in range(10)))
+    sub = Connection(broker.url, name="sub").start()
+    pub = Connection(proxy.url, name="pub", backoff=(0.05, 0.2)).start()
+    publisher = Publisher(pub, max_backlog=100_000)
+    try:
+        assert sub.wait_connected(10) and pub.wait_connected(10)
+        sub.subscribe(events_topic("pub3"))
+        time.sleep(0.2)
+        publisher.start(SimpleNamespace(archive_dir=tmp_path, job={"id": "pub3"}))
+        assert collect(sub, lambda g: g)[0].headers["jem-last-seq"] == "9"
+        proxy.refusing = True
+        proxy.cut()
+        time.sleep(0.3)
+        assert not pub.connected
+        with open(stream, "ab") as f:  # about 1.5 MB while the broker is away
+            f.write(b"".join(orjson.dumps(rec(s, pid=8)) + b"\n" for s in range(10, 20_010)))
+        proxy.refusing = False
+        got = collect(sub, lambda g: g and g[-1].headers["jem-last-seq"] == "20009")
+    finally:
+        publisher.stop()
+        sub.close()
+        pub.close()
+    first = int(got[0].headers["jem-first-seq"])
+    assert 10 < first < 20_009, "the backlog's start was skipped, its end was sent"
+    seqs = [r["seq"] for m in got for r in orjson.loads(m.body)]
+    assert seqs == list(range(first, 20_010))
+
+
 def test_a_dead_broker_costs_the_job_nothing(tmp_path, pki):
     """No broker at all: the job runs, its archive is whole, and it ends promptly."""
     from jemgui.live.local_broker import free_port
@@ -171,7 +204,7 @@ def test_a_dead_broker_costs_the_job_nothing(tmp_path, pki):
     t0 = time.monotonic()
     assert job.start().wait() == 0
     assert time.monotonic() - t0 < 5
-    assert sum(len(v) for v in __import__("conftest").events(job.archive).values()) > 10_000
+    assert sum(len(v) for v in events(job.archive).values()) > 10_000
 
 
 # -- following ---------------------------------------------------------------------------------
@@ -231,3 +264,25 @@ def test_follow_refuses_to_write_into_an_archive(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "not an empty folder" in done.stderr
     assert (tmp_path / "taken" / "manifest.json").read_text() == "{}"
+
+
+def test_follow_with_an_untrusted_certificate_says_so_and_keeps_what_it_got(broker, pki, tmp_path):
+    job = LiveJob(tmp_path, broker.url, pki, "late-stranger", turns=6000, pause=0.05).start()
+    job.wait_records(5_000)
+    stranger = pki.stranger.write_pem(tmp_path / "stranger")
+    follow = start_follow(broker.url, "late-stranger", tmp_path / "capture", stranger,
+                          "--idle-timeout", "20")
+    assert job.wait() == 0
+    code, out, err = finish_follow(follow)
+    assert code == 1
+    [line] = err.strip().splitlines()
+    assert line.startswith("jemgui follow: history refused (untrusted: ")
+    manifest = json.loads((tmp_path / "capture" / "manifest.json").read_text())
+    assert manifest["capture"]["complete"] is False
+    lost = manifest["capture"]["lost"]
+    assert any(gaps[0][0] == 0 for gaps in lost.values()), "the start it never got is listed"
+    captured = events(tmp_path / "capture")
+    original = events(job.archive)
+    for name, records in captured.items():  # what it has is the job's, in order
+        by_seq = {r["seq"]: r for r in original[name]}
+        assert all(by_seq[r["seq"]] == r for r in records)

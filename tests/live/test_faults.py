@@ -51,6 +51,7 @@ def test_broker_crash_and_restart_while_the_job_publishes(pki, tmp_path, credent
     assert job.thread.is_alive() is False
 
 
+@pytest.mark.slow
 def test_follower_connection_cut_twice(broker, pki, tmp_path, credential):
     proxy = TcpProxy(broker.port)
     try:
@@ -65,6 +66,7 @@ def test_follower_connection_cut_twice(broker, pki, tmp_path, credential):
         proxy.close()
 
 
+@pytest.mark.slow
 def test_follow_joins_halfway_through_the_job(broker, pki, tmp_path, credential):
     job = LiveJob(tmp_path, broker.url, pki, "fault-late", TURNS, PAUSE).start()
     job.wait_records(25_000)
@@ -74,6 +76,7 @@ def test_follow_joins_halfway_through_the_job(broker, pki, tmp_path, credential)
     assert capture["recovered"] >= 25_000, "the first half came through history"
 
 
+@pytest.mark.slow
 def test_subscriber_too_slow_for_the_topic(broker, pki, tmp_path, credential):
     """The follower's link carries far less than the job writes: the broker drops batches
     for it (its pending-message limit), and the follower fills the holes from history."""

@@ -11,7 +11,9 @@ stream is whole.
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
 import time
 import uuid
 from collections import deque
@@ -36,7 +38,10 @@ class StreamStore:
     """One stream's records: the whole prefix `0..next_seq-1`, and what arrived beyond a hole.
 
     With a `sink`, the whole prefix is handed on in order and not kept (the
-    follower writes it to disk); without one it is kept in `records`.
+    follower writes it to disk); without one it is kept in `records`. What
+    came beyond a hole is kept in `ahead`, with its seqs as sorted runs, so
+    finding the holes costs the number of runs, not of records (a late
+    joiner holds the whole live part there while history fills the start).
     """
 
     def __init__(self, pid: int, sink: Sink | None = None):
@@ -49,6 +54,7 @@ class StreamStore:
         self.lost: list[tuple[int, int]] = []  #: ranges the job no longer has
         self.taken = 0
         self.duplicates = 0
+        self._runs: list[list[int]] = []  # [first, last] of the seqs in `ahead`, sorted
 
     def add(self, records: Iterable[dict]) -> int:
         """Take records of this stream (any order, duplicates allowed); returns how many were new."""
@@ -63,6 +69,7 @@ class StreamStore:
                 continue
             else:
                 ahead[seq] = rec
+                self._note(seq)
             new += 1
             if seq > self.known_last:
                 self.known_last = seq
@@ -81,16 +88,16 @@ class StreamStore:
         missing = [(max(a, first), min(b, last)) for a, b in self.holes()
                    if a <= last and b >= first]
         if missing:
-            self.lost.extend(missing)
+            self.lost = sorted(self.lost + missing)
             self._advance()
 
     def holes(self) -> list[tuple[int, int]]:
         """Missing ranges (inclusive) up to `known_last`, lost ones left out."""
         out, expected = [], self.next_seq
-        for seq in (*sorted(self.ahead), self.known_last + 1):
-            if seq > expected:
-                out.extend(self._minus_lost(expected, seq - 1))
-            expected = max(expected, seq + 1)
+        for first, last in (*self._runs, (self.known_last + 1, self.known_last + 1)):
+            if first > expected:
+                out.extend(self._minus_lost(expected, first - 1))
+            expected = max(expected, last + 1)
         return out
 
     @property
@@ -100,13 +107,33 @@ class StreamStore:
     def flush_ahead(self) -> None:
         """Stop waiting: hand on what arrived beyond the holes, in order (the end of a capture)."""
         if self.ahead:
-            recs = [self.ahead[s] for s in sorted(self.ahead)]
+            recs = [self.ahead[s] for first, last in self._runs for s in range(first, last + 1)]
             self.ahead.clear()
+            self._runs.clear()
             self.next_seq = recs[-1]["seq"] + 1
             self._emit(recs)
 
+    def _note(self, seq: int) -> None:
+        """Put a seq that went into `ahead` into its run."""
+        runs = self._runs
+        if runs and runs[-1][1] == seq - 1:  # records mostly come in order
+            runs[-1][1] = seq
+            return
+        i = bisect.bisect_right(runs, [seq, math.inf])  # the first run that starts after seq
+        before = runs[i - 1] if i else None
+        after = runs[i] if i < len(runs) else None
+        if before is not None and before[1] == seq - 1:
+            before[1] = seq
+            if after is not None and after[0] == seq + 1:
+                before[1] = after[1]
+                del runs[i]
+        elif after is not None and after[0] == seq + 1:
+            after[0] = seq
+        else:
+            runs.insert(i, [seq, seq])
+
     def _minus_lost(self, a: int, b: int):
-        for la, lb in sorted(self.lost):
+        for la, lb in self.lost:
             if lb < a or la > b:
                 continue
             if la > a:
@@ -117,12 +144,12 @@ class StreamStore:
 
     def _advance(self) -> None:
         """Move records that became whole out of `ahead`, stepping over lost ranges."""
-        out, ahead = [], self.ahead
+        out, ahead, runs = [], self.ahead, self._runs
         while True:
-            rec = ahead.pop(self.next_seq, None)
-            if rec is not None:
-                out.append(rec)
-                self.next_seq += 1
+            if runs and runs[0][0] == self.next_seq:
+                first, last = runs.pop(0)
+                out.extend(ahead.pop(s) for s in range(first, last + 1))
+                self.next_seq = last + 1
                 continue
             ends = [lb for la, lb in self.lost if la <= self.next_seq <= lb]
             if not ends:

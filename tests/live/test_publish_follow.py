@@ -11,6 +11,8 @@ from types import SimpleNamespace
 import orjson
 import pytest
 from conftest import LiveJob, assert_same_archive, events, finish_follow, start_follow
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jemgui.live.connection import Connection
 from jemgui.live.follower import LiveStore, StreamStore
@@ -36,6 +38,32 @@ def test_store_keeps_order_and_reports_holes_until_filled():
     assert s.holes() == [(7, 9)]
     s.add([rec(9), rec(8), rec(7)])
     assert s.complete and [r["seq"] for r in s.records] == list(range(10))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 60), max_size=120), st.integers(-1, 70),
+       st.lists(st.tuples(st.integers(0, 70), st.integers(0, 10)), max_size=3))
+def test_store_holes_and_order_match_a_plain_set(arrivals, announced, give_ups):
+    """Whatever order records come in, with repeats: the prefix is emitted in order, and the
+    holes are exactly the missing seqs up to what is known, minus what was given up."""
+    emitted = []
+    s = StreamStore(1, sink=lambda pid, recs: emitted.extend(r["seq"] for r in recs))
+    s.add([rec(q, pid=1) for q in arrivals])
+    s.expect(announced)
+    given_up = set()
+    for first, length in give_ups:
+        before = {q for a, b in s.holes() for q in range(a, b + 1)}
+        s.give_up(first, first + length)
+        given_up |= {q for q in before if first <= q <= first + length}
+    have = set(arrivals)
+    known = max([announced, *arrivals], default=-1)
+    missing = {q for q in range(known + 1) if q not in have} - given_up
+    assert {q for a, b in s.holes() for q in range(a, b + 1)} == missing
+    assert emitted == sorted(emitted) and len(set(emitted)) == len(emitted)
+    whole = next((q for q in range(known + 2) if q not in have and q not in given_up), known + 1)
+    assert set(range(whole)) & have <= set(emitted) and s.next_seq >= whole
+    s.flush_ahead()
+    assert sorted(emitted) == emitted and set(emitted) == have
 
 
 def test_store_gives_up_on_what_the_job_no_longer_has():

@@ -94,7 +94,7 @@ _gen = 0  # bumped when every thread must rebuild its stack (level crossed 2, fo
 _codes = {}  # id(code) -> info (see above)
 _files = {}  # filename -> traced?
 _sources = set()  # paths whose source this stream has sent
-_threads = {}  # thread ident -> _Thread
+_tls = _thread._local()  # .st: this thread's _Thread (thread ids are reused; locals are not)
 _suspended = {}  # frame -> _Frame of a suspended generator or coroutine
 _fids = count(1)
 _cids = count(1)
@@ -290,7 +290,7 @@ def _adopt(start):
         if _backend == "settrace":
             f.f_trace = _local
             f.f_trace_lines = _verbosity >= 3
-    _threads[ident] = st
+    _tls.st = st
     return st
 
 
@@ -440,7 +440,7 @@ def _global(frame, event, arg):
         info = _codes.get(id(frame.f_code)) or _learn(frame.f_code)
         if info[1] is None:
             return None
-        st = _threads.get(_get_ident())
+        st = getattr(_tls, "st", None)
         if st is None or st.gen != _gen:
             st = _adopt(frame.f_back)
             if st is None:
@@ -459,7 +459,7 @@ def _local(frame, event, arg):
         sys.settrace(None)
         return None
     try:
-        st = _threads.get(_get_ident())
+        st = getattr(_tls, "st", None)
         if st is None or st.gen != _gen:
             st = _adopt(frame)
             if st is None:
@@ -515,7 +515,7 @@ def _schedule_main_thread():
         try:
             if _verbosity >= 2 and not _faulted:
                 sys.settrace(_global)
-                st = _threads.get(_get_ident())
+                st = getattr(_tls, "st", None)
                 if st is None or st.gen != _gen:
                     _adopt(_getframe(1))
         except Exception as exc:
@@ -546,7 +546,7 @@ if hasattr(sys, "monitoring"):
             return _DISABLE
         try:
             frame = _getframe(1)
-            st = _threads.get(_get_ident())
+            st = getattr(_tls, "st", None)
             if st is None or st.gen != _gen:
                 st = _adopt(frame.f_back)
                 if st is None:
@@ -560,7 +560,7 @@ if hasattr(sys, "monitoring"):
         if info[1] is None:
             return disable
         try:
-            st = _threads.get(_get_ident())
+            st = getattr(_tls, "st", None)
             if st is None or st.gen != _gen:
                 st = _adopt(frame.f_back)
                 if st is None:
@@ -580,7 +580,7 @@ if hasattr(sys, "monitoring"):
 
     def _m_end(code, kind, value, frame):
         try:
-            st = _threads.get(_get_ident())
+            st = getattr(_tls, "st", None)
             if st is None or st.gen != _gen:
                 st = _adopt(frame)
                 if st is None:
@@ -614,7 +614,7 @@ if hasattr(sys, "monitoring"):
             return
         try:
             frame = _getframe(1)
-            st = _threads.get(_get_ident())
+            st = getattr(_tls, "st", None)
             if st is None or st.gen != _gen:
                 st = _adopt(frame)
                 if st is None:
@@ -629,7 +629,7 @@ if hasattr(sys, "monitoring"):
             return _DISABLE
         try:
             frame = _getframe(1)
-            st = _threads.get(_get_ident())
+            st = getattr(_tls, "st", None)
             if st is None or st.gen != _gen:
                 st = _adopt(frame)
                 if st is None:
@@ -767,8 +767,7 @@ def snapshot():
             stack.append(entry)
         native, name = names.get(ident, (None, None))
         if native is None:
-            st = _threads.get(ident)
-            native = st.tid if st is not None else ident
+            native = ident
         threads.append({"tid": native, "pid": pid, "name": name, "stack": stack})
     return {"pid": pid, "threads": threads}
 
@@ -854,13 +853,12 @@ def _argv():
 
 
 def _open_raw():
-    global _raw, _put, _codes, _sources, _threads, _suspended, _gen
+    global _raw, _put, _codes, _sources, _suspended, _gen
     pid = os.getpid()
     _raw = _jem_raw.RawWriter(os.path.join(_config["raw"], "%d.bin" % pid))
     _put = _raw.queue.append
     _codes = {}
     _sources = set()
-    _threads = {}
     _suspended = {}
     _gen += 1
     try:

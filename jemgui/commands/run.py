@@ -14,6 +14,7 @@ import signal
 import sys
 
 from jemgui.cli import UsageError
+from jemgui.live.options import add_broker_arguments, services_from_args
 from jemgui.monitor.runner import DEFAULT_VERBOSITY, Monitor, MonitorError
 
 HELP = "run a job under the monitor and record it"
@@ -35,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-redact", action="store_true",
                         help="record values of secret-looking names as they are")
     parser.add_argument("--pack", action="store_true", help="also write DIR.tgz at the end")
+    add_broker_arguments(parser)
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the job: -- COMMAND [ARGS...]")
 
 
@@ -56,6 +58,8 @@ def monitor_from_args(args: argparse.Namespace) -> Monitor:
 
 def run(args: argparse.Namespace) -> int:
     monitor = monitor_from_args(args)
+    for service in services_from_args(args, monitor):
+        monitor.add_service(service)
     return run_monitor(monitor)
 
 

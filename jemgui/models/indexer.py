@@ -50,7 +50,7 @@ from jemgui.models.report import MAX_LISTED, ImportReport, Problem
 from jemgui.models.schema import BLOCK_SHIFT, BLOCK_SIZE
 from jemgui.models.streams import StreamStats, merge, read_stream
 
-BATCH = 200 * BLOCK_SIZE  # records per commit
+BATCH = 51200  # records per commit (a multiple of BLOCK_SIZE is not needed: partial blocks are resent)
 #: inputs at least this big are read and tracked in a worker process (JEMGUI_INDEX_WORKER=0/1 forces it)
 WORKER_BYTES = 32 * 1024 * 1024
 Progress = Callable[[int, int, int], None]

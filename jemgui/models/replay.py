@@ -115,6 +115,12 @@ WITH RECURSIVE chain(lvl, seg, frame, parent, depth, start_pos, end_pos, parent_
 )
 SELECT seg, frame, parent, depth, start_pos, end_pos, parent_line, func, file FROM chain ORDER BY lvl
 """
+#: every thread begun by a position, with its last record at or before it: (thread, pos, kind, seg, line)
+LAST_SQL = """
+SELECT t.thread, r.pos, r.kind, r.seg, r.line FROM threads t LEFT JOIN records r ON r.pos = (
+  SELECT pos FROM records WHERE thread = t.thread AND pos <= ?1 ORDER BY pos DESC LIMIT 1)
+WHERE t.first_pos <= ?1 ORDER BY t.thread
+"""
 #: segments fetched per query while walking down a stack (those already known are not fetched)
 CHAIN_STEP = 12
 #: segments of a complete index kept in memory (outer frames are shared by many positions)
@@ -148,17 +154,14 @@ class Replay:
             raise IndexError(f"position {pos} is outside 0..{ix.count - 1}")
         row = ix.row(pos)
         record = ix.record(pos)
-        threads = [ts for t in ix.threads() if t.first_pos <= pos and (ts := self._thread_at(t, pos))]
+        by_key = {t.key: t for t in ix.threads()}
+        threads = [self._thread_at(by_key[last[0]], pos, last[1:])
+                   for last in ix.db.execute(LAST_SQL, (pos,)) if last[1] is not None and last[0] in by_key]
         return State(pos, record, threads, self._metrics_at(pos), self._job_state_at(pos), row[5])
 
-    def _thread_at(self, t: ThreadInfo, pos: int) -> ThreadState | None:
+    def _thread_at(self, t: ThreadInfo, pos: int, last: tuple) -> ThreadState:
+        """The thread's stack given its last record at or before `pos`: (pos, kind, seg, line)."""
         db = self.ix.db
-        last = db.execute(
-            "SELECT pos, kind, seg, line FROM records WHERE thread=? AND pos<=? ORDER BY pos DESC LIMIT 1",
-            (t.key, pos),
-        ).fetchone()
-        if last is None:
-            return None
         lpos, lkind, seg, line = last
         returned = None
         child_line = line
@@ -168,28 +171,27 @@ class Replay:
             prev = db.execute("SELECT pos, kind FROM records WHERE thread=? AND pos<? ORDER BY pos DESC LIMIT 1",
                               (t.key, lpos)).fetchone()
             if prev is not None and prev[1] == RETURN:
-                rec = self.ix.record(prev[0])
-                value = rec.get("value")
-                if isinstance(value, list) and len(value) == 2:
-                    returned = (rec.get("func", ""), value)
+                returned = self._returned(prev[0])
         if lkind == RETURN:
-            rec = self.ix.record(lpos)
-            value = rec.get("value")
-            if isinstance(value, list) and len(value) == 2:
-                returned = (rec.get("func", ""), value)
+            returned = self._returned(lpos)
         rows = self._chain(seg)
         if lkind == RETURN and lpos < pos and rows:  # the frame is gone from the next record on
             child_line, rows = rows[0][6], rows[1:]
-        string = self.ix.string
         load, load_current = partial(self._load, pos, False), partial(self._load, pos, True)
         stack: list[Frame] = []
         for seg_id, frame, _, depth, start, end, parent_line, func, file in rows:
-            stack.append(Frame(frame, seg_id, string(file), child_line, string(func), depth, start, end, load))
+            stack.append(Frame(frame, seg_id, file, child_line, func, depth, start, end, load))
             child_line = parent_line
         stack.reverse()
         if stack and changed_pos is not None:
             stack[-1]._loader = load_current
         return ThreadState(t.key, t.pid, t.tid, stack, returned)
+
+    def _returned(self, pos: int) -> tuple[str, list] | None:
+        """(func, value) of the return record at `pos`, when it has a value."""
+        rec = self.ix.record(pos)
+        value = rec.get("value")
+        return (rec.get("func", ""), value) if isinstance(value, list) and len(value) == 2 else None
 
     def _chain(self, seg: int | None) -> list[tuple]:
         """The rows of a segment and of every segment under it, innermost first."""
@@ -206,6 +208,8 @@ class Replay:
             rows = self.ix.db.execute(CHAIN_SQL, (seg, CHAIN_STEP)).fetchall()
             if not rows:
                 break
+            string = self.ix.string
+            rows = [(*r[:7], string(r[7]), string(r[8])) for r in rows]  # func and file as text
             for r in rows:
                 cache[r[0]] = r
             out += rows

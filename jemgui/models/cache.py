@@ -47,7 +47,7 @@ def content_key(path: str | os.PathLike, job: str | None = None) -> str:
     """A hex key naming the index of `path` (and the chosen `job` inside it)."""
     path = Path(path).resolve()
     files = _files(path)
-    sig = _stat_sig(files, path)
+    sig = f"v{SCHEMA_VERSION}|{_stat_sig(files, path)}"  # a schema bump must not find the old key
     db = sqlite3.connect(cache_dir() / "keys.sqlite", timeout=10)
     try:
         db.execute("CREATE TABLE IF NOT EXISTS keys (path TEXT, job TEXT, sig TEXT, key TEXT, PRIMARY KEY (path, job))")

@@ -25,24 +25,14 @@ def add_arguments(parser) -> None:
 
 def collect(connection, wait: float) -> dict[str, dict]:
     """The newest announcement of each job heard within `wait` seconds, by job id."""
-    import orjson
+    from jemgui.live.session import JobList
 
-    from jemgui.live.publisher import JOBS_TOPIC
-
-    connection.subscribe(JOBS_TOPIC, {"activemq.retroactive": "true"})
-    jobs: dict[str, dict] = {}
+    heard = JobList(connection)
     deadline = time.monotonic() + wait
     while (left := deadline - time.monotonic()) > 0:
-        connection.inbox.wait(left)
-        for msg in connection.inbox.drain():
-            try:
-                ann = orjson.loads(msg.body)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(ann, dict) and isinstance(ann.get("job"), dict) and "id" in ann["job"]:
-                ann["heard"] = msg.received
-                jobs[str(ann["job"]["id"])] = ann
-    return jobs
+        heard.inbox.wait(left)
+        heard.poll()
+    return heard.jobs
 
 
 def age(seconds: float) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
@@ -316,3 +317,37 @@ def test_table_cells_read_in_one_call_match_cell_by_cell(window):
             for role, rd in buffers.items():
                 model.multiData(index, QModelRoleDataSpan(rd))
                 assert rd.data() == model.data(index, role), (row, col, role)
+
+
+@pytest.mark.parametrize("menu_item, kind", [("Open archive…", "packed"), ("Open folder…", "folder")])
+def test_file_open_dialogs_open_what_is_chosen(qtbot, empty_window, archive, tmp_path, menu_item, kind):
+    """File ▸ Open: the real dialog, filled in and accepted as a user would."""
+    import tarfile
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QFileDialog, QLineEdit
+
+    target = archive
+    if kind == "packed":
+        target = tmp_path / "job4711.tgz"
+        with tarfile.open(target, "w:gz") as tar:
+            tar.add(archive, arcname="job4711")
+    seen = []
+
+    def fill() -> None:
+        dialog = next((d for d in QApplication.topLevelWidgets()
+                       if isinstance(d, QFileDialog) and d.isVisible()), None)
+        if dialog is None:
+            QTimer.singleShot(50, fill)
+            return
+        seen.append(dialog.windowTitle())
+        dialog.findChild(QLineEdit, "fileNameEdit").setText(str(target))  # typed in, full path
+        dialog.accept()
+
+    [action] = [a for a in empty_window.menuBar().actions()[0].menu().actions() if a.text() == menu_item]
+    QTimer.singleShot(50, fill)
+    with qtbot.waitSignal(empty_window.opener.opened, timeout=15000):
+        action.trigger()
+    assert seen and "JEM archive" in seen[0]
+    assert empty_window.inspection is not None and empty_window.inspection.index.count > 0
+    assert empty_window.recent_files()[0] == str(target.resolve())

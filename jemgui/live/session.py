@@ -438,13 +438,43 @@ class LiveSession:
         return self.store.complete
 
     def holes(self) -> dict[int, list[tuple[int, int]]]:
+        """Ranges still missing, per stream (asked for with `history` while that is possible)."""
         return self.store.holes()
+
+    def lost(self) -> dict[int, list[tuple[int, int]]]:
+        """Ranges given up: the job no longer has them, or they cannot be asked for."""
+        return {pid: list(s.lost) for pid, s in sorted(self.store.streams.items()) if s.lost}
+
+    @property
+    def backfill_problem(self) -> str | None:
+        """Why missed records cannot be asked for (no credential, or the job refuses), or None."""
+        backfill = self.follower.backfill
+        if backfill is None:
+            return "no credential to ask the job for missed records"
+        if backfill.refused:
+            return f"the job refuses to send missed records ({backfill.refused})"
+        return None
+
+    def _pass_unfillable_holes(self) -> None:
+        """Give up holes that later records already passed, when history cannot fill them.
+
+        Records beyond a hole wait for it to close; without history it never
+        does, and the window would show nothing of a job joined late. Holes
+        at the live end stay open: their records may still come.
+        """
+        for stream in self.store.streams.values():
+            if stream.ahead:
+                for first, last in stream.holes():
+                    if last + 1 in stream.ahead:
+                        stream.give_up(first, last)
 
     # -- the timer's work ----------------------------------------------------------------------
 
     def poll(self) -> Polled:
         """Take what arrived, keep backfilling, match replies, start or finish an index build."""
         out = Polled(records=self.follower.poll())
+        if self.backfill_problem:
+            self._pass_unfillable_holes()
         if self.store.job is not None and self.store.job != self._announced:
             self._announced = self.store.job
             self.writer.write_manifest(self.store.job)

@@ -81,6 +81,7 @@ class MainWindow(QMainWindow):
         self.report_dialog: ReportDialog | None = None
         self.job_dialog: QInputDialog | None = None
         self._pending_place: tuple[str | None, tuple[int, int] | None] = (None, None)
+        self.live = None  # a LiveLink (jemgui.views.live_controller) while connected to a broker
         self.setWindowTitle("JEM Inspector")
         self.setAcceptDrops(True)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks
@@ -194,6 +195,7 @@ class MainWindow(QMainWindow):
         self._action(file, "Open folder…", "Ctrl+Shift+O", self.open_folder_dialog)
         self.recent_menu = file.addMenu("Open recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self._action(file, "Connect to a live job…", "Ctrl+Shift+L", self.connect_live)
         file.addSeparator()
         self._action(file, "Import report…", None, self.show_report)
         file.addSeparator()
@@ -242,6 +244,12 @@ class MainWindow(QMainWindow):
         path = QFileDialog.getExistingDirectory(self, "Open a JEM archive folder", self._last_dir())
         if path:
             self.open_path(path)
+
+    def connect_live(self) -> None:
+        """File ▸ Connect: watch and steer a running job (jemgui.views.live_controller)."""
+        from jemgui.views.live_controller import connect_dialog
+
+        connect_dialog(self)
 
     def cancel_open(self) -> None:
         self.opener.cancel()
@@ -459,6 +467,9 @@ class MainWindow(QMainWindow):
         if self.transport is not None:
             self.transport.pause()
         self.opener.cancel()
+        if self.live is not None:
+            self.live.close()
+            self.live = None
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("state", self.saveState())
         self.settings.sync()

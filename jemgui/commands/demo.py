@@ -1,9 +1,18 @@
-"""`jemgui demo [--shipped] [--screenshot FILE.png]`: record the failing demo job and open it at its failure.
+"""`jemgui demo [--shipped | --live] [--screenshot FILE.png]`: the failing demo job in the window.
 
 The job (`resources/demo/reco_job.sh`) runs under the monitor in a child
 process (`jemgui run`), so the window's process never hosts the tracer. When
 the monitor cannot run here (a frozen app, no bash, a failed recording), the
 archive shipped in `resources/demo/archive` opens instead, and one line says so.
+
+With `--live` the window watches the job while it runs instead: a private
+ActiveMQ broker starts on 127.0.0.1 (`jemgui.live.local_broker`), the job
+(good reconstruction passes, then the failing one, about a minute) publishes
+to it, and the window follows it. A throw-away demo CA and user made in the
+cache folder (`jemgui.live.demo_pki`) sign the steering panel's commands, and
+the job trusts that CA only and takes its user as the owner, so raising the
+verbosity, reading `job.log` and taking snapshots work. The job is stopped
+and the broker ends when the window closes.
 """
 
 from __future__ import annotations
@@ -27,18 +36,26 @@ TIMEOUT = 120
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shipped", action="store_true",
                         help="open the shipped demo archive instead of recording the job now")
+    parser.add_argument("--live", action="store_true",
+                        help="watch and steer the job live, through a local ActiveMQ broker")
     parser.add_argument("--screenshot", metavar="FILE.png",
-                        help="render the window offscreen after loading, save it, and exit")
+                        help="render the window offscreen after loading, save it, and exit "
+                             "(with --live: once records arrived)")
 
 
-def record(out: Path) -> Path:
-    """Run the demo job under the monitor into `out`; the archive, or a one-line reason."""
+def check_monitor() -> None:
+    """RuntimeError (one line) when the monitor cannot run the demo job here."""
     if getattr(sys, "frozen", False):
         raise RuntimeError("the monitor does not run from the packaged app")
     if importlib.util.find_spec("jemgui.monitor.runner") is None:
         raise RuntimeError("this build has no monitor")
     if shutil.which("bash") is None:
         raise RuntimeError("bash is not installed")
+
+
+def record(out: Path) -> Path:
+    """Run the demo job under the monitor into `out`; the archive, or a one-line reason."""
+    check_monitor()
     script = resource_path("demo", JOB)
     shutil.rmtree(out, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +85,13 @@ def demo_archive(shipped: bool = False) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.live and args.shipped:
+        from jemgui.cli import UsageError
+
+        raise UsageError("--live records the job now: it does not go with --shipped")
+    if args.live:
+        return run_guarded("demo", lambda: run_live_demo(args.screenshot))
+
     def body() -> int:
         path = demo_archive(args.shipped)
         if not path.exists():
@@ -82,3 +106,140 @@ def run(args: argparse.Namespace) -> int:
         return run_window(path, where="failure")
 
     return run_guarded("demo", body)
+
+
+# -- the live demo -------------------------------------------------------------------------------
+
+LIVE_JOB_ID = "reco_task_17-live"
+LIVE_PASSES = 20
+#: the live demo's job: good passes of the reconstruction, then the failing one; output also in job.log
+LIVE_JOB = """\
+#!/usr/bin/env bash
+# JEM live demo: a shift of reconstruction passes that ends in the failing one.
+# Each pass's output also goes to job.log (read it from the window's Steering panel).
+#   bash live_job.sh DEMO_FOLDER [PASSES]
+set -o pipefail
+DEMO=$1
+PASSES=${2:-20}
+for pass in $(seq 1 "$PASSES"); do
+  echo "pass $pass of $PASSES" | tee -a job.log
+  bash "$DEMO/ok_job.sh" 2>&1 | tee -a job.log
+done
+echo "final pass" | tee -a job.log
+bash "$DEMO/reco_job.sh" 2>&1 | tee -a job.log
+"""
+
+
+class LiveDemo:
+    """The live demo's parts: broker, demo PKI, the job under `jemgui run --broker`; `close()` ends them."""
+
+    def __init__(self, folder: Path, passes: int = LIVE_PASSES):
+        self.folder = folder
+        self.passes = passes
+        self.broker = None
+        self.job: subprocess.Popen | None = None
+
+    def start(self) -> LiveDemo:
+        """Start the broker and the job; CommandFailed with one line when a part cannot start."""
+        from jemgui.live.demo_pki import ensure
+        from jemgui.live.local_broker import BrokerError, LocalBroker
+
+        try:
+            check_monitor()
+        except RuntimeError as exc:
+            raise CommandFailed(f"the live demo needs the monitor: {exc}", code=1) from None
+        self.pki = ensure(self.folder.parent / "pki")
+        work = self.folder
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        (work / "live_job.sh").write_text(LIVE_JOB)
+        try:
+            self.broker = LocalBroker(heap_mb=256).start()
+        except BrokerError as exc:
+            raise CommandFailed(f"cannot start the local broker: {exc}", code=1) from None
+        cmd = [sys.executable, "-m", "jemgui", "run", "--job-id", LIVE_JOB_ID,
+               "--out", str(work / "archive"), "--verbosity", "2",
+               "--broker", self.broker.url, "--owner", self.pki.dn, "--ca-dir", str(self.pki.ca_dir),
+               "--", "bash", "live_job.sh", str(resource_path("demo")), str(self.passes)]
+        with open(work / "monitor.log", "wb") as log:
+            self.job = subprocess.Popen(cmd, cwd=work, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=log)
+        return self
+
+    def settings(self):
+        """The window's connection to the demo broker, signing as the demo user."""
+        from jemgui.views.live_dialogs import ConnectSettings
+
+        return ConnectSettings(broker=self.broker.url, job=LIVE_JOB_ID, credential="pem",
+                               cert=str(self.pki.cert), key=str(self.pki.key))
+
+    def credential(self):
+        from jemgui.live.credentials import load_pem
+
+        return load_pem(self.pki.cert, self.pki.key)
+
+    def close(self) -> None:
+        """Stop the job (the monitor passes SIGTERM on to it), then the broker."""
+        if self.job is not None and self.job.poll() is None:
+            self.job.terminate()
+            try:
+                self.job.wait(15)
+            except subprocess.TimeoutExpired:
+                self.job.kill()
+                self.job.wait()
+        if self.broker is not None:
+            self.broker.close()
+
+
+def stage_screenshot(app, window, controller) -> None:
+    """Show the steering panel at work: verbosity raised, the tail of job.log, a snapshot as NOW."""
+    from jemgui.views.live_app import wait_until
+
+    panel = controller.panel
+    controller.dock.raise_()
+
+    def answered(*requests) -> bool:
+        return wait_until(app, lambda: all(r is None or r.state != "waiting" for r in requests), 15)
+
+    panel.level.setValue(3)
+    answered(panel.send_verbosity())
+    for _ in range(10):  # between two passes no Python process runs: try again
+        snap = panel.send("snapshot")
+        if answered(snap) and snap.result.get("threads"):
+            break
+        wait_until(app, lambda: False, 0.3)
+    panel.path.setText("job.log")
+    panel.tail.setValue(4)
+    answered(panel.send_get_file())
+    panel.viewer.search.setText("transform")
+    panel.viewer.find()
+    swaps = controller.swaps
+    wait_until(app, lambda: controller.swaps > swaps, 10)
+
+
+def run_live_demo(screenshot: str | None) -> int:
+    """`jemgui demo --live`: the job under the monitor, published through a local broker, watched."""
+    from jemgui.models.cache import cache_dir
+
+    folder = cache_dir() / "demo" / "live"
+    print("jemgui demo: starting a local ActiveMQ broker and the demo job…", file=sys.stderr)
+    demo = LiveDemo(folder)
+    try:
+        demo.start()
+        if screenshot:
+            from jemgui.views.live_app import LiveTimeout, live_screenshot
+
+            try:
+                out = live_screenshot(demo.settings(), screenshot, demo.credential(),
+                                      records=300, stage=stage_screenshot)
+            except LiveTimeout as exc:
+                raise CommandFailed(f"{exc}; see {folder / 'monitor.log'}", code=1) from None
+            print(out)
+            return 0
+        from jemgui.views.live_app import run_live
+
+        print(f"jemgui demo: the job runs in {folder}; its capture goes to the cache folder",
+              file=sys.stderr)
+        return run_live(demo.settings(), demo.credential())
+    finally:
+        demo.close()

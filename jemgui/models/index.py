@@ -308,12 +308,8 @@ class Index:
 
     def marks(self) -> list[tuple[int, float, str, str]]:
         """(pos, ts, kind, text) of exceptions raised (first record) and state changes."""
-        out = [(p, ts, "state", s) for p, ts, s in self.db.execute("SELECT pos, ts, state FROM states ORDER BY pos")]
-        for (pos, ts) in self.db.execute("SELECT pos, ts FROM records WHERE kind=? ORDER BY pos", (EXCEPTION,)):
-            rec = self.record(pos)
-            if rec.get("traceback") is not None:
-                out.append((pos, ts, "exception", describe(rec)))
-        return sorted(out)
+        return self.db.execute("SELECT pos, ts, 'state', state FROM states UNION ALL "
+                               "SELECT pos, ts, 'exception', text FROM raises ORDER BY pos").fetchall()
 
     def processes(self) -> list[dict]:
         cols = [d[1] for d in self.db.execute("PRAGMA table_info(processes)")]

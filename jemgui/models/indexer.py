@@ -45,6 +45,7 @@ from jemgui.models.records import (
     SOURCE,
     STATE,
     as_str,
+    describe,
 )
 from jemgui.models.report import MAX_LISTED, ImportReport, Problem
 from jemgui.models.schema import BLOCK_SHIFT, BLOCK_SIZE
@@ -56,6 +57,7 @@ WORKER_BYTES = 32 * 1024 * 1024
 Progress = Callable[[int, int, int], None]
 #: a batch of rows: table name -> flat list of column values, plus "count" and "consumed"
 Batch = dict
+PROCESS_COLUMNS = tuple(schema.TABLES["processes"][0])
 
 
 class Cancelled(Exception):
@@ -96,6 +98,7 @@ class Tracker:
         self.next_seg = 1
         self.kinds: Counter = Counter()  # by kind name
         self.processes: dict[int, dict] = {}
+        self.changed_procs: set[int] = set()  # pids whose row is written with the next batch
         self.chains: dict[int, int] = {}  # thread -> pos of the exception being raised
         self.uncaught: deque[int] = deque(maxlen=100)
         self.tracebacks = 0
@@ -112,6 +115,7 @@ class Tracker:
         self.metric_rows: list = []
         self.state_rows: list = []
         self.source_rows: list = []
+        self.raise_rows: list = []
 
     # -- the hot loop ------------------------------------------------------------
 
@@ -167,6 +171,7 @@ class Tracker:
                             frames_by_fid.pop((pid, fid), None)
                     elif rec.traceback is not None:
                         chains[t[0]] = pos
+                        self.raise_rows += (pos, rec.ts, describe(orjson.loads(raw)))
                         self.tracebacks += 1
                         self.last_traceback = pos
                     add_row((pos, rec.ts, pid, rec.seq, k, t[0], seg[0], rec.depth, strings[rec.file], line,
@@ -308,6 +313,7 @@ class Tracker:
                                  as_str(rec.get("lang")), as_str(rec.get("text")))
         elif k == PROCESS:
             p = self.processes.setdefault(pid, {"pid": pid})
+            self.changed_procs.add(pid)
             if rec.get("phase") == "exit":
                 p.update(exit_pos=pos, exit_ts=ts, exit_code=rec.get("exit_code"), signal=rec.get("signal"))
             else:
@@ -332,9 +338,12 @@ class Tracker:
             "strings": self.strings.new, "records": self.rows, "blocks": blocks, "changes": self.changes,
             "frames": self.frame_rows, "segs": segs, "threads": list(chain.from_iterable(t[:5] for t in self.thread_list)),
             "metrics": self.metric_rows, "states": self.state_rows, "sources": self.source_rows,
+            "raises": self.raise_rows, "processes": [self.processes[pid].get(c) for pid in sorted(self.changed_procs)
+                                            for c in PROCESS_COLUMNS],
             "count": last_pos + 1, "consumed": sum(s.consumed for s in self.streams),
         }
         self.strings.new = []
+        self.changed_procs = set()
         self._reset()
         return out
 
@@ -344,13 +353,10 @@ class Tracker:
         for name, n in self.kinds.items():
             by_code[KIND_CODE.get(name, OTHER)] += n
         counts = {KIND_NAMES[code]: by_code[code] for code in sorted(by_code)}
-        cols = ("pid", "ppid", "argv", "lang", "python", "start_pos", "start_ts", "exit_pos", "exit_ts",
-                "exit_code", "signal")
         return {
             "kinds": counts, "peak": self.peak, "uncaught": list(self.uncaught), "tracebacks": self.tracebacks,
             "last_traceback": self.last_traceback,
             "unknown_kinds": {k: n for k, n in self.kinds.items() if k not in KIND_CODE},
-            "processes": [[p.get(c) for c in cols] for p in self.processes.values()],
             "streams": [[st.pid, st.name, st.records, st.first_seq, st.last_seq, st.holes, st.cut_line]
                         for st in self.stats],
         }
@@ -366,8 +372,8 @@ class Writer:
     """Inserts row batches into the index; several rows per statement."""
 
     COLUMNS = {"strings": 2, "records": 11, "blocks": 2, "changes": 5, "frames": 6, "segs": 9, "threads": 5,
-               "metrics": 4, "states": 4, "sources": 6}
-    REPLACE = ("blocks", "segs", "threads")  # rows sent again as they grow
+               "metrics": 4, "states": 4, "sources": 6, "raises": 3, "processes": len(PROCESS_COLUMNS)}
+    REPLACE = ("blocks", "segs", "threads", "processes")  # rows sent again as they grow
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
@@ -561,7 +567,6 @@ def _merge_report(report: ImportReport, data: dict) -> None:
 
 
 def _finish(c: sqlite3.Connection, inp: JobInput, facts: dict, count: int) -> None:
-    c.executemany("INSERT OR REPLACE INTO processes VALUES (?,?,?,?,?,?,?,?,?,?,?)", facts["processes"])
     c.executemany("INSERT OR REPLACE INTO streams VALUES (?,?,?,?,?,?,?)", [
         (pid if pid is not None else -i, name, n, first, last, orjson.dumps(holes).decode(), cut)
         for i, (pid, name, n, first, last, holes, cut) in enumerate(facts["streams"], 1)

@@ -4,7 +4,7 @@ No replay from the start: a thread's stack is read from its last record at or
 before the position and the chain of frame segments under it; each local is
 the latest of its changes at or before the position (one index seek per
 name). The cost depends on the stack's depth and width, never on the
-archive's length.
+archive's length. A thread whose process has exited is not shown.
 """
 
 from __future__ import annotations
@@ -115,10 +115,12 @@ WITH RECURSIVE chain(lvl, seg, frame, parent, depth, start_pos, end_pos, parent_
 )
 SELECT seg, frame, parent, depth, start_pos, end_pos, parent_line, func, file FROM chain ORDER BY lvl
 """
-#: every thread begun by a position, with its last record at or before it: (thread, pos, kind, seg, line)
+#: every thread begun by a position, with its last record at or before it and its process's exit:
+#: (thread, pos, kind, seg, line, exit_pos)
 LAST_SQL = """
-SELECT t.thread, r.pos, r.kind, r.seg, r.line FROM threads t LEFT JOIN records r ON r.pos = (
-  SELECT pos FROM records WHERE thread = t.thread AND pos <= ?1 ORDER BY pos DESC LIMIT 1)
+SELECT t.thread, r.pos, r.kind, r.seg, r.line, p.exit_pos FROM threads t
+LEFT JOIN records r ON r.pos = (SELECT pos FROM records WHERE thread = t.thread AND pos <= ?1 ORDER BY pos DESC LIMIT 1)
+LEFT JOIN processes p ON p.pid = t.pid
 WHERE t.first_pos <= ?1 ORDER BY t.thread
 """
 #: segments fetched per query while walking down a stack (those already known are not fetched)
@@ -141,6 +143,11 @@ SELECT n.name, c.pos, c.type, c.repr FROM names n JOIN changes c ON c.rowid = (
 """
 
 
+def _exited(last_pos: int, exit_pos: int | None, pos: int) -> bool:
+    """A thread is gone once its process has exited (after the thread's last record) by `pos`."""
+    return exit_pos is not None and last_pos < exit_pos <= pos
+
+
 class Replay:
     """Answers `state_at` and `locals_at` for one index."""
 
@@ -155,8 +162,9 @@ class Replay:
         row = ix.row(pos)
         record = ix.record(pos)
         by_key = {t.key: t for t in ix.threads()}
-        threads = [self._thread_at(by_key[last[0]], pos, last[1:])
-                   for last in ix.db.execute(LAST_SQL, (pos,)) if last[1] is not None and last[0] in by_key]
+        threads = [self._thread_at(by_key[key], pos, last)
+                   for key, *last, exit_pos in ix.db.execute(LAST_SQL, (pos,))
+                   if last[0] is not None and key in by_key and not _exited(last[0], exit_pos, pos)]
         return State(pos, record, threads, self._metrics_at(pos), self._job_state_at(pos), row[5])
 
     def _thread_at(self, t: ThreadInfo, pos: int, last: tuple) -> ThreadState:

@@ -12,7 +12,11 @@ segs      one row per stretch of a frame on its thread's stack (call/resume .. r
 changes   every change of a frame's local variable (args, changed, deleted); a frame's distinct
           names are found by skipping through its (frame, name, pos) index, one seek per name
 line_hits how often each (file, line) ran: counted from records once all are in
-metrics, states, sources, processes, streams, line_hits, strings, meta: as named
+raises    every exception raised (its first record, the one with a traceback) and its one-line text:
+          the plot's marks without reading records
+processes one row per pid, written as its start and exit records pass (replay hides the threads
+          of a process that has exited)
+metrics, states, sources, streams, strings, meta: as named
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ TABLES = {
     "changes": ({"frame": int, "name": int, "pos": int, "type": str, "repr": str}, None),
     "metrics": ({"pos": int, "ts": float, "name": int, "value": float}, None),
     "states": ({"pos": int, "ts": float, "pid": int, "state": str}, "pos"),
+    "raises": ({"pos": int, "ts": float, "text": str}, "pos"),
     "sources": ({"pos": int, "pid": int, "path": str, "sha256": str, "lang": str, "text": str}, "pos"),
     "processes": ({"pid": int, "ppid": int, "argv": str, "lang": str, "python": str, "start_pos": int,
                    "start_ts": float, "exit_pos": int, "exit_ts": float, "exit_code": int, "signal": int}, "pid"),
@@ -56,6 +61,7 @@ LATE_INDEXES = [
     "CREATE INDEX IF NOT EXISTS records_thread ON records(thread, pos) WHERE thread IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS records_seg ON records(seg, pos) WHERE seg IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS records_kind ON records(kind, pos)",
+    "CREATE INDEX IF NOT EXISTS records_pidseq ON records(pid, seq)",  # pid:seq, how users name a record
     "CREATE INDEX IF NOT EXISTS records_fileline ON records(file, line, pos) WHERE kind IN (2, 4)",
 ]
 

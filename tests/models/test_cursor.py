@@ -9,7 +9,7 @@ from jemgui.models.index import open_index
 from tests.models.jobs import write_archive
 
 # positions in the merged timeline of tests.models.jobs' default job (see test_replay)
-SHELL_COMMAND, CALL_F, LINE_F9, METRIC, CALL_G, RAISE = 11, 16, 18, 19, 20, 23
+SHELL_COMMAND, PY_LINE, SHELL_EXIT, CALL_F, LINE_F9, METRIC, CALL_G, RAISE = 11, 12, 13, 16, 18, 19, 20, 23
 SHELL, PYTHON = 1, 2   # thread keys: (150, 0) and (200, 1)
 
 
@@ -66,7 +66,7 @@ def test_a_record_without_thread_keeps_the_thread_chosen_before(cursor):
 
 
 def test_select_thread_shows_that_threads_innermost_frame(cursor):
-    cursor.seek(CALL_G)
+    cursor.seek(PY_LINE)
     cursor.events.clear()
     assert cursor.select_thread(SHELL)
     assert cursor.events == [frozenset({THREAD, FRAME})]
@@ -74,6 +74,8 @@ def test_select_thread_shows_that_threads_innermost_frame(cursor):
     assert not cursor.select_thread(SHELL)
     assert not cursor.select_thread(999)   # no such thread here
     assert len(cursor.events) == 1
+    cursor.seek(SHELL_EXIT)
+    assert not cursor.select_thread(SHELL)  # bash has exited: its thread is gone
 
 
 def test_select_frame_of_the_stack_only(cursor):

@@ -124,6 +124,7 @@ class Reference:
         self.last_traceback = None
         self.metrics: dict[str, tuple] = {}
         self.job_state = None
+        self.exits: dict[int, int] = {}  # pid -> pos of its process's exit record
         self.snapshots = {}
         for pos, rec in enumerate(records):
             self.kinds[rec["kind"]] += 1
@@ -145,6 +146,8 @@ class Reference:
                     self.metrics[name] = (float(rec["ts"]), v)
         elif kind == "state":
             self.job_state = as_str(rec.get("state"))
+        elif kind == "process" and rec.get("phase") == "exit":
+            self.exits[pid] = pos
         if kind not in FRAME_KINDS and kind != "command":
             return
         key = (pid, as_int(rec.get("tid")))
@@ -240,6 +243,8 @@ class Reference:
     def _snapshot(self, pos: int) -> dict:
         threads = {}
         for key, t in self.threads.items():
+            if t.last[0] < self.exits.get(key[0], -1):  # its process exited after its last record
+                continue
             # a returning frame stays on top at its return record only
             returning = t.just_returned is not None and t.last[0] == pos
             stack = list(t.stack) + ([t.just_returned] if returning else [])
@@ -373,7 +378,7 @@ def synthetic(tmp_path_factory):
     positions = set(rng.sample(range(len(records)), 120))
     # where the rules are tested hardest: returns, yields, resumes, raises, the record after each
     special = [p for p, r in enumerate(records)
-               if r.get("resume") or r.get("yield") or r["kind"] in ("exception", "command", "metric", "state")]
+               if r.get("resume") or r.get("yield") or r["kind"] in ("exception", "command", "metric", "state", "process")]
     for p in rng.sample(special, min(150, len(special))):
         positions |= {p, min(p + 1, len(records) - 1)}
     positions |= {0, len(records) - 1}
@@ -489,6 +494,8 @@ def job(draw):
     for pid in draw(st.lists(st.sampled_from((10, 20, 30)), min_size=1, max_size=3, unique=True)):
         tids = draw(st.lists(st.sampled_from((1, 2)), min_size=1, max_size=2, unique=True))
         recs = draw(st.lists(st.one_of(*[frame_record(t) for t in tids]), min_size=1, max_size=25))
+        if draw(st.booleans()):  # the process exits, its threads' last records before or after it
+            recs.insert(draw(st.integers(0, len(recs))), {"kind": "process", "phase": "exit", "exit_code": 0})
         if pid == 30:  # the monitor's and a shell's kinds on this one
             recs += [{"kind": "metric", "values": {"rss": draw(st.integers(0, 9))}},
                      {"kind": "state", "state": draw(st.sampled_from(("RUNNING", "FAILED")))},

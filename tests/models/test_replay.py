@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import sqlite_utils
 
-from jemgui.models.index import open_index
+from jemgui.models import indexer, schema
+from jemgui.models.index import Index, open_index
+from jemgui.models.inputs import open_input
 from tests.models.jobs import Stream, failing_python, monitor, shell, write_archive
 
 
@@ -162,3 +165,60 @@ def test_threads_and_frames_whose_call_was_not_recorded(tmp_path):
 def test_state_at_outside_the_timeline(ix):
     with pytest.raises(IndexError):
         ix.state_at(ix.count)
+
+
+def test_threads_of_an_exited_process_are_gone(ix):
+    shell_exit = pos_of(ix, 150, 5)
+    assert [t.pid for t in ix.state_at(shell_exit - 1).threads if t.pid == 150] == [150]
+    assert all(t.pid != 150 for t in ix.state_at(shell_exit).threads)  # bash exited: no last command shown
+    py = ix.state_at(shell_exit)
+    assert py_stack(py)[0], "the Python process still runs"
+    assert all(t.pid != 200 for t in ix.state_at(ix.count - 1).threads)
+
+
+def test_a_growing_index_knows_exits_already(tmp_path):
+    """Processes are written with each batch, not at the end: a live view hides exited threads too."""
+    root = write_archive(tmp_path / "job")
+    db = tmp_path / "growing.sqlite"
+    conn = indexer._connect(db)
+    schema.create(sqlite_utils.Database(conn))
+    conn.execute("INSERT INTO meta VALUES ('complete', 'false')")
+    writer, inp = indexer.Writer(conn), open_input(root)
+    checked = False
+    for batch in indexer.Tracker(inp.streams, inp.report).run(batch=8):
+        writer.write(batch)
+        ix = Index(db)
+        shell_exit = ix.pos_of(150, 5)
+        if shell_exit is not None:
+            assert ix.processes()[[p["pid"] for p in ix.processes()].index(150)]["exit_pos"] == shell_exit
+            assert all(t.pid != 150 for t in ix.state_at(shell_exit).threads)
+            checked = True
+        ix.close()
+        if checked:
+            break
+    inp.close()
+    conn.close()
+    assert checked
+
+
+def test_marks_come_from_the_index_without_reading_records(ix, monkeypatch):
+    states = [(p, ts, "state", s) for p, ts, _pid, s in ix.states()]
+    raise_pos = pos_of(ix, 200, 13)
+    want = sorted([*states, (raise_pos, ix.time_at(raise_pos), "exception", "KeyError: 42")])
+
+    def no_reading(*_):
+        raise AssertionError("marks read a record")
+
+    monkeypatch.setattr(ix, "_block", no_reading)
+    assert ix.marks() == want
+
+
+def test_pos_of_is_an_index_lookup(ix):
+    steps = []
+    ix.db.set_progress_handler(lambda: steps.append(1), 1)  # counts SQLite's VM instructions
+    try:
+        assert ix.pos_of(200, 13) == pos_of(ix, 200, 13)
+        assert ix.pos_of(200, 10_000) is None
+    finally:
+        ix.db.set_progress_handler(None, 1)
+    assert len(steps) < 3 * ix.count, len(steps)  # a scan takes several instructions per record

@@ -10,9 +10,11 @@ unless the user moved the cursor, offers "back to live", adds the steering
 panel and the live status, and shows a snapshot in the stack and locals
 panels as a NOW position, marked as such.
 
-A swap rebuilds the panels from the new index; it is timed, and the next one
-waits at least eight times as long, so the GUI thread spends at most about an
-eighth of its time on them however fast the job writes. While a command
+A swap rebuilds the panels from the new index; the GUI thread's CPU time for
+it is measured (not the wall time, which the background index build and the
+job inflate), and the next one waits at least eight times as long, so the GUI
+thread spends at most about an eighth of its time on them however fast the
+job writes. While a command
 waits for its reply the timer runs every few milliseconds, so a reply shows
 as soon as it arrives rather than on the next 40 ms tick.
 """
@@ -128,7 +130,7 @@ class LiveController(QObject):
         for req in polled.finished:
             self._awaiting = max(0, self._awaiting - 1)
             self.panel.show_request(req)
-            if req.state == "ok" and req.cmd == "snapshot":
+            if req.state == "ok" and req.cmd == "snapshot" and req.result.get("threads"):
                 self.show_snapshot(req.result, req.answered or time.time())
         if polled.finished and not self._awaiting:
             self.timer.setInterval(self.tick_ms)
@@ -182,7 +184,7 @@ class LiveController(QObject):
         build, self.pending = self.pending, None
         if build is None:
             return False
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         try:
             index = Index(build.db_path)
             if index.count == 0:
@@ -236,7 +238,7 @@ class LiveController(QObject):
             self._show_snapshot_views()
         self.holes.clear()
         self.swaps += 1
-        self.swap_seconds = time.perf_counter() - t0
+        self.swap_seconds = time.thread_time() - t0
         self._last_swap = time.monotonic()
         self.swapped.emit()
         return True

@@ -235,6 +235,7 @@ class SteeringPanel(QWidget):
         layout.addWidget(split)
 
         self._job: dict | None = None
+        self._level_known = False  # a reply said the job's verbosity now
         self._touched = False  # the user moved the slider: announcements no longer move it
         self.level.actionTriggered.connect(lambda _action: setattr(self, "_touched", True))
         self.level.setValue(2)
@@ -266,14 +267,15 @@ class SteeringPanel(QWidget):
                                 "the job.</span>")
 
     def show_job(self, job: dict | None) -> None:
-        """Show the verbosity the job announces (and start the slider there)."""
-        if job is None or job is self._job:
+        """Show the verbosity the job started at (its announcements carry that one), until a reply
+        says the current one; the slider starts there."""
+        if job is None or job is self._job or self._level_known:
             return
         self._job = job
         level = job.get("verbosity")
         if type(level) is not int or not 0 <= level <= 4:
             return
-        self.now_level.setText(f"job at {level} ({LEVELS[level]})")
+        self.now_level.setText(f"started at {level} ({LEVELS[level]})")
         if not self._touched:
             with QSignalBlocker(self.level):
                 self.level.setValue(level)
@@ -309,11 +311,13 @@ class SteeringPanel(QWidget):
             item = self._add(req)
         words = req.words
         if req.state == "ok" and req.cmd == "snapshot":
-            words += " — shown in Call stack and Locals as NOW"
+            words += (" — shown in Call stack and Locals as NOW" if req.result.get("threads")
+                      else ": no traced Python process is running right now")
         if req.state != "waiting":
             self.viewer.show_reply(req)
         level = req.result.get("verbosity") if req.state == "ok" else None
         if type(level) is int and 0 <= level <= 4:
+            self._level_known = True
             self.now_level.setText(f"job at {level} ({LEVELS[level]})")
         rt = req.round_trip
         item.setText(REPLY, words + (f"  ({rt * 1000:.0f} ms)" if rt is not None

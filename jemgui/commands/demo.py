@@ -18,6 +18,7 @@ and the broker ends when the window closes.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import shutil
 import subprocess
@@ -191,8 +192,11 @@ class LiveDemo:
             self.broker.close()
 
 
-def stage_screenshot(app, window, controller) -> None:
-    """Show the steering panel at work: verbosity raised, the tail of job.log, a snapshot as NOW."""
+def stage_screenshot(app, window, controller, log: Path) -> None:
+    """Show the steering panel at work: verbosity raised, the tail of job.log, a snapshot as NOW.
+
+    `log` is the job's job.log on this machine: it tells when the reconstruction runs.
+    """
     from jemgui.views.live_app import wait_until
 
     panel = controller.panel
@@ -203,11 +207,16 @@ def stage_screenshot(app, window, controller) -> None:
 
     panel.level.setValue(3)
     answered(panel.send_verbosity())
-    for _ in range(10):  # between two passes no Python process runs: try again
+    def in_transform() -> bool:  # the reconstruction runs now (not the wrapper, not the check)
+        lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+        return bool(lines) and "starting transform" in lines[-1]
+
+    for _ in range(3):
+        wait_until(app, in_transform, 10)
+        wait_until(app, lambda: False, 0.4)  # the monitor notices a new process on its next tick
         snap = panel.send("snapshot")
         if answered(snap) and snap.result.get("threads"):
             break
-        wait_until(app, lambda: False, 0.3)
     panel.path.setText("job.log")
     panel.tail.setValue(4)
     answered(panel.send_get_file())
@@ -231,7 +240,8 @@ def run_live_demo(screenshot: str | None) -> int:
 
             try:
                 out = live_screenshot(demo.settings(), screenshot, demo.credential(),
-                                      records=300, stage=stage_screenshot)
+                                      records=300, stage=functools.partial(
+                                          stage_screenshot, log=folder / "job.log"))
             except LiveTimeout as exc:
                 raise CommandFailed(f"{exc}; see {folder / 'monitor.log'}", code=1) from None
             print(out)

@@ -219,7 +219,8 @@ def test_the_owner_steers_the_job_from_the_panel(qtbot, live, broker, pki, job, 
     assert pki.owner.dn in panel.signer.text()  # who signs, shown before sending
     wait(qtbot, lambda: c.swaps >= 1)
     assert "line" not in kinds(live)
-    wait(qtbot, lambda: panel.now_level.text() == "job at 2 (calls)")
+    wait(qtbot, lambda: panel.now_level.text() == "started at 2 (calls)")
+    assert panel.level.value() == 2
 
     panel.level.setValue(3)
     req = send_and_wait(qtbot, panel, panel.set_level)
@@ -379,6 +380,7 @@ def jemgui(*args, timeout=90, env=None):
                           text=True, env=env, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_jemgui_connect_screenshot_of_a_running_job(broker, pki, job, tmp_path):
     job("win-cli")
     cert, key = pki.owner.write_pem(tmp_path / "me")

@@ -109,7 +109,7 @@ class RawFeed:
         self.stream = stream
         self.offset = 0
         self.pending = b""
-        self.codes: dict[int, tuple[str, str]] = {}
+        self.codes: dict[int, Code] = {}
 
     def poll(self) -> int:
         try:
@@ -127,14 +127,19 @@ class RawFeed:
         count = 0
         record = self.stream.record
         codes = self.codes
+        unknown = Code("", "", 0, None)
         for batch in batches:
             for entry in batch:
                 first = entry[0]
                 if first >= 0:
                     cid, kind, ts, tid, fid, line, depth, extra = entry
-                    file, func = codes.get(cid, ("", ""))
-                    fields = {"tid": tid, "fid": fid, "file": file, "line": line, "func": func,
-                              "depth": depth}
+                    code = codes.get(cid, unknown)
+                    if line is None:
+                        line = code.first
+                    elif line < 0:
+                        line = code.line_at(-1 - line)
+                    fields = {"tid": tid, "fid": fid, "file": code.file, "line": line,
+                              "func": code.func, "depth": depth}
                     if extra:
                         fields.update(extra)
                     record(FRAME_KINDS[kind], fields, ts)
@@ -143,8 +148,31 @@ class RawFeed:
                     record(entry[1], entry[3], entry[2])
                     count += 1
                 elif first == _jem_raw.CODE:
-                    codes[entry[1]] = (entry[2], entry[3])
+                    codes[entry[1]] = Code(*entry[2:6])
         return count
+
+
+class Code:
+    """A code object the tracer named: where it is, and its line table (sys.monitoring
+    reports returns and exceptions by instruction offset, the monitor finds the line)."""
+
+    __slots__ = ("file", "func", "first", "table", "lines")
+
+    def __init__(self, file: str, func: str, first: int, table: tuple | None):
+        self.file, self.func, self.first, self.table = file, func, first, table or ()
+        self.lines: dict[int, int] = {}
+
+    def line_at(self, offset: int) -> int:
+        line = self.lines.get(offset)
+        if line is None:
+            line = self.first
+            for start, end, number in self.table:
+                if start <= offset < end:
+                    if number is not None:
+                        line = number
+                    break
+            self.lines[offset] = line
+        return line
 
 
 FRAME_KINDS = {_jem_raw.CALL: "call", _jem_raw.LINE: "line", _jem_raw.RETURN: "return",

@@ -8,9 +8,13 @@ length), and the monitor turns them into `events/<pid>.jsonl` in its own process
 
 Entries (the first item tells them apart):
     (cid, kind, ts, tid, fid, line, depth, extra)  a frame record; kind 0 call, 1 line,
-                                                     2 return, 3 exception; extra a dict or None
+                                                     2 return, 3 exception; extra a dict or None;
+                                                     line None: the code's first line, below 0:
+                                                     at instruction offset -1 - line
     (-1, kind, ts, fields)                          any other record
-    (-2, cid, file, func)                           code id `cid` means this file and function
+    (-2, cid, file, func, first line, line table)  code id `cid` (the id of a code object,
+                                                     sent again if reused) names this code;
+                                                     the table is co_lines() or None
 """
 
 import _thread

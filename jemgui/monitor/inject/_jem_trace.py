@@ -12,7 +12,9 @@ queue). A fault inside the tracer becomes a `marker` record and tracing stops fo
 this process; the job runs on.
 
 The hooks run for every event of the job's user code, so they are written for speed:
-a frame's state is a list (see `FID` ...), records are tuples.
+records are flat tuples, the monitor turns offsets into lines and code ids into names,
+sys.monitoring calls back only for user code (local events, DISABLE elsewhere) and
+settrace hooks are per-thread closures (no lookup of the thread's state per event).
 """
 
 # ruff: noqa: UP031  (%-formatting: the fastest way to build records in the job's hot path)
@@ -52,11 +54,12 @@ _SCALARS = {int: True, float: True, complex: True, str: True, bytes: True, bool:
 _IMMUTABLE = {("re", "Match"), ("re", "Pattern"), ("decimal", "Decimal"), ("fractions", "Fraction"),
               ("datetime", "datetime"), ("datetime", "date"), ("datetime", "timedelta"),
               ("pathlib", "PosixPath"), ("pathlib", "PurePosixPath"), ("uuid", "UUID")}
+YIELDED = {"yield": True}
 _UNKEPT = object()
-# A traced frame's state: [fid, depth, frame, info, locals state, saw an exception]
-FID, DEPTH, FRAME, INFO, VARS, EXC = range(6)
-# What is known of a code object: (code, cid or None when untraced, module level, suspends,
-# first line, bytecode (settrace only))
+# What is known of a traced code object: (code, module level, suspends, bytecode (settrace)).
+# Records name it by id(code): the code stays referenced here, so its id is never reused.
+# A thread's state: (tid, stack of fids (settrace: (frame, fid, info)), fid -> locals state
+# (verbosity 4), [id of the exception last recorded]).
 
 _time = time.time
 _get_ident = _thread.get_ident
@@ -64,19 +67,8 @@ _native_id = getattr(_thread, "get_native_id", _get_ident)
 _getframe = sys._getframe
 _dumps = json.JSONEncoder(separators=(",", ":"), default=repr).encode
 _pair = _jem_values.named_pair
+_value_pair = _jem_values.pair
 _HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-class _Thread:
-    """Traced frames of one thread, outermost first, for one tracing generation."""
-
-    __slots__ = ("tid", "stack", "gen", "exc_id")
-
-    def __init__(self, gen):
-        self.tid = _native_id()
-        self.stack = []
-        self.gen = gen
-        self.exc_id = None
 
 
 # --- state of this process -----------------------------------------------------------
@@ -90,14 +82,15 @@ _redact = True
 _include = ()
 _exclude = ()
 _system = ()
-_gen = 0  # bumped when every thread must rebuild its stack (level crossed 2, fork)
-_codes = {}  # id(code) -> info (see above)
+_traced = {}  # id(code) -> info (see above), user code only
+_untraced = {}  # id(code) -> code, for everything else
 _files = {}  # filename -> traced?
 _sources = set()  # paths whose source this stream has sent
-_tls = _thread._local()  # .st: this thread's _Thread (thread ids are reused; locals are not)
-_suspended = {}  # frame -> _Frame of a suspended generator or coroutine
+# .st: this thread's state. A new generation (level crossed 2, fork) is a new object, so
+# every thread rebuilds its stack; thread idents are reused, thread-locals are not.
+_tls = _thread._local()
+_suspended = {}  # frame -> (fid, locals state) of a suspended generator or coroutine
 _fids = count(1)
-_cids = count(1)
 _backend = None
 _faulted = False
 _exit_code = None
@@ -108,6 +101,12 @@ _ctl_done = None
 _ctl_key = None
 _last_snapshot = None
 _keep = []  # ctypes callbacks that must outlive their call
+
+
+def _new_generation():
+    global _tls, _suspended
+    _tls = _thread._local()
+    _suspended = {}
 
 
 # --- what is user code -----------------------------------------------------------------
@@ -160,23 +159,43 @@ def is_traced(file, include=None, exclude=None, system=None):
     return True
 
 
-def _learn(code, send_source=True):
-    """Cache what the hooks need about a code object; define its id and send its source once."""
+def _is_user(code):
     file = code.co_filename
     traced = _files.get(file)
     if traced is None:
         traced = _files[file] = is_traced(file)
-    cid = None
-    if traced:
-        if send_source and file not in _sources:
-            _sources.add(file)
-            _send_source(file)
-        cid = next(_cids)
-        _put((_jem_raw.CODE, cid, file, getattr(code, "co_qualname", code.co_name)))
-    info = (code, cid, not (code.co_flags & CO_NEWLOCALS), bool(code.co_flags & CO_SUSPENDS),
-            code.co_firstlineno, code.co_code if cid is not None and _backend == "settrace" else None)
-    _codes[id(code)] = info
+    return traced
+
+
+def _learn(code):
+    """What the hooks need about a code object (None: not user code). The first time, send
+    its source (once per file) and its name, and switch on its local events."""
+    key = id(code)
+    info = _traced.get(key)
+    if info is not None or key in _untraced:
+        return info
+    if not _is_user(code):
+        _untraced[key] = code
+        return None
+    info = (code, not (code.co_flags & CO_NEWLOCALS), bool(code.co_flags & CO_SUSPENDS),
+            code.co_code if _backend == "settrace" else None)
+    _traced[key] = info
+    _send_code(code)
+    if _backend == "monitoring":
+        _local_codes.append(code)
+        if _local_events:
+            _M.set_local_events(_tool, code, _local_events)
     return info
+
+
+def _send_code(code):
+    file = code.co_filename
+    if file not in _sources:
+        _sources.add(file)
+        _send_source(file)
+    lines = tuple(code.co_lines()) if _backend == "monitoring" else None
+    _put((_jem_raw.CODE, id(code), file, getattr(code, "co_qualname", code.co_name),
+          code.co_firstlineno, lines))
 
 
 def _record(kind, fields):
@@ -201,12 +220,13 @@ def _send_source(path):
     _record("source", fields)
 
 
+
 # --- values ------------------------------------------------------------------------------
 def _items(frame, module_level):
     """(name, value) of a frame's locals; module and class bodies skip their definitions."""
-    items = list(frame.f_locals.items())
+    items = frame.f_locals.items()
     if module_level:
-        items = [
+        return [
             (n, v) for n, v in items
             if not (n.startswith("__") and n.endswith("__")) and not isinstance(v, _HIDDEN)
         ]
@@ -218,152 +238,92 @@ def vars_map(frame, module_level):
     return {n: _pair(n, v, _limit, _redact) for n, v in _items(frame, module_level)}
 
 
-def _vars_state(frame, module_level, old):
-    """name -> (the value if immutable, its pair). An immutable value that is still the very
-    same object keeps its pair without a new repr (it is held, so its id cannot be reused)."""
+def _changes(vars_of, fid, frame, module_level, extra=None, key="changed"):
+    """The locals new or with a new repr since this frame's previous record (`key`), and
+    the ones gone (`deleted`), added to `extra`. The frame's state keeps, per name,
+    (the value if immutable, its pair): an immutable value that is still the very same
+    object keeps its pair without a new repr (it is held, so its id cannot be reused)."""
+    old = vars_of.get(fid)
     state = {}
-    for name, value in _items(frame, module_level):
-        kind = type(value)
-        immutable = _SCALARS.get(kind)
-        if immutable is None:
-            immutable = _SCALARS[kind] = (getattr(kind, "__module__", ""), kind.__name__) in _IMMUTABLE
-        if immutable:
-            prev = old.get(name) if old else None
-            if prev is not None and prev[0] is value:
-                state[name] = prev
-            else:
-                state[name] = (value, _pair(name, value, _limit, _redact))
-        else:
-            state[name] = (_UNKEPT, _pair(name, value, _limit, _redact))
-    return state
-
-
-def _args(fs, frame, extra=None):
-    fs[VARS] = state = _vars_state(frame, fs[INFO][2], None)
-    out = {"args": {n: e[1] for n, e in state.items()}}
-    if extra:
-        out.update(extra)
-    return out
-
-
-def _changes(fs, frame, extra=None):
-    """`changed`/`deleted` since this frame's previous record, added to `extra`."""
-    old = fs[VARS] or {}
-    fs[VARS] = new = _vars_state(frame, fs[INFO][2], old)
     changed = {}
-    for name, entry in new.items():
-        prev = old.get(name)
-        if prev is not entry and (prev is None or prev[1] != entry[1]):
-            changed[name] = entry[1]
-    deleted = [n for n in old if n not in new] if len(old) + len(changed) > len(new) else None
-    if not changed and not deleted:
+    scalars = _SCALARS
+    limit, redact = _limit, _redact
+    for name, value in _items(frame, module_level):
+        prev = old.get(name) if old else None
+        if prev is not None and prev[0] is value:
+            state[name] = prev
+            continue
+        kind = type(value)
+        immutable = scalars.get(kind)
+        if immutable is None:
+            immutable = scalars[kind] = (getattr(kind, "__module__", ""),
+                                         kind.__name__) in _IMMUTABLE
+        pair = _pair(name, value, limit, redact)
+        state[name] = (value if immutable else _UNKEPT, pair)
+        if prev is None or prev[1] != pair:
+            changed[name] = pair
+    vars_of[fid] = state
+    deleted = [n for n in old if n not in state] if old and len(old) > len(state) - len(
+        changed) else None
+    if not changed and not deleted and key == "changed":
         return extra
     out = dict(extra) if extra else {}
-    if changed:
-        out["changed"] = changed
+    if changed or key != "changed":
+        out[key] = changed
     if deleted:
         out["deleted"] = deleted
     return out
 
 
-# --- thread stacks ---------------------------------------------------------------------
+# --- thread stacks -------------------------------------------------------------------------
 def _adopt(start):
-    """A thread's state for this generation, taking over the traced frames already running.
-
-    Frames that began before tracing reached this thread (tracing raised, a fork) get
-    a `call` record with `adopted` so a reader's stack matches the real one.
-    """
-    ident = _get_ident()
-    if ident == _ctl_ident or _faulted:
+    """This thread's state for the current generation, taking over the traced frames
+    already running from `start` outwards. Frames that began before tracing reached this
+    thread (verbosity raised, a fork) get a `call` record with `adopted` so a reader's
+    stack matches the real one."""
+    if _get_ident() == _ctl_ident or _faulted:
         return None
-    st = _Thread(_gen)
+    st = (_native_id(), [], {}, [None])
     chain = []
     f = start
     while f is not None:
-        info = _codes.get(id(f.f_code)) or _learn(f.f_code)
-        if info[1] is not None:
+        info = _learn(f.f_code)
+        if info is not None:
             chain.append((f, info))
         f = f.f_back
-    chain.reverse()
-    for f, info in chain:
-        _push_adopted(st, f, info)
-        if _backend == "settrace":
-            f.f_trace = _local
-            f.f_trace_lines = _verbosity >= 3
+    local = None
+    if _backend == "settrace":
+        _tls.hooks = call, local = _hooks(st)
+        sys.settrace(call)
+    for f, info in reversed(chain):
+        _push_adopted(st, f, info, local)
     _tls.st = st
     return st
 
 
-def _push_adopted(st, frame, info):
-    fs = [next(_fids), len(st.stack), frame, info, None, False]
-    st.stack.append(fs)
-    extra = _args(fs, frame, ADOPTED) if _verbosity >= 4 else ADOPTED
-    _put((info[1], CALL, _time(), st.tid, fs[FID], frame.f_lineno, fs[DEPTH], extra))
-    return fs
-
-
-def _top(st, frame):
-    """The state of `frame` on this thread's stack (normally the top one)."""
-    stack = st.stack
-    if stack and stack[-1][FRAME] is frame:
-        return stack[-1]
-    for i in range(len(stack) - 2, -1, -1):
-        if stack[i][FRAME] is frame:
-            del stack[i + 1:]  # frames above it ended unseen
-            return stack[i]
-    return _push_adopted(st, frame, _codes.get(id(frame.f_code)) or _learn(frame.f_code))
-
-
-def _pop(st, fs):
-    stack = st.stack
-    if stack and stack[-1] is fs:
-        stack.pop()
-    elif fs in stack:
-        del stack[stack.index(fs):]
-
-
-# --- records shared by both back-ends ----------------------------------------------------
-def _begin(frame, info, st):
-    stack = st.stack
-    fs = _suspended.pop(frame, None)
-    if fs is not None:
-        fs[DEPTH] = len(stack)
-        stack.append(fs)
-        _put((info[1], CALL, _time(), st.tid, fs[FID], frame.f_lineno, fs[DEPTH], RESUMED))
-        return
-    fs = [next(_fids), len(stack), frame, info, None, False]
-    stack.append(fs)
-    _put((info[1], CALL, _time(), st.tid, fs[FID], info[4], fs[DEPTH],
-          _args(fs, frame) if _verbosity >= 4 else None))
-
-
-def _line(fs, st, frame, line):
-    _put((fs[INFO][1], LINE, _time(), st.tid, fs[FID], line, fs[DEPTH],
-          _changes(fs, frame) if _verbosity >= 4 else None))
-
-
-def _return(fs, st, frame, kind, value):
-    """kind: 0 returned, 1 suspended (yield), 2 left by an exception."""
-    _pop(st, fs)
-    if kind == 1:
-        _suspended[frame] = fs
-        extra = {"yield": True}
+def _push_adopted(st, frame, info, local=None):
+    tid, stack, vars_of, _ = st
+    fid = next(_fids)
+    extra = (_changes(vars_of, fid, frame, info[1], ADOPTED, "args") if _verbosity >= 4
+             else ADOPTED)
+    _put((id(frame.f_code), CALL, _time(), tid, fid, frame.f_lineno, len(stack), extra))
+    if local is None:
+        stack.append(fid)
     else:
-        extra = None
-    if kind != 2 and _verbosity >= 4:
-        extra = extra or {}
-        extra["value"] = _jem_values.pair(value, _limit, _redact)
-    _put((fs[INFO][1], RETURN, _time(), st.tid, fs[FID], frame.f_lineno, fs[DEPTH], extra))
+        stack.append((frame, fid, info))
+        frame.f_trace = local
+        frame.f_trace_lines = _verbosity >= 3
+    return fid
 
 
-def _exception(fs, st, frame, exc, tb):
+def _exception(st, fid, depth, frame, exc, tb, line):
     global _exit_code
+    tid, _, vars_of, last = st
     inner = tb
     while inner is not None and inner.tb_next is not None:
         inner = inner.tb_next
-    first = id(exc) != st.exc_id or (inner is not None and inner.tb_frame is frame)
-    st.exc_id = id(exc)
-    fs[EXC] = True
+    first = id(exc) != last[0] or (inner is not None and inner.tb_frame is frame)
+    last[0] = id(exc)
     try:
         message = str(exc)
     except Exception:
@@ -372,9 +332,9 @@ def _exception(fs, st, frame, exc, tb):
     if first:
         extra["traceback"] = _traceback(frame, tb)
     if _verbosity >= 4:
-        extra = _changes(fs, frame, extra)
-    _put((fs[INFO][1], EXCEPTION, _time(), st.tid, fs[FID], frame.f_lineno, fs[DEPTH], extra))
-    if fs[DEPTH] == 0 and isinstance(exc, SystemExit):
+        extra = _changes(vars_of, fid, frame, _traced[id(frame.f_code)][1], extra)
+    _put((id(frame.f_code), EXCEPTION, _time(), tid, fid, line, depth, extra))
+    if depth == 0 and isinstance(exc, SystemExit):
         code = exc.code
         _exit_code = 0 if code is None else code if isinstance(code, int) else 1
 
@@ -411,14 +371,15 @@ if not hasattr(sys, "monitoring"):
     _RETURN_VALUE, _YIELD_VALUE, _YIELD_FROM, _RESUME = _opcodes()
 
 
-def _exit_kind(frame, fs):
-    """How a frame left, from the instruction it stopped at (settrace says only "return")."""
-    code = fs[INFO][5]  # co_code builds a new bytes object on each read from 3.11 on
+def _exit_kind(frame, info):
+    """0 returned, 1 suspended, 2 left by an exception: from the instruction the frame
+    stopped at (settrace says only "return")."""
+    code = info[3]  # co_code builds a new bytes object on each read from 3.11 on
     lasti = frame.f_lasti
     if lasti < 0 or lasti >= len(code):
         return 0
     op = code[lasti]
-    if fs[INFO][3]:
+    if info[2]:
         if _RESUME is not None:  # 3.11: a suspension is followed by RESUME
             if lasti + 2 < len(code) and code[lasti + 2] == _RESUME and op != _RETURN_VALUE:
                 return 1
@@ -426,58 +387,129 @@ def _exit_kind(frame, fs):
             lasti + 2 < len(code) and code[lasti + 2] == _YIELD_FROM
         ):
             return 1
-    if op == _RETURN_VALUE:
-        return 0
-    return 2 if fs[EXC] else 0
+    return 0 if op == _RETURN_VALUE else 2
 
 
 def _global(frame, event, arg):
-    """The thread's trace function: sees each new frame and resumption ('call' events)."""
+    """The trace function a thread starts with: builds its state and its own hooks."""
     if _verbosity < 2:
         sys.settrace(None)
         return None
     try:
-        info = _codes.get(id(frame.f_code)) or _learn(frame.f_code)
-        if info[1] is None:
-            return None
-        st = getattr(_tls, "st", None)
-        if st is None or st.gen != _gen:
-            st = _adopt(frame.f_back)
-            if st is None:
+        hooks = getattr(_tls, "hooks", None)
+        if hooks is None:
+            if _adopt(frame.f_back) is None:
                 return None
-        _begin(frame, info, st)
-        frame.f_trace_lines = _verbosity >= 3
-        return _local
+            hooks = _tls.hooks
+        sys.settrace(hooks[0])
+        return hooks[0](frame, event, arg)
     except Exception as exc:
         _fault(exc)
         return None
 
 
-def _local(frame, event, arg):
-    """The trace function of a traced frame: its lines, exceptions and return."""
+def _stale(frame, event, arg):
+    """A traced frame's event after its thread's hooks went stale (a new generation)."""
     if _verbosity < 2:
         sys.settrace(None)
         return None
     try:
-        st = getattr(_tls, "st", None)
-        if st is None or st.gen != _gen:
-            st = _adopt(frame)
-            if st is None:
+        hooks = getattr(_tls, "hooks", None)
+        if hooks is None:
+            if _adopt(frame) is None:
                 return None
-        fs = _top(st, frame)
-        if event == "line":
-            if _verbosity < 3:
-                frame.f_trace_lines = False
+            hooks = _tls.hooks
+        sys.settrace(hooks[0])
+        return hooks[1](frame, event, arg)
+    except Exception as exc:
+        _fault(exc)
+        return None
+
+
+def _hooks(st):
+    """The trace functions of one thread for one generation: `call` sees each new frame
+    and resumption, `local` the lines, exceptions and return of a traced frame. The
+    thread's state lives in their cells."""
+    tid, stack, vars_of, _ = st
+    tls = _tls
+    put, time_, fids, append = _put, _time, _fids, stack.append
+
+    def call(frame, event, arg):
+        if tls is not _tls or _verbosity < 2:
+            return _global(frame, event, arg)
+        try:
+            code = frame.f_code
+            info = _traced.get(id(code))
+            if info is None:
+                info = _learn(code)
+                if info is None:
+                    return None
+            if info[2] and frame in _suspended:
+                fid, state = _suspended.pop(frame)
+                if state is not None:
+                    vars_of[fid] = state
+                put((id(code), CALL, time_(), tid, fid, frame.f_lineno, len(stack), RESUMED))
             else:
-                _line(fs, st, frame, frame.f_lineno)
-        elif event == "return":
-            _return(fs, st, frame, _exit_kind(frame, fs), arg)
-        elif event == "exception":
-            _exception(fs, st, frame, arg[1], arg[2])
-        return _local
-    except Exception as exc:
-        _fault(exc)
-        return None
+                fid = next(fids)
+                put((id(code), CALL, time_(), tid, fid, None, len(stack),
+                     _changes(vars_of, fid, frame, info[1], None, "args")
+                     if _verbosity >= 4 else None))
+            append((frame, fid, info))
+            frame.f_trace_lines = _verbosity >= 3
+            return local
+        except Exception as exc:
+            _fault(exc)
+            return None
+
+    def local(frame, event, arg):
+        if tls is not _tls or _verbosity < 2:
+            return _stale(frame, event, arg)
+        try:
+            top = stack[-1] if stack else None
+            if top is None or top[0] is not frame:
+                top = _resync(st, frame, local)
+            _, fid, info = top
+            if event == "line":
+                if _verbosity < 3:
+                    frame.f_trace_lines = False
+                else:
+                    put((id(info[0]), LINE, time_(), tid, fid, frame.f_lineno, len(stack) - 1,
+                         _changes(vars_of, fid, frame, info[1]) if _verbosity >= 4 else None))
+            elif event == "return":
+                stack.pop()
+                extra = None
+                if _verbosity >= 4:
+                    kind = _exit_kind(frame, info)
+                    state = vars_of.pop(fid, None)
+                    if kind != 2:
+                        extra = {"value": _value_pair(arg, _limit, _redact)}
+                else:
+                    kind = _exit_kind(frame, info) if info[2] else 0
+                    state = None
+                if kind == 1:
+                    _suspended[frame] = (fid, state)
+                    extra = dict(extra, **YIELDED) if extra else YIELDED
+                put((id(info[0]), RETURN, time_(), tid, fid, frame.f_lineno, len(stack), extra))
+            elif event == "exception":
+                _exception(st, fid, len(stack) - 1, frame, arg[1], arg[2], frame.f_lineno)
+            return local
+        except Exception as exc:
+            _fault(exc)
+            return None
+
+    return call, local
+
+
+def _resync(st, frame, local):
+    """The stack entry of `frame` when it is not on top: frames above it ended unseen (the
+    job replaced the trace function for a while), or it began unseen."""
+    stack = st[1]
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i][0] is frame:
+            del stack[i + 1:]
+            return stack[i]
+    _push_adopted(st, frame, _learn(frame.f_code), local)
+    return stack[-1]
 
 
 def _settrace_install(level, old):
@@ -490,7 +522,7 @@ def _settrace_install(level, old):
                 for top in sys._current_frames().values():
                     f = top
                     while f is not None:
-                        if f.f_trace is _local:
+                        if f.f_trace is not None and id(f.f_code) in _traced:
                             f.f_trace_lines = True
                         f = f.f_back
         else:
@@ -513,11 +545,9 @@ def _schedule_main_thread():
 
     def in_main_thread(_arg):
         try:
-            if _verbosity >= 2 and not _faulted:
+            if _verbosity >= 2 and not _faulted and getattr(_tls, "st", None) is None:
                 sys.settrace(_global)
-                st = getattr(_tls, "st", None)
-                if st is None or st.gen != _gen:
-                    _adopt(_getframe(1))
+                _adopt(_getframe(1))
         except Exception as exc:
             _fault(exc)
         return 0
@@ -531,110 +561,170 @@ def _schedule_main_thread():
 
 
 # --- sys.monitoring back-end (CPython 3.12+) ---------------------------------------------
+# Global events: PY_START (to meet each code object once: DISABLE where it is not user
+# code) and the exception events, which cannot be local. Each user code object gets the
+# rest as local events, so the job's other code never calls back. Lines of returns,
+# resumptions and exceptions are instruction offsets, which the monitor turns into lines
+# (it has each code's line table): no frame object is made for them.
+_tool = None
+_local_events = 0
+_local_codes = []  # code objects whose local events are set
 if hasattr(sys, "monitoring"):
     _M = sys.monitoring
     _E = _M.events
     _DISABLE = _M.DISABLE
-    _CALL_EVENTS = (
-        _E.PY_START | _E.PY_RESUME | _E.PY_THROW | _E.PY_RETURN | _E.PY_YIELD
-        | _E.PY_UNWIND | _E.RAISE
-    )
+    _GLOBAL_EVENTS = _E.PY_START | _E.PY_THROW | _E.PY_UNWIND | _E.RAISE
+    _CALL_EVENTS = _E.PY_RESUME | _E.PY_RETURN | _E.PY_YIELD
+
+    def _state(frame):
+        """This thread's state when it has none (a new thread or generation), or when its
+        stack is empty (a frame that began unseen): adopts the running traced frames."""
+        st = getattr(_tls, "st", None)
+        if st is None:
+            return _adopt(frame)
+        if not st[1]:
+            _push_adopted(st, frame, _learn(frame.f_code))
+        return st
 
     def _m_start(code, offset):
-        info = _codes.get(id(code)) or _learn(code)
-        if info[1] is None:
-            return _DISABLE
         try:
-            frame = _getframe(1)
-            st = getattr(_tls, "st", None)
-            if st is None or st.gen != _gen:
-                st = _adopt(frame.f_back)
+            key = id(code)
+            if key not in _traced and _learn(code) is None:
+                return _DISABLE
+            try:
+                tid, stack, vars_of, _ = _tls.st
+            except AttributeError:
+                st = _adopt(_getframe(1).f_back)
                 if st is None:
                     return None
-            _begin(frame, info, st)
-        except Exception as exc:
-            _fault(exc)
-
-    def _resumed(code, frame, disable):
-        info = _codes.get(id(code)) or _learn(code)
-        if info[1] is None:
-            return disable
-        try:
-            st = getattr(_tls, "st", None)
-            if st is None or st.gen != _gen:
-                st = _adopt(frame.f_back)
-                if st is None:
-                    return None
-            if frame in _suspended:
-                _begin(frame, info, st)
-            else:  # began before this generation: show it as adopted
-                _top(st, frame)
+                tid, stack, vars_of, _ = st
+            fid = next(_fids)
+            _put((key, CALL, _time(), tid, fid, None, len(stack),
+                  _changes(vars_of, fid, _getframe(1), _traced[key][1], None, "args")
+                  if _verbosity >= 4 else None))
+            stack.append(fid)
         except Exception as exc:
             _fault(exc)
 
     def _m_resume(code, offset):
-        return _resumed(code, _getframe(1), _DISABLE)
+        _resumed(code, offset, _getframe(1))
 
     def _m_throw(code, offset, exc):
-        _resumed(code, _getframe(1), None)
+        if id(code) in _traced:
+            _resumed(code, offset, _getframe(1))
 
-    def _m_end(code, kind, value, frame):
+    def _resumed(code, offset, frame):
         try:
-            st = getattr(_tls, "st", None)
-            if st is None or st.gen != _gen:
-                st = _adopt(frame)
+            try:
+                tid, stack, vars_of, _ = _tls.st
+            except AttributeError:
+                st = _adopt(frame.f_back)
                 if st is None:
                     return
-            stack = st.stack
-            fs = stack[-1] if stack and stack[-1][FRAME] is frame else _top(st, frame)
-            _return(fs, st, frame, kind, value)
+                tid, stack, vars_of, _ = st
+            got = _suspended.pop(frame, None)
+            if got is None:  # suspended before this generation
+                fid = next(_fids)
+                extra = (_changes(vars_of, fid, frame, _traced[id(code)][1], ADOPTED, "args")
+                         if _verbosity >= 4 else ADOPTED)
+            else:
+                fid, state = got
+                if state is not None:
+                    vars_of[fid] = state
+                extra = RESUMED
+            _put((id(code), CALL, _time(), tid, fid, -1 - offset, len(stack), extra))
+            stack.append(fid)
         except Exception as exc:
             _fault(exc)
 
     def _m_return(code, offset, value):
-        info = _codes.get(id(code)) or _learn(code)
-        if info[1] is None:
-            return _DISABLE
-        _m_end(code, 0, value, _getframe(1))
-
-    def _m_yield(code, offset, value):
-        info = _codes.get(id(code)) or _learn(code)
-        if info[1] is None:
-            return _DISABLE
-        _m_end(code, 1, value, _getframe(1))
-
-    def _m_unwind(code, offset, exc):
-        info = _codes.get(id(code)) or _learn(code)
-        if info[1] is not None:
-            _m_end(code, 2, None, _getframe(1))
-
-    def _m_raise(code, offset, exc):
-        info = _codes.get(id(code)) or _learn(code)
-        if info[1] is None:
-            return
         try:
-            frame = _getframe(1)
-            st = getattr(_tls, "st", None)
-            if st is None or st.gen != _gen:
-                st = _adopt(frame)
+            try:
+                tid, stack, vars_of, _ = _tls.st
+                fid = stack.pop()
+            except (AttributeError, IndexError):
+                st = _state(_getframe(1))
                 if st is None:
                     return
-            _exception(_top(st, frame), st, frame, exc, exc.__traceback__)
+                tid, stack, vars_of, _ = st
+                fid = stack.pop()
+            extra = None
+            if _verbosity >= 4:
+                vars_of.pop(fid, None)
+                extra = {"value": _value_pair(value, _limit, _redact)}
+            _put((id(code), RETURN, _time(), tid, fid, -1 - offset, len(stack), extra))
+        except Exception as exc:
+            _fault(exc)
+
+    def _m_yield(code, offset, value):
+        try:
+            frame = _getframe(1)
+            try:
+                tid, stack, vars_of, _ = _tls.st
+                fid = stack.pop()
+            except (AttributeError, IndexError):
+                st = _state(frame)
+                if st is None:
+                    return
+                tid, stack, vars_of, _ = st
+                fid = stack.pop()
+            _suspended[frame] = (fid, vars_of.pop(fid, None))
+            extra = YIELDED
+            if _verbosity >= 4:
+                extra = {"yield": True, "value": _value_pair(value, _limit, _redact)}
+            _put((id(code), RETURN, _time(), tid, fid, -1 - offset, len(stack), extra))
+        except Exception as exc:
+            _fault(exc)
+
+    def _m_unwind(code, offset, exc):
+        try:
+            key = id(code)
+            if key not in _traced:
+                return
+            try:
+                tid, stack, vars_of, _ = _tls.st
+                fid = stack.pop()
+            except (AttributeError, IndexError):
+                st = _state(_getframe(1))
+                if st is None:
+                    return
+                tid, stack, vars_of, _ = st
+                fid = stack.pop()
+            vars_of.pop(fid, None)
+            _put((key, RETURN, _time(), tid, fid, -1 - offset, len(stack), None))
+        except Exception as exc:
+            _fault(exc)
+
+    def _m_raise(code, offset, exc):
+        try:
+            if id(code) not in _traced:
+                return
+            frame = _getframe(1)
+            st = getattr(_tls, "st", None)
+            if st is None or not st[1]:
+                st = _state(frame)
+                if st is None:
+                    return
+            stack = st[1]
+            _exception(st, stack[-1], len(stack) - 1, frame, exc, exc.__traceback__,
+                       -1 - offset)
         except Exception as exc:
             _fault(exc)
 
     def _m_line(code, line):
-        info = _codes.get(id(code)) or _learn(code)
-        if info[1] is None:
-            return _DISABLE
         try:
-            frame = _getframe(1)
-            st = getattr(_tls, "st", None)
-            if st is None or st.gen != _gen:
-                st = _adopt(frame)
+            try:
+                tid, stack, vars_of, _ = _tls.st
+                fid = stack[-1]
+            except (AttributeError, IndexError):
+                st = _state(_getframe(1))
                 if st is None:
-                    return None
-            _line(_top(st, frame), st, frame, line)
+                    return
+                tid, stack, vars_of, _ = st
+                fid = stack[-1]
+            _put((id(code), LINE, _time(), tid, fid, line, len(stack) - 1,
+                  _changes(vars_of, fid, _getframe(1), _traced[id(code)][1])
+                  if _verbosity >= 4 else None))
         except Exception as exc:
             _fault(exc)
 
@@ -644,11 +734,9 @@ if hasattr(sys, "monitoring"):
         (_E.RAISE, _m_raise), (_E.LINE, _m_line),
     )
 
-_tool = None
-
 
 def _monitoring_install(level, old):
-    global _tool
+    global _tool, _local_events
     if _tool is None:
         if level < 2:
             return
@@ -661,8 +749,12 @@ def _monitoring_install(level, old):
             raise RuntimeError("no free sys.monitoring tool id")
         for event, callback in _CALLBACKS:
             _M.register_callback(_tool, event, callback)
+    _M.set_events(_tool, _GLOBAL_EVENTS if level >= 2 else 0)
     events = 0 if level < 2 else _CALL_EVENTS | (_E.LINE if level >= 3 else 0)
-    _M.set_events(_tool, events)
+    if events != _local_events:
+        _local_events = events
+        for code in _local_codes:
+            _M.set_local_events(_tool, code, events)
 
 
 def _install(level, old):
@@ -671,19 +763,17 @@ def _install(level, old):
     else:
         _settrace_install(level, old)
 
-
 # --- verbosity, faults, control --------------------------------------------------------
 def set_verbosity(level):
     """Change what this process records (0..4); a marker record shows the change."""
-    global _verbosity, _gen, _suspended
+    global _verbosity
     if _faulted or level == _verbosity:
         return
     old = _verbosity
     if max(old, level) >= 1:
         _record("marker", {"text": "verbosity %d" % level, "verbosity": level})
     if (old < 2) != (level < 2):
-        _gen += 1
-        _suspended = {}
+        _new_generation()
     _verbosity = level
     _install(level, old)
 
@@ -757,13 +847,13 @@ def snapshot():
         frames.reverse()
         stack = []
         for f in frames:
-            info = _codes.get(id(f.f_code)) or _learn(f.f_code, send_source=False)
+            code = f.f_code
+            user = _is_user(code)
             entry = {
-                "file": f.f_code.co_filename, "line": f.f_lineno,
-                "func": getattr(f.f_code, "co_qualname", f.f_code.co_name),
-                "user": info[1] is not None,
+                "file": code.co_filename, "line": f.f_lineno,
+                "func": getattr(code, "co_qualname", code.co_name), "user": user,
+                "locals": vars_map(f, not (code.co_flags & CO_NEWLOCALS)) if user else {},
             }
-            entry["locals"] = vars_map(f, info[2]) if info[1] is not None else {}
             stack.append(entry)
         native, name = names.get(ident, (None, None))
         if native is None:
@@ -853,14 +943,12 @@ def _argv():
 
 
 def _open_raw():
-    global _raw, _put, _codes, _sources, _suspended, _gen
+    global _raw, _put, _sources
     pid = os.getpid()
     _raw = _jem_raw.RawWriter(os.path.join(_config["raw"], "%d.bin" % pid))
     _put = _raw.queue.append
-    _codes = {}
     _sources = set()
-    _suspended = {}
-    _gen += 1
+    _new_generation()
     try:
         cwd = os.getcwd()
     except OSError:
@@ -871,6 +959,8 @@ def _open_raw():
     })
     if _verbosity >= 1:
         _record("marker", {"text": "verbosity %d" % _verbosity, "verbosity": _verbosity})
+    for info in list(_traced.values()):  # a forked child's stream names them afresh
+        _send_code(info[0])
     _raw.flush()  # a process killed early still leaves its start
     _register(True)
 

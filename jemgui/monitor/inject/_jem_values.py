@@ -93,7 +93,7 @@ def _render(obj, out, budget, seen, redact):
                 _render(k, out, budget, seen, redact)
                 out.append(": ")
                 budget[0] -= 2
-                if redact and type(k) is str and is_secret(k):
+                if redact and type(k) is str and _secret_names.get(k, True) and is_secret(k):
                     out.append(REDACTED)
                     budget[0] -= len(REDACTED)
                 else:
@@ -133,23 +133,71 @@ def _flat(obj, kind, redact):
     if len(obj) > FLAT_ITEMS:
         return False
     plain = _PLAIN
+    secrets = _secret_names  # is_secret's cache, read inline: this runs for every key
     if kind is dict:
         for key, value in obj.items():
             vk = type(value)
             if vk not in plain and not ((vk is str or vk is bytes) and len(value) <= FLAT_STR):
-                return False
+                return None
             kk = type(key)
             if kk is str:
-                if len(key) > FLAT_STR or (redact and is_secret(key)):
-                    return False
+                if len(key) > FLAT_STR or (redact and secrets.get(key, True) and is_secret(key)):
+                    return None
             elif kk not in plain:
-                return False
+                return None
         return True
     for value in obj:
         vk = type(value)
         if vk not in plain and not ((vk is str or vk is bytes) and len(value) <= FLAT_STR):
             return False
     return True
+
+
+def _head(obj, kind, limit, redact):
+    """A long list, tuple or dict of flat items: the start of its repr from just enough of
+    its items (one level, no recursion); None when an item is not flat.
+
+    (Written out without helper calls, like `_flat`: the locals of a job are often such.)
+    """
+    plain, containers, secrets = _PLAIN, _CONTAINERS, _secret_names
+    out = []
+    size = 0
+    if kind is dict:
+        for key, value in obj.items():
+            kk = type(key)
+            if kk is str:
+                if len(key) > FLAT_STR:
+                    return None
+                if redact and secrets.get(key, True) and is_secret(key):
+                    piece = repr(key) + ": " + REDACTED
+                    out.append(piece)
+                    size += len(piece) + 2
+                    if size > limit:
+                        break
+                    continue
+            elif kk not in plain:
+                return None
+            vk = type(value)
+            if not (vk in plain or ((vk is str or vk is bytes) and len(value) <= FLAT_STR)
+                    or (vk in containers and _flat(value, vk, redact))):
+                return None
+            piece = repr(key) + ": " + repr(value)
+            out.append(piece)
+            size += len(piece) + 2
+            if size > limit:
+                break
+        return "{" + ", ".join(out) + "}"
+    for value in obj:
+        vk = type(value)
+        if not (vk in plain or ((vk is str or vk is bytes) and len(value) <= FLAT_STR)
+                or (vk in containers and _flat(value, vk, redact))):
+            return None
+        piece = repr(value)
+        out.append(piece)
+        size += len(piece) + 2
+        if size > limit:
+            break
+    return ("[" if kind is list else "(") + ", ".join(out) + ("]" if kind is list else ")")
 
 
 def safe_repr(obj, limit=200, redact=True):
@@ -161,12 +209,15 @@ def safe_repr(obj, limit=200, redact=True):
         elif kind in _CONTAINERS and _flat(obj, kind, redact):
             text = repr(obj)
         else:
-            out = []
-            try:
-                _render(obj, out, [limit], set(), redact)
-            except _Full:
-                pass
-            text = "".join(out)
+            text = (_head(obj, kind, limit, redact)
+                    if kind is list or kind is dict or (kind is tuple and len(obj) > 1) else None)
+            if text is None:
+                out = []
+                try:
+                    _render(obj, out, [limit], set(), redact)
+                except _Full:
+                    pass
+                text = "".join(out)
     except RecursionError:
         return "<repr too deep>"
     except Exception as exc:  # a broken __repr__ of the job's own class
@@ -181,7 +232,7 @@ def pair(obj, limit=200, redact=True):
 
 def named_pair(name, obj, limit=200, redact=True):
     """The pair of a named value, redacted when the name looks secret."""
-    if redact and is_secret(name):
+    if redact and _secret_names.get(name, True) and is_secret(name):
         return [type_name(obj), REDACTED]
     return [type_name(obj), safe_repr(obj, limit, redact)]
 

@@ -11,6 +11,7 @@ from tests.views.agree import assert_views_agree
 
 # positions in the merged timeline of tests.models.jobs' default job
 CALL_MAIN, LINE_MAIN, CALL_F, LINE_F9, CALL_G, LINE_G5, RAISE = 14, 15, 16, 18, 20, 22, 23
+SHELL_ALIVE = 12  # the last position before bash exits: both threads still have a stack
 PYTHON_RECORDS = [8, 10, 12, 14, 15, 16, 17, 18, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 31]
 
 
@@ -110,7 +111,7 @@ def test_choosing_a_caller_frame_moves_source_and_locals(qtbot, window):
 
 def test_thread_chooser_shows_the_shell_stack(qtbot, window):
     cur = window.inspection.cursor
-    cur.seek(CALL_G)
+    cur.seek(SHELL_ALIVE)                                # bash still runs (it exits at 13)
     box = window.stack_view.threads
     assert box.count() == 2 and box.isEnabled()
     box.setCurrentIndex(0)                               # the shell's thread

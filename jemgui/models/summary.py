@@ -49,10 +49,16 @@ def failure_pos(ix: Index) -> int | None:
     """
     if not _job_failed(ix):
         return None
-    uncaught = ix.meta.get("uncaught") or []
-    if uncaught:
-        return uncaught[-1]
-    return ix.meta.get("last_traceback")
+    for pos in reversed(ix.meta.get("uncaught") or []):
+        if not _clean_exit(ix.record(pos)):
+            return pos
+    last = ix.meta.get("last_traceback")
+    return None if last is None or _clean_exit(ix.record(last)) else last
+
+
+def _clean_exit(rec: dict) -> bool:
+    """`sys.exit()`, `sys.exit(0)`: a process that ended well, not the job's failure."""
+    return rec.get("type") in ("SystemExit", "builtins.SystemExit") and rec.get("message", "") in ("", "0", "None")
 
 
 def _hint(ix: Index, failure: dict | None, job: dict, processes: list[dict], peak: dict) -> dict:

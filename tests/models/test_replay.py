@@ -8,7 +8,7 @@ import sqlite_utils
 from jemgui.models import indexer, schema
 from jemgui.models.index import Index, open_index
 from jemgui.models.inputs import open_input
-from tests.models.jobs import Stream, failing_python, monitor, shell, write_archive
+from tests.models.jobs import MANIFEST_JOB, Stream, failing_python, monitor, shell, write_archive
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +118,31 @@ def test_summary_names_the_failure(ix):
     assert s["peak"]["rss"] == 5e6
     assert s["kinds"]["exception"] == 4
     assert s["holes"] == 0 and s["problems"]["counts"] == {}
+
+
+def exits_with(pid: int, message: str) -> Stream:
+    """A Python process whose `sys.exit(...)` escapes its outermost frame."""
+    s = Stream(pid)
+    s.add("process", phase="start", argv=["python3", "check_env.py"], ppid=100, cwd="/job", lang="python")
+    s.frame("call", 1, 1, "<module>", 0)
+    s.frame("exception", 1, 3, "<module>", 0, type="SystemExit", message=message,
+            traceback=[["/job/check_env.py", 3, "<module>"]])
+    s.frame("return", 1, 3, "<module>", 0)
+    s.add("process", phase="exit", exit_code=int(message or 0))
+    return s
+
+
+@pytest.mark.parametrize("message, failed", [("0", False), ("", False), ("2", True)])
+def test_a_clean_sys_exit_is_not_the_failure(tmp_path, message, failed):
+    """A check that ends with sys.exit(0) while the job still runs (no verdict yet) is not a failure."""
+    mon = monitor()
+    mon.records = [r for r in mon.records if r.get("state") != "FAILED"]
+    job = {**MANIFEST_JOB, "exit_code": None, "ended": None}
+    ix = open_index(write_archive(tmp_path / "job", [mon, exits_with(300, message)], job=job))
+    f = ix.summary()["failure"]
+    assert (f is not None) == failed
+    if failed:
+        assert (f["type"], f["line"]) == ("SystemExit", 3)
 
 
 def test_generator_resumes_keep_locals_and_frame(tmp_path):

@@ -38,7 +38,8 @@ class JobHeader(QFrame):
             ("Site", job.get("site")),
             ("Host", job.get("host")),
             ("User", short_user(job["user"]) if job.get("user") else None),
-            ("Exit", "?" if exit_code is None else str(exit_code)),
+            ("Exit", None if exit_code is None and state in ("STARTED", "RUNNING")  # not yet
+             else "?" if exit_code is None else str(exit_code)),
             ("Duration", theme.duration(summary.get("duration"))),
             ("Records", f"{summary.get('records', index.count):,}"),
         ]

@@ -85,13 +85,19 @@ def screenshot(path: str | Path, out: str | Path, job: str | None = None, where:
         window.show()
         settle(app)
         open_now(window, path, job, where, record)
-        wait_for_queries(app, window)
-        settle(app, 20)
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if not window.grab().save(str(out)):
-            raise OSError(f"could not write {out}")
+        out = save_grab(app, window, out)
         dispose(app, window)
+    return out
+
+
+def save_grab(app, window, out: str | Path) -> Path:
+    """Once the background queries are answered and painted, save the window as a PNG."""
+    wait_for_queries(app, window)
+    settle(app, 20)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(out)):
+        raise OSError(f"could not write {out}")
     return out
 
 

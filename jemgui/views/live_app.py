@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from jemgui.app import SCREENSHOT_SIZE, dispose, make_app, settle, wait_for_queries
+from jemgui.app import SCREENSHOT_SIZE, dispose, make_app, save_grab, settle
 
 
 class LiveTimeout(RuntimeError):
@@ -74,12 +74,7 @@ def live_screenshot(settings, out: str | Path, credential=None, note: str = "",
                                   f"({link.connection.status})")
             if stage is not None:
                 stage(app, window, controller)
-            wait_for_queries(app, window)
-            settle(app, 20)
-            out = Path(out)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            if not window.grab().save(str(out)):
-                raise OSError(f"could not write {out}")
+            out = save_grab(app, window, out)
         finally:
             dispose(app, window)
     return out

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 import subprocess
 import sys
+import time
 
 import orjson
 import pytest

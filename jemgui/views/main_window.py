@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from jemgui.views.call_stack import CallStackView
 from jemgui.views.event_table import EventTableView
+from jemgui.views.gui_gc import collect_on_gui_thread
 from jemgui.views.header import JobHeader
 from jemgui.views.inspection import Inspection
 from jemgui.views.locals_view import LocalsView
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, settings: QSettings | None = None):
         super().__init__()
+        collect_on_gui_thread()
         self.settings = settings if settings is not None else QSettings("jemgui", "JEM Inspector")
         self.inspection: Inspection | None = None
         self.transport: Transport | None = None

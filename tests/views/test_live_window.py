@@ -276,6 +276,7 @@ def test_refusals_are_said_in_plain_words(qtbot, live, broker, pki, job, tmp_pat
     job("win-refuse", extra=("--policy", str(policy)))
 
     c = watch(live, broker, "win-refuse", credential(pki, "stranger", tmp_path))
+    wait(qtbot, lambda: c.session.connection.connected)
     req = send_and_wait(qtbot, c.panel, c.panel.ping)
     assert req.state == "refused"
     assert reply_of(c.panel, req).startswith(
@@ -285,6 +286,7 @@ def test_refusals_are_said_in_plain_words(qtbot, live, broker, pki, job, tmp_pat
     assert c.panel.viewer.text.toPlainText().startswith("Refused: the job does not trust")
 
     c = watch(live, broker, "win-refuse", credential(pki, "shifter", tmp_path))  # replaces the link
+    wait(qtbot, lambda: c.session.connection.connected)  # a new link: sent only once it is up
     c.panel.level.setValue(4)
     req = send_and_wait(qtbot, c.panel, c.panel.set_level)
     assert reply_of(c.panel, req).startswith(

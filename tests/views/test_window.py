@@ -352,3 +352,22 @@ def test_file_open_dialogs_open_what_is_chosen(qtbot, empty_window, archive, tmp
     assert seen and "JEM archive" in seen[0]
     assert empty_window.inspection is not None and empty_window.inspection.index.count > 0
     assert empty_window.recent_files()[0] == str(target.resolve())
+
+
+def test_cycles_are_collected_on_the_gui_thread_only(qtbot, empty_window):
+    """Automatic collection is off once a window exists, and a GUI timer collects instead."""
+    import gc
+    import weakref
+
+    assert not gc.isenabled()
+
+    class Node:
+        pass
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    gone = weakref.ref(a)
+    keep = [Node() for _ in range(gc.get_threshold()[0] + 10)]  # enough for a generation-0 pass
+    del a, b
+    qtbot.waitUntil(lambda: gone() is None, timeout=5000)
+    assert len(keep) > gc.get_threshold()[0]

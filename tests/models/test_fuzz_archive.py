@@ -70,10 +70,11 @@ def test_damage_costs_only_the_damaged_lines(case):
             raise AssertionError("a damaged stream must not make the archive unreadable") from None
         kept = {(r["pid"], r["seq"]) for r in ix.iter_records()}
         # every line wholly before or wholly after the damage is intact and must be there
+        # (a line just after it is not: the damage took the newline that ended the line before)
         offset = 0
         for line in original.splitlines(keepends=True):
             before = offset + len(line) <= lo
-            after = offset >= hi and offset > lo
+            after = offset > hi
             if (before or after) and line.endswith(b"\n"):
                 rec = json.loads(line)
                 assert (rec["pid"], rec["seq"]) in kept, f"lost intact record {rec['pid']}:{rec['seq']}"
@@ -89,3 +90,17 @@ def test_damage_costs_only_the_damaged_lines(case):
         ix.summary()
         if ix.count:
             ix.state_at(ix.count - 1)
+
+
+def test_a_damaged_newline_costs_the_two_lines_it_joined(tmp_path):
+    """The case hypothesis found: flipping a whole first line with its newline joins it to the next."""
+    copy = tmp_path / "job"
+    write_archive(copy)
+    stream = copy / "events" / "150.jsonl"
+    data = stream.read_bytes()
+    first = data.index(b"\n") + 1
+    stream.write_bytes(bytes(b ^ 0x5A for b in data[:first]) + data[first:])
+    ix = open_index(copy)
+    seqs = sorted(r["seq"] for r in ix.iter_records() if r["pid"] == 150)
+    assert seqs == list(range(2, data.count(b"\n")))  # lines 0 and 1 are one bad line now
+    assert any(p.code == "bad-json" and p.line == 1 for p in ix.report.problems)

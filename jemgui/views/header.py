@@ -80,11 +80,13 @@ class JobHeader(QFrame):
             self.badge.clicked.connect(self.go_to_failure)
         else:
             ok = state == "DONE" or exit_code == 0
-            self.badge.setText("✔  Succeeded" if ok else f"No exception recorded ({state})")
+            running = not ok and exit_code is None and state in ("STARTED", "RUNNING")
+            self.badge.setText("✔  Succeeded" if ok else "▶  Running, no failure so far" if running
+                               else f"No exception recorded ({state})")
             self.badge.setToolTip((summary.get("hint") or {}).get("based_on", ""))
             self.badge.setStyleSheet("QPushButton#failureBadge { background: %s; color: white;"
                                      " font-weight: bold; border-radius: 4px; padding: 4px 10px; }"
-                                     % ("#2e7d32" if ok else "#ef6c00"))
+                                     % ("#2e7d32" if ok else "#1565c0" if running else "#ef6c00"))
             self.badge.setEnabled(True)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 4)

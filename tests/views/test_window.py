@@ -371,3 +371,23 @@ def test_cycles_are_collected_on_the_gui_thread_only(qtbot, empty_window):
     del a, b
     qtbot.waitUntil(lambda: gone() is None, timeout=5000)
     assert len(keep) > gc.get_threshold()[0]
+
+
+@pytest.mark.parametrize("final, exit_code, badge, shows_exit", [
+    ("DONE", 0, "Succeeded", True),
+    ("RUNNING", None, "Running, no failure so far", False),
+    ("KILLED", None, "No exception recorded (KILLED)", True),
+])
+def test_header_of_a_job_without_a_failure(qtbot, empty_window, tmp_path, final, exit_code, badge, shows_exit):
+    """A running job has no exit code yet and is not flagged; a killed one without exception is."""
+    from jemgui.app import open_now
+    from tests.models.jobs import MANIFEST_JOB, monitor, shell, write_archive
+
+    mon = monitor()
+    for rec in mon.records:
+        if rec.get("state") == "FAILED":
+            rec["state"] = final
+    job = {**MANIFEST_JOB, "exit_code": exit_code}
+    open_now(empty_window, write_archive(tmp_path / final, [mon, shell()], job=job))
+    assert badge in empty_window.header.badge.text()
+    assert ("Exit" in empty_window.header.facts.text()) == shows_exit

@@ -38,7 +38,7 @@ except ImportError:  # imported by sitecustomize inside the job
 
 CONFIG_FILE = "config.json"
 CONTROL_FILE = "control.json"
-POLL = 0.1
+POLL = 0.05  # s between flushes of the queue to the monitor (a live record waits this long at most)
 MESSAGE_LIMIT = 2000
 SOURCE_LIMIT = 4 << 20
 TOOL_IDS = (4, 3)  # sys.monitoring ids nobody in the standard library claims

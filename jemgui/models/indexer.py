@@ -27,7 +27,6 @@ from pathlib import Path
 
 import msgspec
 import orjson
-import sqlite_utils
 
 from jemgui.models import schema
 from jemgui.models.inputs import JobInput, Stream
@@ -411,6 +410,8 @@ def _connect(path: Path) -> sqlite3.Connection:
 def build(inp: JobInput, db_path: Path, progress: Progress | None = None,
           cancel: threading.Event | None = None) -> None:
     """Index `inp` into a new SQLite file at `db_path`."""
+    import sqlite_utils  # here, not at the top: opening a cached index does not need it
+
     conn = _connect(db_path)
     try:
         schema.create(sqlite_utils.Database(conn))
@@ -567,6 +568,8 @@ def _merge_report(report: ImportReport, data: dict) -> None:
 
 
 def _finish(c: sqlite3.Connection, inp: JobInput, facts: dict, count: int) -> None:
+    import sqlite_utils  # see build()
+
     c.executemany("INSERT OR REPLACE INTO streams VALUES (?,?,?,?,?,?,?)", [
         (pid if pid is not None else -i, name, n, first, last, orjson.dumps(holes).decode(), cut)
         for i, (pid, name, n, first, last, holes, cut) in enumerate(facts["streams"], 1)

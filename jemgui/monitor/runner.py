@@ -36,8 +36,8 @@ from jemgui.monitor.shells import Shells
 from jemgui.monitor.streams import JsonlStream, Streams
 
 DEFAULT_VERBOSITY = 4
-TICK = 0.05  # s between polls of what the job's processes wrote (live records wait this long at most)
-TREE_EVERY = 4  # ticks between process-tree scans (0.2 s)
+TICK = 0.075  # s between polls of what the job's processes wrote (live records wait this long at most)
+TREE_EVERY = 3  # ticks between process-tree scans (0.225 s)
 OUTPUT_GRACE = 2.0  # s to wait for the job's pipes to close after it exited
 INJECT = Path(__file__).resolve().parent / "inject"
 JOB_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")

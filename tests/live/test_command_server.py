@@ -81,9 +81,16 @@ def served_job(broker, pki, tmp_path):
     link.stop()
 
 
-def controls(monitor) -> list[dict]:
+def controls(monitor, at_least: int = 0) -> list[dict]:
+    """The job's control records on disk, waiting up to 5 s for `at_least` of them (an audit
+    record may reach the disk just after its reply)."""
     path = monitor.events_dir / f"{monitor.pid}.jsonl"
-    return [r for r in map(json.loads, path.read_text().splitlines()) if r["kind"] == "control"]
+    deadline = time.monotonic() + 5
+    while True:
+        out = [r for r in map(json.loads, path.read_text().splitlines()) if r["kind"] == "control"]
+        if len(out) >= at_least or time.monotonic() > deadline:
+            return out
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -100,9 +107,7 @@ def test_owner_pings_and_the_command_is_audited(served_job, client, pki):
     # the first ping's audit record is on disk before the second ping is answered
     assert second["result"]["last_seq"] == {str(served_job.pid): 0}
     assert first["result"]["time"] <= second["result"]["time"]
-    deadline = time.monotonic() + 5  # the second audit may reach the disk just after its reply
-    while len(audits := controls(served_job)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    audits = controls(served_job, 2)
     assert [(a["cmd"], a["accepted"], a["sender"]) for a in audits] == [("ping", True, pki.owner.dn)] * 2
 
 
@@ -128,7 +133,7 @@ def test_refusals_are_replied_and_audited(served_job, client, pki):
     assert reply["ok"] is False and reply["error"] == "untrusted"
     garbage = CommandClient(client, "served-1", lambda c: b"{not a jws")
     assert garbage.call("ping")["error"] == "malformed"
-    audits = controls(served_job)
+    audits = controls(served_job, 2)
     assert [(a["accepted"], a["error"]) for a in audits] == [(False, "untrusted"), (False, "malformed")]
 
 
@@ -162,3 +167,97 @@ def test_send_to_a_job_nobody_serves_times_out(broker, pki, tmp_path):
                            "--timeout", "1", "ping"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr.strip() == "jemgui send: no reply from job nobody-home within 1 s"
+
+
+# -- every refusal of the spec, through the broker ----------------------------------------------
+
+
+def b64url(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.fixture
+def policed_job(broker, pki, tmp_path):
+    """A served job with a site policy (cap 2, a shifter) and a working directory with a log."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "job.log").write_text("line 1\nline 2\n")
+    (tmp_path / "secret.txt").write_text("TOP SECRET\n")
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f'cap = 2\nshifters = ["{pki.shifter.dn}"]\n')
+    policy.chmod(0o644)
+    monitor = Monitor(["true"], out=tmp_path / "policed", job_id="policed-1", verbosity=1)
+    monitor.job["cwd"] = str(work)
+    monitor.prepare()
+    parser = argparse.ArgumentParser()
+    add_broker_arguments(parser)
+    args = parser.parse_args(["--broker", broker.url, "--owner", pki.owner.dn,
+                              "--ca-dir", str(pki.ca_dir), "--policy", str(policy)])
+    [link] = services_from_args(args, monitor, warn=lambda text: None)
+    link.quiet = 0.1
+    link.start(monitor)
+    assert link.connection.wait_connected(10)
+    yield monitor
+    link.stop()
+
+
+def test_every_refusal_through_activemq_changes_nothing(policed_job, broker, pki):
+    """Each refusal of the spec's table, sent as a user would send it through the broker: the
+    reply names the spec's error, the audit records it, and the job's verbosity is as it was."""
+    from types import SimpleNamespace
+
+    from jemgui.live.envelope import new_command
+
+    def signed(cmd="ping", args=None, who=pki.owner, job="policed-1", **fields):
+        return sign({**new_command(job, cmd, args), **fields}, who)
+
+    good = json.loads(signed())
+    other = json.loads(signed("snapshot"))
+    now = time.time()
+    wrong_key = SimpleNamespace(key=pki.shifter.key, chain=pki.owner.chain)  # owner's cert, not its key
+    header = json.loads(__import__("base64").urlsafe_b64decode(good["protected"] + "=="))
+    replayed = signed()
+    cases = [
+        ("tampered payload", json.dumps({**good, "payload": other["payload"]}).encode(), "bad-signature"),
+        ("tampered header", json.dumps({**good, "protected": b64url(json.dumps(
+            {**header, "kid": "x"}).encode())}).encode(), "bad-signature"),
+        ("alg none", json.dumps({**good, "protected": b64url(json.dumps(
+            {**header, "alg": "none"}).encode())}).encode(), "bad-alg"),
+        ("wrong key for the certificate", signed(who=wrong_key), "bad-signature"),
+        ("unknown CA", signed(who=pki.stranger), "untrusted"),
+        ("expired certificate", signed(who=pki.expired), "untrusted"),
+        ("other job", signed(job="someone-else"), "wrong-job"),
+        ("expired command", signed(iat=now - 99, exp=now - 9), "expired"),
+        ("future-dated command", signed(iat=now + 600, exp=now + 700), "expired"),
+        ("replayed nonce (first use)", replayed, None),
+        ("replayed nonce", replayed, "replay"),
+        ("shifter above the cap", signed("set_verbosity", {"level": 3}, who=pki.shifter), "forbidden"),
+        ("owner above the cap", signed("set_verbosity", {"level": 4}), "forbidden"),
+        ("owner changes the cap", signed("set_verbosity", {"cap": 4}), "forbidden"),
+        ("stranger of a trusted CA", signed(who=pki.user("x", "Xavier Nobody")), "forbidden"),
+        ("path escape", signed("get_file", {"path": "../secret.txt"}), "forbidden"),
+        ("absolute path", signed("get_file", {"path": "/etc/passwd"}), "forbidden"),
+        ("unknown argument", signed("ping", {"now": 1}), "bad-args"),
+        ("oversized", b" " * (64 * 1024 + 1), "malformed"),
+        ("malformed", b'{"payload": 1', "malformed"),
+    ]
+    client = Connection(broker.url, name="inspector").start()
+    before = policed_job.verbosity
+    for name, body, code in cases:
+        reply = CommandClient(client, "policed-1", lambda c, b=body: b).call("ping")
+        assert reply is not None, f"{name}: no reply"
+        if code is None:
+            assert reply["ok"] is True, (name, reply)
+            continue
+        assert reply["ok"] is False and reply["error"] == code, (name, reply)
+        assert isinstance(reply.get("detail"), str) and reply["detail"], name
+    assert policed_job.verbosity == before, "a refused command changed the verbosity"
+    shifter = CommandClient(client, "policed-1", lambda c: sign(c, pki.shifter))
+    assert shifter.call("set_verbosity", {"level": 2})["ok"] is True  # within the cap: taken
+    assert shifter.call("get_file", {"path": "job.log", "tail": 100})["ok"] is True
+    audits = controls(policed_job, len(cases) + 2)
+    want = [code for _, _, code in cases if code]
+    got = [a.get("error") for a in audits if not a["accepted"]]
+    assert got == want

@@ -355,22 +355,24 @@ def test_file_open_dialogs_open_what_is_chosen(qtbot, empty_window, archive, tmp
 
 
 def test_cycles_are_collected_on_the_gui_thread_only(qtbot, empty_window):
-    """Automatic collection is off once a window exists, and a GUI timer collects instead."""
+    """Automatic collection is off once a window exists, and a timer on the GUI thread collects."""
     import gc
-    import weakref
+
+    from PySide6.QtCore import QThread
+
+    from jemgui.views import gui_gc
 
     assert not gc.isenabled()
+    timer = gui_gc._collector.timer
+    assert timer.isActive() and timer.thread() is QThread.currentThread()
 
     class Node:
         pass
 
-    a, b = Node(), Node()
-    a.other, b.other = b, a
-    gone = weakref.ref(a)
-    keep = [Node() for _ in range(gc.get_threshold()[0] + 10)]  # enough for a generation-0 pass
-    del a, b
-    qtbot.waitUntil(lambda: gone() is None, timeout=5000)
-    assert len(keep) > gc.get_threshold()[0]
+    keep = [Node() for _ in range(2 * gc.get_threshold()[0])]  # due for a generation-0 pass
+    assert gc.get_count()[0] > gc.get_threshold()[0]
+    qtbot.waitUntil(lambda: gc.get_count()[0] < gc.get_threshold()[0], timeout=5000)
+    assert len(keep) == 2 * gc.get_threshold()[0]
 
 
 @pytest.mark.parametrize("final, exit_code, badge, shows_exit", [

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jemgui.monitor.inject._jem_values import redact_argv, redact_text
-from jemgui.monitor.streams import JsonlStream, Streams
+from jemgui.monitor.streams import JsonlStream, Streams, files_by_pid
 
 RS, US = "\x1e", "\x1f"
 SOURCE_LIMIT = 4 << 20
@@ -169,11 +169,7 @@ class Shells:
         self.traces: dict[int, ShellTrace] = {}
 
     def poll(self, verbosity: int, traced: Callable[[str], bool], final: bool = False) -> None:
-        for path in self.folder.glob("*.trace"):
-            try:
-                pid = int(path.stem)
-            except ValueError:
-                continue
+        for pid, path in files_by_pid(self.folder, ".trace"):
             trace = self.traces.get(pid)
             if trace is None:
                 trace = self.traces[pid] = ShellTrace(path, self.streams, self.redact)

@@ -20,6 +20,14 @@ import orjson
 from jemgui.monitor.inject import _jem_raw
 
 
+def files_by_pid(folder: Path, suffix: str):
+    """(pid, path) of each `<pid><suffix>` file in `folder`: what each process of the job writes."""
+    for path in folder.glob(f"*{suffix}"):
+        stem = path.name.removesuffix(suffix)
+        if stem.isdigit():
+            yield int(stem), path
+
+
 def next_seq(path: Path) -> tuple[int, bool]:
     """(the seq after the last complete record of an existing file, is its last line cut)."""
     try:
@@ -200,11 +208,7 @@ class Streams:
         """Turn what the Python processes sent since the last poll into records."""
         count = 0
         with self.lock:
-            for path in self.raw_dir.glob("*.bin"):
-                try:
-                    pid = int(path.stem)
-                except ValueError:
-                    continue
+            for pid, path in files_by_pid(self.raw_dir, ".bin"):
                 feed = self.feeds.get(pid)
                 if feed is None:
                     feed = self.feeds[pid] = RawFeed(path, self.writer(pid))

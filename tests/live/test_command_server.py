@@ -62,6 +62,19 @@ def test_read_range_of_a_missing_stream_is_empty(tmp_path):
 # -- serving commands through the broker ---------------------------------------------------------
 
 
+def serve(monitor, broker, pki, *extra: str):
+    """Start the live link `jemgui run` would add to a prepared Monitor (owner: pki.owner)."""
+    parser = argparse.ArgumentParser()
+    add_broker_arguments(parser)
+    args = parser.parse_args(["--broker", broker.url, "--owner", pki.owner.dn,
+                              "--ca-dir", str(pki.ca_dir), *extra])
+    [link] = services_from_args(args, monitor, warn=lambda text: None)
+    link.quiet = 0.1
+    link.start(monitor)
+    assert link.connection.wait_connected(10)
+    return link
+
+
 @pytest.fixture
 def served_job(broker, pki, tmp_path):
     """A prepared (real) Monitor whose live link serves commands, and a stream of 2500 records."""
@@ -69,14 +82,7 @@ def served_job(broker, pki, tmp_path):
     monitor.prepare()
     (monitor.events_dir / f"{STREAM_PID}.jsonl").write_bytes(
         b"".join(orjson.dumps(rec(s)) + b"\n" for s in range(2500)))
-    parser = argparse.ArgumentParser()
-    add_broker_arguments(parser)
-    args = parser.parse_args(["--broker", broker.url, "--owner", pki.owner.dn,
-                              "--ca-dir", str(pki.ca_dir)])
-    [link] = services_from_args(args, monitor, warn=lambda text: None)
-    link.quiet = 0.1
-    link.start(monitor)
-    assert link.connection.wait_connected(10)
+    link = serve(monitor, broker, pki)
     yield monitor
     link.stop()
 
@@ -191,14 +197,7 @@ def policed_job(broker, pki, tmp_path):
     monitor = Monitor(["true"], out=tmp_path / "policed", job_id="policed-1", verbosity=1)
     monitor.job["cwd"] = str(work)
     monitor.prepare()
-    parser = argparse.ArgumentParser()
-    add_broker_arguments(parser)
-    args = parser.parse_args(["--broker", broker.url, "--owner", pki.owner.dn,
-                              "--ca-dir", str(pki.ca_dir), "--policy", str(policy)])
-    [link] = services_from_args(args, monitor, warn=lambda text: None)
-    link.quiet = 0.1
-    link.start(monitor)
-    assert link.connection.wait_connected(10)
+    link = serve(monitor, broker, pki, "--policy", str(policy))
     yield monitor
     link.stop()
 

@@ -103,3 +103,15 @@ def write_archive(root: Path, streams: list[Stream] | None = None, job: dict | N
             {"format": "jem-archive", "version": 1, "job": job or MANIFEST_JOB,
              "monitor": {"name": "jemgui", "version": "0.1.0"}}))
     return root
+
+
+def write_pack_of_two(tmp_path: Path) -> Path:
+    """`many.tgz`: jobs 4711 (the failing job) and 4712 (monitor records only) in one tarball."""
+    import tarfile
+
+    write_archive(tmp_path / "src" / "jobA")
+    write_archive(tmp_path / "src" / "jobB", [monitor()], job={**MANIFEST_JOB, "id": "4712"})
+    tgz = tmp_path / "many.tgz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        tar.add(tmp_path / "src", arcname="sandbox")
+    return tgz

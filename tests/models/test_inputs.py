@@ -15,7 +15,14 @@ import pytest
 from jemgui.models import inputs
 from jemgui.models.index import open_index
 from jemgui.models.inputs import UnreadableInput, list_jobs
-from tests.models.jobs import Stream, failing_python, monitor, shell, write_archive
+from tests.models.jobs import (
+    Stream,
+    failing_python,
+    monitor,
+    shell,
+    write_archive,
+    write_pack_of_two,
+)
 
 N_GOOD = len(monitor().records) + len(shell().records) + len(failing_python().records)
 
@@ -54,12 +61,7 @@ def test_zip(archive, tmp_path):
 
 
 def test_several_jobs_are_listed_and_chosen(tmp_path):
-    write_archive(tmp_path / "src" / "jobA")
-    job_b = dict(json.loads((tmp_path / "src" / "jobA" / "manifest.json").read_text())["job"], id="4712")
-    write_archive(tmp_path / "src" / "jobB", [monitor()], job=job_b)
-    tgz = tmp_path / "many.tgz"
-    with tarfile.open(tgz, "w:gz") as tar:
-        tar.add(tmp_path / "src", arcname="sandbox")
+    tgz = write_pack_of_two(tmp_path)
     refs = list_jobs(tgz)
     assert sorted(r.label for r in refs) == ["sandbox/jobA", "sandbox/jobB"]
     with pytest.raises(UnreadableInput, match="holds 2 jobs"):

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import tarfile
-
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
 from benchmarks.synth import write_archive as write_synthetic
 from jemgui.app import open_now
-from tests.models.jobs import monitor, write_archive
+from tests.models.jobs import monitor, write_archive, write_pack_of_two
 from tests.views.agree import assert_views_agree
 
 
@@ -72,12 +69,7 @@ def test_cut_and_garbage_lines_open_with_a_report(qtbot, empty_window, tmp_path)
 
 
 def test_a_pack_with_several_jobs_asks_which(qtbot, empty_window, tmp_path):
-    write_archive(tmp_path / "src" / "jobA")
-    job_b = dict(json.loads((tmp_path / "src" / "jobA" / "manifest.json").read_text())["job"], id="4712")
-    write_archive(tmp_path / "src" / "jobB", [monitor()], job=job_b)
-    tgz = tmp_path / "many.tgz"
-    with tarfile.open(tgz, "w:gz") as tar:
-        tar.add(tmp_path / "src", arcname="sandbox")
+    tgz = write_pack_of_two(tmp_path)
     empty_window.open_path(tgz)
     qtbot.waitUntil(lambda: empty_window.job_dialog is not None and empty_window.job_dialog.isVisible(),
                     timeout=15000)

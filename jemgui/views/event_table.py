@@ -45,8 +45,8 @@ class EventTableModel(QAbstractTableModel):
     """Rows of `Index.rows`, or of the positions a filter found, fetched in cached pages."""
 
     COLUMNS = ("Time", "Process", "Thread", "Kind", "File", "Frame", "Called file / exception / command")
-    PAGE = 64
-    PAGES = 256
+    PAGE = 32
+    PAGES = 512
 
     def __init__(self, index, parent=None):
         super().__init__(parent)

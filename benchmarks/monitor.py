@@ -6,6 +6,10 @@ so the ratios are what the job feels; the wall time of the whole command (start-
 the tracer's final writes, VizTracer's save) is printed beside it. Then the CPU the
 monitor itself spends (metrics, the tick loop) while a job sleeps.
 
+Beside them, the floor of any standard-library tracer (`benchmarks/tracer_floor.py`): the
+same hooks on the same code, doing nothing (`floor calls`, `floor lines`), or only copying
+the frame's locals on each line (`floor locals`), which verbosity 4 cannot do less than.
+
 Goals (issue 3): verbosity 1 within 3% of plain; verbosity 2 no worse than
 VizTracer; verbosity 4 under 4x plain on the realistic workload; monitor CPU under
 1% of a core.
@@ -130,6 +134,9 @@ def modes(python: str, script: Path, arg: str, work: Path) -> dict[str, list[str
     for level in range(5):
         out[f"jem v{level}"] = monitor + ["--out", str(work / f"jem-v{level}"), "--verbosity",
                                           str(level), "--", python, str(script), arg]
+    floor = str(Path(__file__).with_name("tracer_floor.py"))
+    for level in ("calls", "lines", "locals"):
+        out[f"floor {level}"] = [python, floor, level, str(script), arg]
     if has_viztracer(python):
         out["viztracer"] = [python, "-m", "viztracer", "--quiet", "-o", str(work / "viz.json"),
                             str(script), arg]
@@ -186,14 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     found = pythons()
     chosen = {v: p for v, p in found.items() if not args.python or v in args.python}
-    print(f"{'python':<7} {'workload':<11} {'mode':<10} {'job s':>8} {'ratio':>7} "
+    print(f"{'python':<7} {'workload':<11} {'mode':<13} {'job s':>8} {'ratio':>7} "
           f"{'wall s':>8} {'wall ratio':>10}")
     for version, python in chosen.items():
         backend = "sys.monitoring" if version >= "3.12" else "settrace"
         for name in WORKLOADS:
             for row in bench_workload(python, name, args.repeat, args.quick):
                 _, mode, own, ratio, wall, wall_ratio = row
-                print(f"{version:<7} {name:<11} {mode:<10} {own:8.3f} {ratio:6.2f}x "
+                print(f"{version:<7} {name:<11} {mode:<13} {own:8.3f} {ratio:6.2f}x "
                       f"{wall:8.3f} {wall_ratio:9.2f}x", flush=True)
         print(f"        ({version}: tracer back-end {backend})", flush=True)
     print(f"monitor CPU while the job sleeps (metrics every 1 s): {monitor_cpu():.2f}% of a core")

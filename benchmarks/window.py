@@ -15,6 +15,11 @@ written once and indexed once into the work folder's cache) and prints:
   (each drag step is one slider value change; drags are coalesced, so the
   figure is the cost of one frame of dragging).
 
+Beside each, a floor measured in the same run: a new process that imports the same
+toolkit (PySide6, pyqtgraph, numpy) and shows a bare window holding one empty plot;
+and, in the inspector's window, a repaint of every panel with nothing changed (a
+cursor move changes every panel, so it repaints at least that much).
+
 Goals: usable within 1 s; p95 under 16 ms per move.
 """
 
@@ -79,9 +84,33 @@ def child_launch(archive: str) -> None:
     dispose(app, window)
 
 
-def launch(archive: Path, env: dict) -> tuple[float, float, float]:
+def child_floor() -> None:
+    """The toolkit's own launch: the same imports and a bare window with one empty plot, shown."""
+    t_code = time.perf_counter()
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QMainWindow
+
+    from jemgui.app import dispose, make_app, settle
+
+    t_imported = time.perf_counter()
+    app = make_app()
+    window = QMainWindow()
+    window.setCentralWidget(pg.PlotWidget())
+    window.resize(1600, 1000)
+    window.show()
+    settle(app)
+    t_usable = time.perf_counter()
+    print(f"USABLE {time.time():.6f} {t_imported - t_code:.6f} {t_usable - t_imported:.6f}", flush=True)
+    dispose(app, window)
+
+
+def launch(archive: Path | None, env: dict) -> tuple[float, float, float]:
+    """(seconds from process start to usable, of which imports, and the window); the
+    toolkit's floor when `archive` is None."""
     t0 = time.time()
-    out = subprocess.run([sys.executable, "-m", "benchmarks.window", "--child-launch", str(archive)],
+    child = ["--child-launch", str(archive)] if archive else ["--child-floor"]
+    out = subprocess.run([sys.executable, "-m", "benchmarks.window", *child],
                          capture_output=True, text=True, env=env, check=True)
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("USABLE"))
     _, wall, imports, window = line.split()
@@ -94,6 +123,7 @@ def launch(archive: Path, env: dict) -> tuple[float, float, float]:
 def measure_moves(archive: Path, moves: int) -> dict[str, list[float]]:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QWidget
 
     from jemgui.app import dispose, make_app, open_now, settle
     from jemgui.views.main_window import MainWindow
@@ -108,6 +138,11 @@ def measure_moves(archive: Path, moves: int) -> dict[str, list[float]]:
     cur, ix, tr = window.inspection.cursor, window.inspection.index, window.transport
     slider = window.transport_bar.slider
     rng = random.Random(4)
+
+    def repaint_all() -> None:
+        for widget in [window, *window.findChildren(QWidget)]:
+            widget.update()
+        app.processEvents()
 
     updated: list[float] = []
     cpu: dict[str, list[float]] = {"step": [], "seek": [], "drag": []}
@@ -127,7 +162,9 @@ def measure_moves(archive: Path, moves: int) -> dict[str, list[float]]:
     # warm the caches the way a user's first minute would (fonts, pages, sources)
     for _ in range(20):
         timed(lambda: cur.seek(rng.randrange(ix.count)))
-    out: dict[str, list[float]] = {"step": [], "seek": [], "drag": []}
+    out: dict[str, list[float]] = {"step": [], "seek": [], "drag": [], "floor": []}
+    for _ in range(moves // 3):
+        out["floor"].append(timed(repaint_all))
     updated.clear()
     phase[0] = "step"
     cur.seek(ix.count // 2)
@@ -166,9 +203,13 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=300)
     parser.add_argument("--launches", type=int, default=5)
     parser.add_argument("--child-launch", metavar="ARCHIVE", help=argparse.SUPPRESS)
+    parser.add_argument("--child-floor", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_launch:
         child_launch(args.child_launch)
+        return
+    if args.child_floor:
+        child_floor()
         return
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -184,17 +225,25 @@ def main() -> None:
           f"{time.perf_counter() - t:.1f} s)")
     ix.close()
 
-    launches = [launch(archive, env) for _ in range(args.launches)]
+    launches, floors = [], []
+    for _ in range(args.launches):   # interleaved, so load changes hit both alike
+        launches.append(launch(archive, env))
+        floors.append(launch(None, env))
     wall, imports, window = (statistics.median(x[i] for x in launches) for i in range(3))
+    floor_wall, floor_imports = (statistics.median(x[i] for x in floors) for i in range(2))
     print(f"launch to usable (cached), median of {len(launches)}:")
-    print(f"  from process start   {wall:7.3f} s    goal < {GOALS['usable_s']} s")
+    print(f"  from process start   {wall:7.3f} s    goal < {GOALS['usable_s']} s  "
+          f"({wall / floor_wall:.2f}x the toolkit's floor)")
     print(f"    of which imports   {imports:7.3f} s    (PySide6, numpy, pyqtgraph, the engine)")
     print(f"    and the window     {window:7.3f} s    (open the cached index, build, lay out, paint)")
+    print(f"  floor: a bare window with one empty plot, same imports: {floor_wall:.3f} s "
+          f"(imports {floor_imports:.3f} s)")
     moves = measure_moves(archive, args.moves)
     print(f"time per cursor move, {args.moves} moves each; 'views' = the cursor moved and every view holds"
           " the new state, 'repainted' = and the window is painted (wall time, and the GUI thread's CPU time,"
           f" which the machine's other load does not inflate; load average now {os.getloadavg()[0]:.1f}):")
-    for name, label in (("step (views)", "step, views updated"), ("step", "step, repainted"),
+    floor_p50 = _percentiles(moves["floor"])[0]
+    for name, label in (("floor", "floor: repaint every panel"), ("step (views)", "step, views updated"), ("step", "step, repainted"),
                         ("step (cpu)", "step, repainted, CPU time"),
                         ("seek (views)", "random seek, views updated"), ("seek", "random seek, repainted"),
                         ("seek (cpu)", "random seek, repainted, CPU"),
@@ -202,7 +251,7 @@ def main() -> None:
         p50, p95, worst = _percentiles(moves[name])
         verdict = "ok" if p95 < GOALS["p95_ms"] else "OVER"
         print(f"  {label:29s} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms   max {worst:6.1f} ms   "
-              f"goal p95 < {GOALS['p95_ms']:.0f} ms  {verdict}")
+              f"goal p95 < {GOALS['p95_ms']:.0f} ms  {verdict:4s}  p50 {p50 / floor_p50:4.2f}x the floor")
 
 
 if __name__ == "__main__":

@@ -406,7 +406,7 @@ class Monitor:
     def _poll_streams(self, final: bool = False) -> None:
         """Shells first: a script that exec's Python wrote its part before the Python began."""
         self._shells.poll(self._verbosity, self._traced, final=final)
-        self._streams.poll_raw()
+        self._streams.poll_raw(final)
 
     def _end_stream(self, pid: int, end: dict) -> None:
         """Append the exit record to a process's own stream when it did not write one."""

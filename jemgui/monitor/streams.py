@@ -15,7 +15,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-import orjson
+import msgspec
 
 from jemgui.monitor.inject import _jem_raw
 
@@ -50,48 +50,71 @@ def next_seq(path: Path) -> tuple[int, bool]:
     return 0, cut
 
 
+READ_LIMIT = 1 << 20  # bytes of a raw feed turned into records per poll
+
+
+def _micro(ts: float) -> float:
+    """`ts` to the microsecond (`round(ts, 6)`, for a positive time, at a tenth of its cost)."""
+    return round(ts * 1e6) / 1e6
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def line_of(rec: dict) -> bytes:
+    """A record's JSON line (without its newline). msgspec, not orjson: the monitor keeps
+    a tick's lines until it writes them, and orjson's oversized result buffers made each
+    kept line cost twice as much. What msgspec refuses (a lone surrogate, an object)
+    goes through the standard library instead of failing the stream."""
+    try:
+        return _encode(rec)
+    except (TypeError, ValueError):
+        return json.dumps(rec, default=repr, separators=(",", ":")).encode()
+
+
 class JsonlStream:
-    """The stream of one pid: `record()` from any thread, `flush()` writes whole lines."""
+    """The stream of one pid: `record()` from any thread numbers a record and renders its
+    line at once (while it is still in the CPU's cache); `flush()` writes the lines."""
 
     def __init__(self, path: Path, pid: int):
         self.path = path
         self.pid = pid
-        self.queue: deque = deque()
-        self.seq, cut = next_seq(path)
+        self.queue: deque[bytes] = deque()
+        self.seq, cut = next_seq(path)  #: the next record's seq
+        self.written = self.seq  #: the seq after the last line written
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.ended = False  #: a process exit record was queued
         self.broken: OSError | None = None
         if cut:
             self._write(b"\n")
 
     def record(self, kind: str, fields: dict | None = None, ts: float | None = None) -> None:
-        self.queue.append((time.time() if ts is None else ts, kind, fields))
-        if kind == "process" and fields and fields.get("phase") == "exit":
-            self.ended = True
+        rec = {"seq": 0, "pid": self.pid, "ts": _micro(time.time() if ts is None else ts), "kind": kind}
+        if fields:
+            rec.update(fields)
+        with self.lock:
+            rec["seq"] = self.seq
+            self.queue.append(line_of(rec))
+            self.seq += 1
+            if kind == "process" and fields and fields.get("phase") == "exit":
+                self.ended = True
 
     @property
     def last_seq(self) -> int:
-        return self.seq - 1
+        return self.written - 1
 
     def flush(self) -> int:
+        """Append the queued lines to the file in one write."""
         with self.lock:
             queue = self.queue
             if not queue or self.fd < 0:
                 return 0
-            pop = queue.popleft
-            lines = []
-            seq, pid = self.seq, self.pid
-            for _ in range(len(queue)):
-                ts, kind, fields = pop()
-                rec = {"seq": seq, "pid": pid, "ts": round(ts, 6), "kind": kind}
-                if fields:
-                    rec.update(fields)
-                lines.append(orjson.dumps(rec))
-                seq += 1
-            self.seq = seq
+            lines = list(queue)
+            queue.clear()
             lines.append(b"")
             self._write(b"\n".join(lines))
+            self.written += len(lines) - 1
             return len(lines) - 1
 
     def _write(self, data: bytes) -> None:
@@ -117,46 +140,58 @@ class RawFeed:
         self.stream = stream
         self.offset = 0
         self.pending = b""
+        self.more = False  #: the last poll stopped at READ_LIMIT
         self.codes: dict[int, Code] = {}
 
     def poll(self) -> int:
+        """Turn at most READ_LIMIT more bytes of the feed into queued records: a job that
+        writes faster than the monitor converts leaves its backlog on disk, not in memory."""
         try:
             with open(self.path, "rb") as f:
                 f.seek(self.offset)
-                data = f.read()
+                data = f.read(READ_LIMIT)
         except OSError:
+            self.more = False
             return 0
+        self.more = len(data) == READ_LIMIT
         if not data:
             return 0
         self.offset += len(data)
-        data = self.pending + data
+        data = self.pending + data if self.pending else data
         batches, used = _jem_raw.read_batches(data)
         self.pending = data[used:]
         count = 0
-        record = self.stream.record
-        codes = self.codes
+        stream = self.stream
+        pid, codes = stream.pid, self.codes
         unknown = Code("", "", 0, None)
-        for batch in batches:
-            for entry in batch:
-                first = entry[0]
-                if first >= 0:
-                    cid, kind, ts, tid, fid, line, depth, extra = entry
-                    code = codes.get(cid, unknown)
-                    if line is None:
-                        line = code.first
-                    elif line < 0:
-                        line = code.line_at(-1 - line)
-                    fields = {"tid": tid, "fid": fid, "file": code.file, "line": line,
-                              "func": code.func, "depth": depth}
-                    if extra:
-                        fields.update(extra)
-                    record(FRAME_KINDS[kind], fields, ts)
-                    count += 1
-                elif first == _jem_raw.RECORD:
-                    record(entry[1], entry[3], entry[2])
-                    count += 1
-                elif first == _jem_raw.CODE:
-                    codes[entry[1]] = Code(*entry[2:6])
+        with stream.lock:  # numbers and lines in feed order, interleaved with no other record
+            append, seq = stream.queue.append, stream.seq
+            for batch in batches:
+                for entry in batch:
+                    first = entry[0]
+                    if first >= 0:
+                        cid, kind, ts, tid, fid, line, depth, extra = entry
+                        code = codes.get(cid, unknown)
+                        if line is None:
+                            line = code.first
+                        elif line < 0:
+                            line = code.line_at(-1 - line)
+                        rec = {"seq": seq, "pid": pid, "ts": _micro(ts), "kind": FRAME_KINDS[kind],
+                               "tid": tid, "fid": fid, "file": code.file, "line": line,
+                               "func": code.func, "depth": depth}
+                        if extra:
+                            rec.update(extra)
+                        append(line_of(rec))
+                        seq += 1
+                        count += 1
+                    elif first == _jem_raw.RECORD:
+                        stream.seq = seq
+                        stream.record(entry[1], entry[3], entry[2])
+                        seq = stream.seq
+                        count += 1
+                    elif first == _jem_raw.CODE:
+                        codes[entry[1]] = Code(*entry[2:6])
+            stream.seq = seq
         return count
 
 
@@ -204,8 +239,9 @@ class Streams:
                 stream = self.writers[pid] = JsonlStream(self.events_dir / f"{pid}.jsonl", pid)
             return stream
 
-    def poll_raw(self) -> int:
-        """Turn what the Python processes sent since the last poll into records."""
+    def poll_raw(self, final: bool = False) -> int:
+        """Turn what the Python processes sent since the last poll into records (a bounded
+        amount per feed); `final`: all of it, flushed as it goes."""
         count = 0
         with self.lock:
             for pid, path in files_by_pid(self.raw_dir, ".bin"):
@@ -213,6 +249,9 @@ class Streams:
                 if feed is None:
                     feed = self.feeds[pid] = RawFeed(path, self.writer(pid))
                 count += feed.poll()
+                while final and feed.more:
+                    feed.stream.flush()
+                    count += feed.poll()
         return count
 
     def flush(self) -> None:

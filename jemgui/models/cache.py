@@ -15,7 +15,7 @@ from pathlib import Path
 import platformdirs
 
 #: bump when the index schema or its meaning changes: old indexes are rebuilt
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def cache_dir() -> Path:

@@ -25,7 +25,7 @@ from jemgui.models.navigation import Navigation
 from jemgui.models.records import EXCEPTION, KIND_CODE, KIND_NAMES, STATE, describe
 from jemgui.models.replay import Replay
 from jemgui.models.report import ImportReport
-from jemgui.models.schema import BLOCK_SHIFT, BLOCK_SIZE
+from jemgui.models.schema import BLOCK_SHIFT, BLOCK_SIZE, unpack_block
 
 __all__ = ["Index", "Indexer", "open_index", "list_jobs", "UnreadableInput"]
 
@@ -145,7 +145,7 @@ class Index:
         lines = self._blocks.get(b)
         if lines is None:
             row = self.db.execute("SELECT data FROM blocks WHERE block=?", (b,)).fetchone()
-            lines = row[0].split(b"\n") if row else []
+            lines = unpack_block(row[0]).split(b"\n") if row else []
             self._blocks[b] = lines
             if len(self._blocks) > 64:
                 self._blocks.popitem(last=False)

@@ -384,6 +384,10 @@ class Writer:
                                f"{verb} INTO {table} VALUES " + ",".join([one] * ROWS_PER_INSERT))
 
     def write(self, batch: Batch) -> None:
+        """Insert a batch; its blocks are compressed here, in the process that writes (the
+        reading and tracking one is the busier)."""
+        blocks = batch["blocks"]
+        blocks[1::2] = map(schema.pack_block, blocks[1::2])
         execmany = self.conn.executemany
         for table, n in self.COLUMNS.items():
             flat = batch[table]

@@ -26,10 +26,26 @@ def make_app(offscreen: bool = False):
         app.setOrganizationName("jemgui")
         app.setApplicationName("JEM Inspector")
         app.setStyle("Fusion")
+        if app.platformName() == "offscreen":
+            _quiet_offscreen_hints()
         icon = resource_path("icons", "jemgui.svg")
         if icon.exists():
             app.setWindowIcon(QIcon(str(icon)))
     return app
+
+
+def _quiet_offscreen_hints() -> None:
+    """The offscreen platform (screenshots, benchmarks, CI) warns on every window whose size
+    limits change that it has no window manager to tell; Qt's other messages pass unchanged."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(_mode, context, message: str) -> None:
+        if "does not support propagateSizeHints" in message:
+            return
+        category = context.category
+        sys.stderr.write(f"{category}: {message}\n" if category and category != "default" else f"{message}\n")
+
+    qInstallMessageHandler(handler)
 
 
 def _one_blas_thread() -> None:

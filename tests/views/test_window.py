@@ -407,3 +407,17 @@ def test_the_window_process_runs_blas_on_one_thread():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     threads = json.loads(out.stdout.strip().splitlines()[-1])
     assert threads and all(n == 1 for n in threads)
+
+
+def test_offscreen_windows_do_not_flood_stderr_and_other_qt_messages_still_show():
+    import subprocess
+    import sys
+
+    probe = ("from jemgui.app import make_app, settle; app = make_app(offscreen=True)\n"
+             "from PySide6.QtCore import qWarning; from PySide6.QtWidgets import QWidget\n"
+             "w = QWidget(); w.show()\n"
+             "for n in range(5): w.setMinimumSize(100 + n, 100); settle(app, 2)\n"
+             "qWarning('a message of its own')\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert "propagateSizeHints" not in out.stderr
+    assert "a message of its own" in out.stderr

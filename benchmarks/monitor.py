@@ -1,10 +1,11 @@
 """How much the monitor slows a job: `python -m benchmarks.monitor [--repeat N] [--quick]`.
 
 The same workloads run plain, under `jemgui run` at each verbosity, and under
-VizTracer (where the Python has it), in one run. Each workload times its own body,
-so the ratios are what the job feels; the wall time of the whole command (start-up,
-the tracer's final writes, VizTracer's save) is printed beside it. Then the CPU the
-monitor itself spends (metrics, the tick loop) while a job sleeps.
+VizTracer (in a venv of each Python, made once in the work folder), in one run.
+Each workload times its own body, so the ratios are what the job feels; the wall
+time of the whole command (start-up, the tracer's final writes, VizTracer's save)
+is printed beside it. Then the CPU the monitor itself spends (metrics, the tick
+loop) while a job sleeps.
 
 Beside them, the floor of any standard-library tracer (`benchmarks/tracer_floor.py`): the
 same hooks on the same code, doing nothing (`floor calls`, `floor lines`), or only copying
@@ -117,6 +118,22 @@ def has_viztracer(python: str) -> bool:
     return subprocess.run([python, "-c", "import viztracer"], capture_output=True).returncode == 0
 
 
+def with_viztracer(version: str, python: str, workdir: Path) -> str:
+    """`python`, or a venv of it kept in `workdir` with VizTracer installed, so that every
+    version has its peer (the same interpreter binary: plain and monitored runs compare alike).
+    Without a package index the version simply has no VizTracer column."""
+    if has_viztracer(python):
+        return python
+    venv = workdir / f"viztracer-{version}"
+    exe = venv / "bin" / "python"
+    if not exe.exists():
+        made = subprocess.run([python, "-m", "venv", str(venv)], capture_output=True)
+        if made.returncode != 0:
+            return python
+        subprocess.run([str(exe), "-m", "pip", "install", "-q", "viztracer"], capture_output=True)
+    return str(exe) if has_viztracer(str(exe)) else python
+
+
 def measure(command: list[str], env: dict, cwd: Path) -> tuple[float, float]:
     """(the workload's own time, the command's wall time)."""
     start = time.perf_counter()
@@ -190,12 +207,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per mode (median is shown)")
     parser.add_argument("--quick", action="store_true", help="small workloads, for a smoke run")
     parser.add_argument("--python", action="append", help="only these versions (e.g. 3.12)")
+    parser.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "jemgui-bench"),
+                        help="where the VizTracer venvs are kept between runs")
     args = parser.parse_args(argv)
     found = pythons()
     chosen = {v: p for v, p in found.items() if not args.python or v in args.python}
     print(f"{'python':<7} {'workload':<11} {'mode':<13} {'job s':>8} {'ratio':>7} "
           f"{'wall s':>8} {'wall ratio':>10}")
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
     for version, python in chosen.items():
+        python = with_viztracer(version, python, workdir)
         backend = "sys.monitoring" if version >= "3.12" else "settrace"
         for name in WORKLOADS:
             for row in bench_workload(python, name, args.repeat, args.quick):

@@ -76,6 +76,8 @@ class MetricsPlot(QWidget):
         self.item.showAxis("right")
         self.item.scene().addItem(self.right)
         self.item.getAxis("right").linkToView(self.right)
+        for name in ("left", "right"):  # a load of 0.6 reads 0.6, not 600 "(x0.001)"
+            self.item.getAxis(name).enableAutoSIPrefix(False)
         self.right.setXLink(self.left)
         self.marks_box = pg.ViewBox(enableMenu=False)
         self.marks_box.setMouseEnabled(x=False, y=False)

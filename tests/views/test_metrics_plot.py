@@ -70,3 +70,14 @@ def test_cursor_off_screen_pans_the_view(window):
     cur.seek(ix.count - 1)
     (x0, x1), _ = plot.left.viewRange()
     assert x0 <= t_end <= x1
+
+
+def test_axes_show_the_values_themselves(window):
+    """A load between 0.59 and 0.65 reads so on the axis, not as 590..650 "(x0.001)"."""
+    plot = window.metrics
+    plot.left.disableAutoRange()
+    plot.left.setYRange(0.59, 0.65, padding=0)
+    QApplication.processEvents()
+    axis = plot.item.getAxis("left")
+    assert axis.autoSIPrefixScale == 1.0 and "x0.001" not in axis.labelString()
+    assert plot.item.getAxis("right").autoSIPrefixScale == 1.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QHBoxLayout,
@@ -39,6 +40,16 @@ class ClockAxis(pg.DateAxisItem):
 
     def __init__(self, **kw):
         super().__init__(orientation="bottom", utcOffset=0, **kw)
+        # room for one row of labels from the start: sized from the labels it has drawn, the
+        # axis could be squeezed to 2 px by the layout before drawing any, and never show them
+        self.setHeight(QFontMetrics(QFont()).height() + 10)
+
+    def tickValues(self, minVal, maxVal, size):  # Qt-style override of pyqtgraph
+        if maxVal - minVal < 60:
+            # under a minute, steps of 1, 2 or 5 x 10^n seconds; DateAxisItem's levels gave a
+            # short job's axis ticks a millisecond apart, which overlap and show no label
+            return pg.AxisItem.tickValues(self, minVal, maxVal, size)
+        return super().tickValues(minVal, maxVal, size)
 
     def tickStrings(self, values, scale, spacing):  # Qt-style override of pyqtgraph
         if spacing >= 3600:

@@ -81,3 +81,19 @@ def test_axes_show_the_values_themselves(window):
     axis = plot.item.getAxis("left")
     assert axis.autoSIPrefixScale == 1.0 and "x0.001" not in axis.labelString()
     assert plot.item.getAxis("right").autoSIPrefixScale == 1.0
+
+
+def test_a_short_job_gets_readable_time_ticks(qapp):
+    """Under a minute the ticks are 1, 2 or 5 x 10^n s apart, with room for their labels
+    (DateAxisItem's levels put a 2.5 s job's ticks 1 ms apart: no label could show)."""
+    from PySide6.QtGui import QFontMetrics
+
+    from jemgui.views.metrics_plot import ClockAxis
+
+    axis = ClockAxis()
+    lo, hi = 1795445467.99, 1795445470.45
+    levels = [(spacing, [v for v in values if lo <= v <= hi]) for spacing, values in axis.tickValues(lo, hi, 480)]
+    spacing, values = levels[0]
+    assert 0.1 <= spacing <= 1 and len(values) >= 2
+    assert axis.tickStrings(values, 1, spacing)[0].count(":") == 2
+    assert axis.height() >= QFontMetrics(axis.font()).height()

@@ -141,11 +141,16 @@ class RawFeed:
         self.offset = 0
         self.pending = b""
         self.more = False  #: the last poll stopped at READ_LIMIT
+        self.damaged = False  #: the feed could not be read on from some point
         self.codes: dict[int, Code] = {}
 
     def poll(self) -> int:
         """Turn at most READ_LIMIT more bytes of the feed into queued records: a job that
-        writes faster than the monitor converts leaves its backlog on disk, not in memory."""
+        writes faster than the monitor converts leaves its backlog on disk, not in memory.
+        A damaged feed keeps every record before the damage and gets one marker saying where."""
+        if self.damaged:
+            self.more = False
+            return 0
         try:
             with open(self.path, "rb") as f:
                 f.seek(self.offset)
@@ -156,43 +161,59 @@ class RawFeed:
         self.more = len(data) == READ_LIMIT
         if not data:
             return 0
+        start = self.offset - len(self.pending)
         self.offset += len(data)
         data = self.pending + data if self.pending else data
-        batches, used = _jem_raw.read_batches(data)
+        batches, used, damage = _jem_raw.read_batches(data)
         self.pending = data[used:]
+        count, bad = self._convert(batches)
+        damage = damage or bad
+        if damage:
+            self.damaged, self.more, self.pending = True, False, b""
+            self.stream.record("marker", {"text": f"the tracer's feed of this process is damaged after byte "
+                                                  f"{start + used} ({damage}); its later records are lost"})
+            count += 1
+        return count
+
+    def _convert(self, batches: list[list]) -> tuple[int, str | None]:
+        """Queue the records of `batches`: (how many, what was wrong with an entry or None)."""
         count = 0
         stream = self.stream
         pid, codes = stream.pid, self.codes
         unknown = Code("", "", 0, None)
         with stream.lock:  # numbers and lines in feed order, interleaved with no other record
             append, seq = stream.queue.append, stream.seq
-            for batch in batches:
-                for entry in batch:
-                    first = entry[0]
-                    if first >= 0:
-                        cid, kind, ts, tid, fid, line, depth, extra = entry
-                        code = codes.get(cid, unknown)
-                        if line is None:
-                            line = code.first
-                        elif line < 0:
-                            line = code.line_at(-1 - line)
-                        rec = {"seq": seq, "pid": pid, "ts": _micro(ts), "kind": FRAME_KINDS[kind],
-                               "tid": tid, "fid": fid, "file": code.file, "line": line,
-                               "func": code.func, "depth": depth}
-                        if extra:
-                            rec.update(extra)
-                        append(line_of(rec))
-                        seq += 1
-                        count += 1
-                    elif first == _jem_raw.RECORD:
-                        stream.seq = seq
-                        stream.record(entry[1], entry[3], entry[2])
-                        seq = stream.seq
-                        count += 1
-                    elif first == _jem_raw.CODE:
-                        codes[entry[1]] = Code(*entry[2:6])
-            stream.seq = seq
-        return count
+            try:
+                for batch in batches:
+                    for entry in batch:
+                        first = entry[0]
+                        if first >= 0:
+                            cid, kind, ts, tid, fid, line, depth, extra = entry
+                            code = codes.get(cid, unknown)
+                            if line is None:
+                                line = code.first
+                            elif line < 0:
+                                line = code.line_at(-1 - line)
+                            rec = {"seq": seq, "pid": pid, "ts": _micro(ts), "kind": FRAME_KINDS[kind],
+                                   "tid": tid, "fid": fid, "file": code.file, "line": line,
+                                   "func": code.func, "depth": depth}
+                            if extra:
+                                rec.update(extra)
+                            append(line_of(rec))
+                            seq += 1
+                            count += 1
+                        elif first == _jem_raw.RECORD:
+                            stream.seq = seq
+                            stream.record(entry[1], entry[3], entry[2])
+                            seq = stream.seq
+                            count += 1
+                        elif first == _jem_raw.CODE:
+                            codes[entry[1]] = Code(*entry[2:6])
+            except (TypeError, ValueError, KeyError, IndexError) as exc:
+                return count, f"an entry the tracer never writes: {type(exc).__name__}: {exc}"
+            finally:
+                stream.seq = seq
+        return count, None
 
 
 class Code:

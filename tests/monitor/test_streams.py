@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import marshal
 
 import pytest
 
@@ -101,3 +102,30 @@ def test_time_is_kept_to_the_microsecond():
     for ts in (1700000000.1234567, 1795442907.8795084, 0.0000005, 12.5):
         assert _micro(ts) == round(ts, 6) or abs(_micro(ts) - round(ts, 6)) <= 1e-6
         assert len(repr(_micro(ts)).split(".")[-1]) <= 6 or "e" in repr(_micro(ts))
+
+
+@pytest.mark.parametrize("damage", [
+    _jem_raw.HEADER.pack(1 << 31) + b"x" * 64,                 # a length no batch has
+    _jem_raw.HEADER.pack(5) + b"\xff\xfe\x00\x01\x02",         # a batch marshal cannot read
+    _jem_raw.HEADER.pack(2) + b"N.",                           # a batch that is not a list (None)
+    _jem_raw.HEADER.pack(len(marshal.dumps([(7, 9, 1.0)]))) + marshal.dumps([(7, 9, 1.0)]),  # a bad entry
+])
+def test_a_damaged_feed_keeps_what_came_before_and_says_where_once(folders, damage):
+    """A cut write (a full disk, say) must not lose the good records before it, nor flood the
+    stream with a complaint every tick."""
+    events, raw = folders
+    code = (_jem_raw.CODE, 7, "/job/work.py", "work", 10, None)
+    _feed(raw, 42, [[code] + _frames(10)])
+    with open(raw / "42.bin", "ab") as f:
+        f.write(damage)
+    _feed(raw, 42, [_frames(10, 10)])   # written after the damage: cannot be framed any more
+    s = Streams(events, raw)
+    for _ in range(5):
+        s.poll_raw()
+    s.poll_raw(final=True)
+    s.flush()
+    recs = _lines(events / "42.jsonl")
+    assert [r["fid"] for r in recs[:10]] == list(range(10))
+    markers = [r for r in recs if r["kind"] == "marker"]
+    assert len(markers) == 1 and "damaged after byte" in markers[0]["text"]
+    assert [r["seq"] for r in recs] == list(range(len(recs)))

@@ -74,15 +74,29 @@ class RawWriter:
         self.fd = -1
 
 
+#: no batch is this big (the tracer writes one every POLL): a bigger length is a damaged feed
+MAX_BATCH = 256 << 20
+
+
 def read_batches(data):
-    """The complete batches at the start of `data`: (list of entry lists, bytes used)."""
+    """The complete batches at the start of `data`: (list of entry lists, bytes used, what is
+    wrong at that point or None). Damage (a cut write after a full disk, say) stops the
+    reading there; the batches before it are kept."""
     batches = []
     pos = 0
     size = HEADER.size
     while len(data) - pos >= size:
         (length,) = HEADER.unpack_from(data, pos)
+        if length > MAX_BATCH:
+            return batches, pos, f"a batch length of {length} bytes"
         if len(data) - pos - size < length:
             break
-        batches.append(marshal.loads(data[pos + size:pos + size + length]))
+        try:
+            batch = marshal.loads(data[pos + size:pos + size + length])
+        except (ValueError, EOFError, TypeError) as exc:
+            return batches, pos, f"{type(exc).__name__}: {exc}"
+        if type(batch) is not list:
+            return batches, pos, f"a batch that is a {type(batch).__name__}, not a list"
+        batches.append(batch)
         pos += size + length
-    return batches, pos
+    return batches, pos, None

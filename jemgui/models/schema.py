@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # sqlite_utils loads only when an index is built (0.1 s off opening a cached one)
     import sqlite_utils
 
+
 def pack_block(lines: bytes) -> bytes:
     """A block's stored form: zlib at level 1 (~100 us a block to pack, ~50 us to unpack)."""
     return zlib.compress(lines, 1)

@@ -395,29 +395,30 @@ def test_header_of_a_job_without_a_failure(qtbot, empty_window, tmp_path, final,
     assert ("Exit" in empty_window.header.facts.text()) == shows_exit
 
 
-def test_the_window_process_runs_blas_on_one_thread():
-    """numpy's BLAS worker threads spin after each call and took the GUI thread's core."""
-    import json
+def _new_process(code: str):
+    """Run `code` in a fresh Python: what make_app sets up once per process."""
     import subprocess
     import sys
 
-    probe = ("import json; from jemgui.app import make_app; make_app(offscreen=True); "
-             "from threadpoolctl import threadpool_info; "
-             "print(json.dumps([i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas']))")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+
+
+def test_the_window_process_runs_blas_on_one_thread():
+    """numpy's BLAS worker threads spin after each call and took the GUI thread's core."""
+    import json
+
+    out = _new_process("import json; from jemgui.app import make_app; make_app(offscreen=True); "
+                       "from threadpoolctl import threadpool_info; "
+                       "print(json.dumps([i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas']))")
     threads = json.loads(out.stdout.strip().splitlines()[-1])
     assert threads and all(n == 1 for n in threads)
 
 
 def test_offscreen_windows_do_not_flood_stderr_and_other_qt_messages_still_show():
-    import subprocess
-    import sys
-
-    probe = ("from jemgui.app import make_app, settle; app = make_app(offscreen=True)\n"
-             "from PySide6.QtCore import qWarning; from PySide6.QtWidgets import QWidget\n"
-             "w = QWidget(); w.show()\n"
-             "for n in range(5): w.setMinimumSize(100 + n, 100); settle(app, 2)\n"
-             "qWarning('a message of its own')\n")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    out = _new_process("from jemgui.app import make_app, settle; app = make_app(offscreen=True)\n"
+                       "from PySide6.QtCore import qWarning; from PySide6.QtWidgets import QWidget\n"
+                       "w = QWidget(); w.show()\n"
+                       "for n in range(5): w.setMinimumSize(100 + n, 100); settle(app, 2)\n"
+                       "qWarning('a message of its own')\n")
     assert "propagateSizeHints" not in out.stderr
     assert "a message of its own" in out.stderr

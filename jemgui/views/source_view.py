@@ -3,9 +3,13 @@
 Text comes only from the archive's `source` records (what ran, not what the
 local disk holds now). The gutter shows line numbers, which lines ran in
 this job and how often, breakpoints (click to toggle) and the current line.
+Each recently shown file keeps its own editor: switching a QPlainTextEdit's
+document throws away every laid-out line, which cost a few ms per file change.
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPolygon, QTextCursor, QTextDocument, QTextFormat
@@ -190,6 +194,8 @@ class CodeEditor(QPlainTextEdit):
 class SourceView(QWidget):
     """Shows the file and line of the cursor's selected frame; changes only the breakpoints."""
 
+    EDITORS = 8   # files whose laid-out text is kept
+
     def __init__(self, index, cursor: Cursor, breakpoints: Breakpoints, parent: QWidget | None = None):
         super().__init__(parent)
         self.index, self.cursor = index, cursor
@@ -198,6 +204,8 @@ class SourceView(QWidget):
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.title.setStyleSheet("QLabel#sourceTitle { padding: 3px 6px; background: #eceff1;"
                                  " border-bottom: 1px solid #cfd8dc; }")
+        self.breakpoints = breakpoints
+        self.path: str | None = None
         self.editor = CodeEditor(breakpoints)
         self.missing = QLabel()
         self.missing.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -212,6 +220,7 @@ class SourceView(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.stack)
         self._docs: dict[str, tuple[QTextDocument, PygmentsHighlighter | None, dict]] = {}
+        self._editors: OrderedDict[str, CodeEditor] = OrderedDict()
         subscribe(self, cursor.changed, self._on_cursor)
         subscribe(self, breakpoints.changed, lambda *_: self.editor.gutter.update())
         self._show()
@@ -236,7 +245,7 @@ class SourceView(QWidget):
         file, line = rec.get("file"), rec.get("line")
         if isinstance(file, str) and file:
             return file, line if type(line) is int else None, theme.CURRENT_LINE
-        return self.editor.path, None, theme.CURRENT_LINE
+        return self.path, None, theme.CURRENT_LINE
 
     def _document(self, path: str):
         entry = self._docs.get(path)
@@ -253,9 +262,27 @@ class SourceView(QWidget):
             self._docs[path] = entry
         return entry
 
+    def _editor(self, path: str, doc: QTextDocument, hits: dict) -> CodeEditor:
+        """The editor that shows `path`; beyond EDITORS the least recently shown one goes."""
+        ed = self._editors.pop(path, None)
+        if ed is None:
+            if not self._editors and self.editor.path is None:
+                ed = self.editor                         # the first file uses the editor made up front
+            else:
+                ed = CodeEditor(self.breakpoints)
+                self.stack.addWidget(ed)
+            ed.path, ed.hits = path, hits
+            ed.setDocument(doc)
+            ed._fit_gutter()
+        self._editors[path] = ed
+        while len(self._editors) > self.EDITORS:
+            _, old = self._editors.popitem(last=False)
+            self.stack.removeWidget(old)
+            old.deleteLater()
+        return ed
+
     def _show(self) -> None:
         path, line, colour = self.location()
-        ed = self.editor
         if path is None:
             self.title.setText("No source at this position")
             self.missing.setText("This record belongs to no file.\nStep to a call, line or command.")
@@ -268,12 +295,10 @@ class SourceView(QWidget):
             self.missing.setText(f"The source of {path} was not recorded in this archive.\n"
                                  "(The inspector shows only what the job ran, never the local disk.)")
             self.stack.setCurrentWidget(self.missing)
-            ed.path = path
+            self.path = path
             return
         self.title.setText(where)
-        if ed.path != path or ed.document() is not doc:
-            ed.path, ed.hits = path, hits
-            ed.setDocument(doc)
-            ed._fit_gutter()
-        self.stack.setCurrentWidget(ed)
-        ed.show_line(line, colour)
+        self.path = path
+        self.editor = self._editor(path, doc, hits)
+        self.stack.setCurrentWidget(self.editor)
+        self.editor.show_line(line, colour)

@@ -121,6 +121,26 @@ def test_thread_chooser_shows_the_shell_stack(qtbot, window):
     assert s["stack"][0][0] == "main"
 
 
+def test_each_file_keeps_its_editor_and_the_fewest_are_kept(window, monkeypatch):
+    """Coming back to a file shows its own editor again, text untouched; at most EDITORS stay."""
+    cur, src = window.inspection.cursor, window.source
+    cur.seek(SHELL_ALIVE)
+    python_file, python_editor = src.path, src.editor
+    laid_out = python_editor.document()
+    window.stack_view.threads.setCurrentIndex(0)         # the shell's thread: another file
+    assert src.path == "/job/run.sh" and src.editor is not python_editor
+    window.stack_view.threads.setCurrentIndex(1)
+    assert src.path == python_file and src.editor is python_editor and src.editor.document() is laid_out
+    assert_views_agree(window)
+    monkeypatch.setattr(type(src), "EDITORS", 1)
+    window.stack_view.threads.setCurrentIndex(0)         # the python file's editor goes
+    window.stack_view.threads.setCurrentIndex(1)         # and comes back as a new one
+    assert list(src._editors) == [python_file] and src.editor is not python_editor
+    pages = [src.stack.widget(i) for i in range(src.stack.count())]
+    assert python_editor not in pages and src.editor in pages and len(pages) == 2   # + the "not recorded" page
+    assert_views_agree(window)
+
+
 def test_gutter_breakpoint_then_continue_forwards_and_back(qtbot, window):
     cur = window.inspection.cursor
     cur.seek(CALL_F)

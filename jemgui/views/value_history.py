@@ -123,14 +123,7 @@ class ValueHistoryView(QWidget):
         self.table.setColumnWidth(1, 70)
         self.table.setColumnWidth(2, 60)
         self.table.clicked.connect(lambda i: self.cursor.seek(self.model.rows[i.row()][0]))
-        self.plot = pg.PlotWidget(background="w", axisItems={"bottom": ClockAxis()})
-        self.plot.setMinimumHeight(80)
-        self.plot.getPlotItem().setMenuEnabled(False)
-        self.plot.getPlotItem().showGrid(x=True, y=True, alpha=0.15)
-        self.curve = self.plot.plot([], [], stepMode=None, pen=pg.mkPen("#1565c0", width=1.5),
-                                    symbol="o", symbolSize=4, symbolBrush="#1565c0")
-        self.now_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(theme.CURSOR_PEN, width=1.5))
-        self.plot.addItem(self.now_line, ignoreBounds=True)
+        self.plot: pg.PlotWidget | None = None   # made when a numeric variable is first shown
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
         buttons.addWidget(self.title, 1)
@@ -138,8 +131,6 @@ class ValueHistoryView(QWidget):
         buttons.addWidget(self.next_button)
         self.split = QSplitter(Qt.Orientation.Horizontal)
         self.split.addWidget(self.table)
-        self.split.addWidget(self.plot)
-        self.split.setSizes([300, 300])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(2)
@@ -147,6 +138,27 @@ class ValueHistoryView(QWidget):
         layout.addWidget(self.split)
         subscribe(self, cursor.changed, self._on_cursor)
         self._watch()
+
+    def _make_plot(self) -> pg.PlotWidget:
+        """The value-over-time plot, built on first use: most sessions never show one, and
+        building a pyqtgraph plot costs about 40 ms of the window's launch."""
+        if self.plot is None:
+            self.plot = pg.PlotWidget(background="w", axisItems={"bottom": ClockAxis()})
+            self.plot.setMinimumHeight(80)
+            self.plot.getPlotItem().setMenuEnabled(False)
+            self.plot.getPlotItem().showGrid(x=True, y=True, alpha=0.15)
+            self.curve = self.plot.plot([], [], stepMode=None, pen=pg.mkPen("#1565c0", width=1.5),
+                                        symbol="o", symbolSize=4, symbolBrush="#1565c0")
+            self.now_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(theme.CURSOR_PEN, width=1.5))
+            self.plot.addItem(self.now_line, ignoreBounds=True)
+            self.split.addWidget(self.plot)
+            self.split.setSizes([300, 300])
+        return self.plot
+
+    def _hide_plot(self) -> None:
+        if self.plot is not None:
+            self.curve.setData([], [])
+            self.plot.setVisible(False)
 
     def _on_cursor(self, changed) -> None:
         if VARIABLE in changed or FRAME in changed:
@@ -167,8 +179,7 @@ class ValueHistoryView(QWidget):
         if key is None:
             self.title.setText("Value history: choose a variable in Locals")
             self.model.set_rows([])
-            self.curve.setData([], [])
-            self.plot.setVisible(False)
+            self._hide_plot()
             self.queries.cancel("history")
             return
         self.title.setText(f"Value history: {name} in {frame.func}")
@@ -180,12 +191,12 @@ class ValueHistoryView(QWidget):
         values = numeric([r[3] for r in rows if r[2] is not None])
         if values is not None and len(values) > 0:
             ts = np.asarray([r[1] for r in rows if r[2] is not None], dtype=float)
+            plot = self._make_plot()
             self.curve.setData(ts, values)
-            self.plot.setVisible(True)
-            self.plot.getPlotItem().enableAutoRange()
+            plot.setVisible(True)
+            plot.getPlotItem().enableAutoRange()
         else:
-            self.curve.setData([], [])
-            self.plot.setVisible(False)
+            self._hide_plot()
         self._follow()
 
     def _follow(self) -> None:
@@ -198,7 +209,7 @@ class ValueHistoryView(QWidget):
             self.table.scrollTo(self.model.index(row, 0))
         else:
             self.table.clearSelection()
-        if self.plot.isVisible():
+        if self.plot is not None and self.plot.isVisible():
             self.now_line.setValue(self.index.time_at(pos))
 
     def jump(self, backward: bool = True) -> int | None:

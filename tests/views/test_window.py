@@ -201,6 +201,7 @@ def test_dragging_the_plot_cursor_seeks(qtbot, window):
 def test_locals_copy_and_value_history(qtbot, window):
     cur = window.inspection.cursor
     cur.seek(LINE_F9)
+    assert window.history.plot is None                   # built when a numeric value is first shown
     loc = window.locals_view.locals
     item = next(loc.topLevelItem(i) for i in range(loc.topLevelItemCount()) if loc.topLevelItem(i).text(0) == "y")
     qtbot.mouseClick(loc.viewport(), Qt.MouseButton.LeftButton, pos=loc.visualItemRect(item).center())

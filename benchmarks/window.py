@@ -15,10 +15,13 @@ written once and indexed once into the work folder's cache) and prints:
   (each drag step is one slider value change; drags are coalesced, so the
   figure is the cost of one frame of dragging).
 
-Beside each, a floor measured in the same run: a new process that imports the same
+Beside each, floors measured in the same run: a new process that imports the same
 toolkit (PySide6, pyqtgraph, numpy) and shows a bare window holding one empty plot;
-and, in the inspector's window, a repaint of every panel with nothing changed (a
-cursor move changes every panel, so it repaints at least that much).
+in the inspector's window, a repaint of every panel with nothing changed (a random
+seek changes every panel, so it repaints at least that much); and a "stock twin" of
+the window: the same layout and size, each panel a stock widget (QPlainTextEdit,
+QStandardItemModel in a QTableView, QTreeWidget, a bare pyqtgraph plot) holding the
+same text, repainted whole: what the toolkit itself needs to redraw that much here.
 
 Goals: usable within 1 s; p95 under 16 ms per move.
 """
@@ -118,6 +121,75 @@ def launch(archive: Path | None, env: dict) -> tuple[float, float, float]:
     return float(wall) - t0, float(imports), float(window)
 
 
+# -- the toolkit's repaint floor: the same panels as stock widgets ---------------------
+
+
+def stock_twin(window):
+    """A window of stock widgets laid out like `window` (same size, same docks) and showing the same
+    text: the file in a plain QPlainTextEdit, the visible event rows in a QStandardItemModel, the
+    stack and locals in QTreeWidgets, the plotted series in a bare pyqtgraph plot, the same toolbar.
+    Repainting it is what the toolkit itself needs to redraw that much on this machine."""
+    import pyqtgraph as pg
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QStandardItem, QStandardItemModel
+    from PySide6.QtWidgets import (
+        QDockWidget,
+        QMainWindow,
+        QPlainTextEdit,
+        QTableView,
+        QTreeWidget,
+        QTreeWidgetItem,
+    )
+
+    twin = QMainWindow()
+    editor = window.source.editor
+    src = QPlainTextEdit(editor.toPlainText())
+    src.setFont(editor.font())
+    src.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+    twin.setCentralWidget(src)
+
+    table, model = window.events.table, window.events.model
+    first = max(0, table.rowAt(0))
+    rows = range(first, first + table.viewport().height() // table.rowHeight(first) + 2)
+    stock = QStandardItemModel(model.rowCount(), model.columnCount())
+    stock.setHorizontalHeaderLabels([model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())])
+    for r in rows:
+        for c in range(model.columnCount()):
+            stock.setItem(r, c, QStandardItem(str(model.data(model.index(r, c)) or "")))
+    stock_table = QTableView()
+    stock_table.setModel(stock)
+    stock_table.verticalHeader().setDefaultSectionSize(table.rowHeight(first))
+    stock_table.scrollTo(stock.index(first, 0), QTableView.ScrollHint.PositionAtTop)
+
+    def tree_copy(tree):
+        copy = QTreeWidget()
+        copy.setHeaderLabels([tree.headerItem().text(c) for c in range(tree.columnCount())])
+        for i in range(tree.topLevelItemCount()):
+            item = tree.topLevelItem(i)
+            QTreeWidgetItem(copy, [item.text(c) for c in range(tree.columnCount())])
+        return copy
+
+    plot = pg.PlotWidget(background="w")
+    for curve in window.metrics.curves.values():
+        plot.plot(*curve.getData())
+    panels = {"metrics": plot, "stack": tree_copy(window.stack_view.tree),
+              "locals": tree_copy(window.locals_view.locals), "events": stock_table,
+              "history": tree_copy(window.locals_view.returned)}
+    for name, widget in panels.items():
+        dock = QDockWidget(window.docks[name].windowTitle(), twin)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        twin.addDockWidget(window.dockWidgetArea(window.docks[name]), dock)
+    bar = twin.addToolBar("Transport")
+    bar.setObjectName("transport")
+    bar.addActions(window.toolbar.actions())
+    twin.statusBar().showMessage(window.statusBar().currentMessage() or "ready")
+    twin.resize(window.size())
+    twin.restoreState(window.saveState())
+    twin.show()
+    return twin
+
+
 # -- cursor moves, in this process -----------------------------------------------------
 
 
@@ -163,7 +235,7 @@ def measure_moves(archive: Path, moves: int) -> dict[str, list[float]]:
     # warm the caches the way a user's first minute would (fonts, pages, sources)
     for _ in range(20):
         timed(lambda: cur.seek(rng.randrange(ix.count)))
-    out: dict[str, list[float]] = {"step": [], "seek": [], "drag": [], "floor": []}
+    out: dict[str, list[float]] = {"step": [], "seek": [], "drag": [], "floor": [], "stock": []}
     for _ in range(moves // 3):
         out["floor"].append(timed(repaint_all))
     updated.clear()
@@ -189,6 +261,15 @@ def measure_moves(archive: Path, moves: int) -> dict[str, list[float]]:
         out["drag"].append(timed(lambda p=pos: slider.setValue(p)))
     slider.setSliderDown(False)
     assert cur.pos == slider.value(), "the drag fell behind the slider"
+    twin = stock_twin(window)
+    settle(app, 20)
+    for _ in range(moves // 3):
+        t = time.perf_counter()
+        for widget in [twin, *twin.findChildren(QWidget)]:
+            widget.update()
+        app.processEvents()
+        out["stock"].append((time.perf_counter() - t) * 1000)
+    dispose(app, twin)
     dispose(app, window)
     n = moves
     out["step (views)"], out["seek (views)"] = updated[:n], updated[n:2 * n]
@@ -248,7 +329,7 @@ def main() -> None:
           " the new state, 'repainted' = and the window is painted (wall time, and the GUI thread's CPU time,"
           f" which the machine's other load does not inflate; load average now {os.getloadavg()[0]:.1f}):")
     floor_p50 = _percentiles(moves["floor"])[0]
-    for name, label in (("floor", "floor: repaint every panel"), ("step (views)", "step, views updated"), ("step", "step, repainted"),
+    for name, label in (("stock", "stock twin: repaint all"), ("floor", "floor: repaint every panel"), ("step (views)", "step, views updated"), ("step", "step, repainted"),
                         ("step (cpu)", "step, repainted, CPU time"),
                         ("seek (views)", "random seek, views updated"), ("seek", "random seek, repainted"),
                         ("seek (cpu)", "random seek, repainted, CPU"),

@@ -150,7 +150,8 @@ def stock_twin(window):
 
     table, model = window.events.table, window.events.model
     first = max(0, table.rowAt(0))
-    rows = range(first, first + table.viewport().height() // table.rowHeight(first) + 2)
+    row_height = max(1, table.verticalHeader().defaultSectionSize())
+    rows = range(first, min(model.rowCount(), first + table.viewport().height() // row_height + 2))
     stock = QStandardItemModel(model.rowCount(), model.columnCount())
     stock.setHorizontalHeaderLabels([model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())])
     for r in rows:
@@ -158,7 +159,7 @@ def stock_twin(window):
             stock.setItem(r, c, QStandardItem(str(model.data(model.index(r, c)) or "")))
     stock_table = QTableView()
     stock_table.setModel(stock)
-    stock_table.verticalHeader().setDefaultSectionSize(table.rowHeight(first))
+    stock_table.verticalHeader().setDefaultSectionSize(row_height)
     stock_table.scrollTo(stock.index(first, 0), QTableView.ScrollHint.PositionAtTop)
 
     def tree_copy(tree):

@@ -213,8 +213,8 @@ def measure_moves(archive: Path, moves: int) -> dict[str, list[float]]:
     slider = window.transport_bar.slider
     rng = random.Random(4)
 
-    def repaint_all() -> None:
-        for widget in [window, *window.findChildren(QWidget)]:
+    def repaint_all(win) -> None:
+        for widget in [win, *win.findChildren(QWidget)]:
             widget.update()
         app.processEvents()
 
@@ -238,7 +238,7 @@ def measure_moves(archive: Path, moves: int) -> dict[str, list[float]]:
         timed(lambda: cur.seek(rng.randrange(ix.count)))
     out: dict[str, list[float]] = {"step": [], "seek": [], "drag": [], "floor": [], "stock": []}
     for _ in range(moves // 3):
-        out["floor"].append(timed(repaint_all))
+        out["floor"].append(timed(lambda: repaint_all(window)))
     updated.clear()
     phase[0] = "step"
     cur.seek(ix.count // 2)
@@ -264,12 +264,9 @@ def measure_moves(archive: Path, moves: int) -> dict[str, list[float]]:
     assert cur.pos == slider.value(), "the drag fell behind the slider"
     twin = stock_twin(window)
     settle(app, 20)
+    phase[0] = "stock"
     for _ in range(moves // 3):
-        t = time.perf_counter()
-        for widget in [twin, *twin.findChildren(QWidget)]:
-            widget.update()
-        app.processEvents()
-        out["stock"].append((time.perf_counter() - t) * 1000)
+        out["stock"].append(timed(lambda: repaint_all(twin)))
     dispose(app, twin)
     dispose(app, window)
     n = moves

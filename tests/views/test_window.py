@@ -121,7 +121,7 @@ def test_thread_chooser_shows_the_shell_stack(qtbot, window):
     assert s["stack"][0][0] == "main"
 
 
-def test_each_file_keeps_its_editor_and_the_fewest_are_kept(window, monkeypatch):
+def test_each_file_keeps_its_editor_up_to_the_limit(window, monkeypatch):
     """Coming back to a file shows its own editor again, text untouched; at most EDITORS stay."""
     cur, src = window.inspection.cursor, window.source
     cur.seek(SHELL_ALIVE)

@@ -23,18 +23,52 @@ INJECT = ROOT / "jemgui" / "monitor" / "inject"
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 
 
-def find_pythons() -> dict[str, str]:
-    """`{"3.12": executable}`: the default Python and every other CPython 3.9+ of pyenv."""
+#: the CPythons the tracer must be tested on (CI has them from pyenv); on a developer machine
+#: JEMGUI_TEST_PYTHONS=3.11,3.12 asks for fewer, but never for fewer than both back-ends
+REQUIRED = ("3.9", "3.10", "3.11", "3.12", "3.13")
+
+
+def backend(version: str) -> str:
+    """The tracer's back-end on CPython `version` ("3.12"): sys.settrace before 3.12, then sys.monitoring."""
+    return "sys.monitoring" if int(version.split(".")[1]) >= 12 else "settrace"
+
+
+def required_versions() -> tuple[str, ...]:
+    wanted = os.environ.get("JEMGUI_TEST_PYTHONS", "")
+    return tuple(v.strip() for v in wanted.split(",") if v.strip()) or REQUIRED
+
+
+def find_pythons() -> tuple[dict[str, str], dict[str, str]]:
+    """`({"3.12": executable}, {"3.9": why it is missing})`: pyenv's CPythons 3.9+ and the default one.
+
+    Every required version is a key of the first dict, found or not, so the tests
+    parametrized over it are there to fail (tests/conftest.py fails them with the
+    second dict's reason) instead of the run silently shrinking.
+    """
     found = {"{}.{}".format(*sys.version_info[:2]): sys.executable}
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
     for exe in sorted(root.glob("3.*/bin/python3")):
         m = re.match(r"3\.(\d+)\.", exe.parent.parent.name + ".")
         if m and int(m.group(1)) >= 9:
             found.setdefault(f"3.{m.group(1)}", str(exe))
-    return dict(sorted(found.items(), key=lambda kv: int(kv[0].split(".")[1])))
+    required = required_versions()
+    missing = {v: f"CPython {v} is not installed (looked for {root}/{v}.*/bin/python3)"
+               for v in required if v not in found}
+    backends = {backend(v) for v in required}
+    for name, versions in (("settrace", "< 3.12"), ("sys.monitoring", ">= 3.12")):
+        if name not in backends:
+            missing[name] = (f"JEMGUI_TEST_PYTHONS={','.join(required)} has no CPython {versions}: "
+                              f"the tracer's {name} back-end would go untested")
+    everything = {**found, **{v: str(root / v / "bin" / "python3") for v in missing}}
+    return dict(sorted(everything.items(), key=lambda kv: _minor(kv[0]))), missing
 
 
-PYTHONS = find_pythons()
+def _minor(version: str) -> int:
+    tail = version.split(".")[1]
+    return int(tail) if tail.isdigit() else 99
+
+
+PYTHONS, MISSING_PYTHONS = find_pythons()
 
 
 @dataclass

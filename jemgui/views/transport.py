@@ -35,9 +35,8 @@ MOVES = {
 
 
 def icon(name: str) -> QIcon:
-    """A toolbar icon shipped in resources/icons (empty when missing: the text still shows)."""
-    path = resource_path("icons", f"{name}.svg")
-    return QIcon(str(path)) if path.exists() else QIcon()
+    """A toolbar icon shipped in resources/icons (MissingPart when the installation lacks it)."""
+    return QIcon(str(resource_path("icons", f"{name}.svg")))
 
 SPEEDS = (("×0.1", 0.1), ("×1", 1.0), ("×10", 10.0), ("×100", 100.0), ("×1000", 1000.0), ("×10000", 1e4))
 

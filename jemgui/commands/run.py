@@ -15,6 +15,7 @@ import sys
 
 from jemgui.cli import UsageError
 from jemgui.live.options import add_broker_arguments, services_from_args
+from jemgui.monitor.parts import check_inject
 from jemgui.monitor.runner import DEFAULT_VERBOSITY, Monitor, MonitorError
 
 HELP = "run a job under the monitor and record it"
@@ -57,6 +58,7 @@ def monitor_from_args(args: argparse.Namespace) -> Monitor:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_inject()  # the tracer and bash env file are there, or one line and exit 4
     monitor = monitor_from_args(args)
     for service in services_from_args(args, monitor):
         monitor.add_service(service)

@@ -26,6 +26,7 @@ def source_archive() -> Path:
 
 SOURCE = source_archive()
 STREAMS = sorted((SOURCE / "events").glob("*.jsonl"))
+BASELINE = open_index(SOURCE).report
 
 
 @st.composite
@@ -80,13 +81,24 @@ def test_damage_costs_only_the_damaged_lines(case):
                 assert (rec["pid"], rec["seq"]) in kept, f"lost intact record {rec['pid']}:{rec['seq']}"
             offset += len(line)
         # and so must every record of the streams that were not touched
+        untouched = 0
         for other in STREAMS:
             if other != stream:
                 for line in other.read_bytes().splitlines():
                     rec = json.loads(line)
                     assert (rec["pid"], rec["seq"]) in kept
-        if damaged != original:
-            assert ix.report.total >= 0  # the report exists; problems are listed there, never raised
+                    untouched += 1
+        # every non-blank line of the damaged stream became a record or is reported by its number
+        lines = [line for line in damaged.split(b"\n") if line.strip()]
+        from_damaged = ix.count - untouched
+        reported = {p.line for p in ix.report.problems if p.file == f"events/{stream.name}" and p.line}
+        assert from_damaged <= len(lines)
+        assert from_damaged + len(reported) >= len(lines), "a damaged line was dropped without a report"
+        # and records missing between kept ones are reported as a hole
+        pid = json.loads(original.split(b"\n", 1)[0])["pid"]
+        seqs = sorted(seq for p, seq in kept if p == pid)
+        if seqs and seqs != list(range(seqs[-1] + 1)):
+            assert ix.report.counts["seq-hole"] > BASELINE.counts["seq-hole"], "a hole is not reported"
         ix.summary()
         if ix.count:
             ix.state_at(ix.count - 1)

@@ -1,9 +1,12 @@
 """`jemgui demo [--shipped | --live] [--screenshot FILE.png]`: the failing demo job in the window.
 
 The job (`resources/demo/reco_job.sh`) runs under the monitor in a child
-process (`jemgui run`), so the window's process never hosts the tracer. When
-the monitor cannot run here (a frozen app, no bash, a failed recording), the
-archive shipped in `resources/demo/archive` opens instead, and one line says so.
+process (`jemgui run`), so the window's process never hosts the tracer. The
+recording must reach the job's known failure (the transform's CalibrationError,
+exit code 1); when it does not (no bash, a part of the installation missing,
+a job that died early), the command says why in one line and exits 4, never
+showing an empty window. `--shipped` opens the archive recorded once and
+shipped in `resources/demo/archive`.
 
 With `--live` the window watches the job while it runs instead: a private
 ActiveMQ broker starts on 127.0.0.1 (`jemgui.live.local_broker`), the job
@@ -26,12 +29,17 @@ import sys
 from pathlib import Path
 
 from jemgui.commands.common import CommandFailed, run_guarded
-from jemgui.resources import resource_path
+from jemgui.monitor.parts import check_inject
+from jemgui.resources import MissingPart, resource_path
 
 HELP = "record the demo job and open it at its failure"
 JOB = "reco_job.sh"
 JOB_ID = "reco_task_17"
 TIMEOUT = 120
+#: how the demo job ends: the transform raises this, and the job exits with its code
+EXPECTED_FAILURE, EXPECTED_EXIT = "__main__.CalibrationError", 1
+#: a part is missing or failed (jemgui.cli's EXIT_COMPONENT)
+EXIT_COMPONENT = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,43 +54,75 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_monitor() -> None:
     """RuntimeError (one line) when the monitor cannot run the demo job here."""
-    if getattr(sys, "frozen", False):
-        raise RuntimeError("the monitor does not run from the packaged app")
     if importlib.util.find_spec("jemgui.monitor.runner") is None:
         raise RuntimeError("this build has no monitor")
+    try:
+        check_inject()
+    except MissingPart as exc:
+        raise RuntimeError(str(exc)) from None
     if shutil.which("bash") is None:
         raise RuntimeError("bash is not installed")
 
 
+def jemgui_command(*args: str) -> list[str]:
+    """This jemgui as a command line: the frozen app is its own executable."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, *args]
+    return [sys.executable, "-m", "jemgui", *args]
+
+
 def record(out: Path) -> Path:
-    """Run the demo job under the monitor into `out`; the archive, or a one-line reason."""
+    """Run the demo job under the monitor into `out`; the archive at its failure, or RuntimeError."""
     check_monitor()
     script = resource_path("demo", JOB)
     shutil.rmtree(out, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "jemgui", "run", "--job-id", JOB_ID, "--out", str(out), "--", "bash", str(script)]
+    cmd = jemgui_command("run", "--job-id", JOB_ID, "--out", str(out), "--", "bash", str(script))
     try:
-        subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT, check=False)
+        done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT,
+                              check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RuntimeError(f"the recording did not finish ({exc})") from exc
-    if not (out / "manifest.json").exists() or not any((out / "events").glob("*.jsonl*")):
-        raise RuntimeError("the recording wrote no archive")
+    (out.parent / f"{JOB_ID}.log").write_bytes(done.stdout + done.stderr)
+    failure = reached_failure(out)
+    if failure is not None:
+        said = [line for out in (done.stdout, done.stderr)
+                for line in out.decode(errors="replace").splitlines() if line.strip()]
+        raise RuntimeError(f"the demo job did not reach its expected failure: {failure}"
+                           + (f" (its last words: {said[-1].strip()})" if said else "")
+                           + f"; its output is in {out.parent / f'{JOB_ID}.log'}")
     return out
 
 
+def reached_failure(archive: Path) -> str | None:
+    """None when the recording ends in the demo's failure; else what it shows instead."""
+    if not (archive / "manifest.json").exists() or not any((archive / "events").glob("*.jsonl*")):
+        return "the recording wrote no archive"
+    from jemgui.models.index import open_index
+    from jemgui.models.inputs import UnreadableInput
+
+    try:
+        s = open_index(archive).summary()
+    except UnreadableInput as exc:
+        return f"its archive cannot be read ({exc})"
+    failure = (s.get("failure") or {}).get("type")
+    if s["exit_code"] != EXPECTED_EXIT or failure != EXPECTED_FAILURE:
+        return f"exit code {s['exit_code']}, " + (f"failure {failure}" if failure else "no exception recorded")
+    return None
+
+
 def demo_archive(shipped: bool = False) -> Path:
-    """A fresh recording of the demo job, or the shipped one (saying why on stderr)."""
-    fallback = resource_path("demo", "archive")
+    """A fresh recording of the demo job at its failure, or the shipped one; CommandFailed if neither."""
     if shipped:
-        return fallback
+        return resource_path("demo", "archive")
     from jemgui.models.cache import cache_dir
 
     print("jemgui demo: recording the demo job under the monitor…", file=sys.stderr)
     try:
         return record(cache_dir() / "demo" / JOB_ID)
     except RuntimeError as exc:
-        print(f"jemgui demo: {exc}; opening the shipped demo archive", file=sys.stderr)
-        return fallback
+        raise CommandFailed(f"{exc} (`jemgui demo --shipped` opens the recording shipped with jemgui)",
+                            code=EXIT_COMPONENT) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,9 +134,10 @@ def run(args: argparse.Namespace) -> int:
         return run_guarded("demo", lambda: run_live_demo(args.screenshot))
 
     def body() -> int:
-        path = demo_archive(args.shipped)
-        if not path.exists():
-            raise CommandFailed(f"{path}: the demo archive is missing from this installation")
+        try:
+            path = demo_archive(args.shipped)
+        except MissingPart as exc:
+            raise CommandFailed(str(exc), code=EXIT_COMPONENT) from None
         if args.screenshot:
             from jemgui.app import screenshot
 
@@ -148,7 +189,7 @@ class LiveDemo:
         try:
             check_monitor()
         except RuntimeError as exc:
-            raise CommandFailed(f"the live demo needs the monitor: {exc}", code=1) from None
+            raise CommandFailed(f"the live demo needs the monitor: {exc}", code=EXIT_COMPONENT) from None
         self.pki = ensure(self.folder.parent / "pki")
         work = self.folder
         shutil.rmtree(work, ignore_errors=True)
@@ -157,11 +198,12 @@ class LiveDemo:
         try:
             self.broker = LocalBroker(heap_mb=256).start()
         except BrokerError as exc:
-            raise CommandFailed(f"cannot start the local broker: {exc}", code=1) from None
-        cmd = [sys.executable, "-m", "jemgui", "run", "--job-id", LIVE_JOB_ID,
-               "--out", str(work / "archive"), "--verbosity", "2",
-               "--broker", self.broker.url, "--owner", self.pki.dn, "--ca-dir", str(self.pki.ca_dir),
-               "--", "bash", "live_job.sh", str(resource_path("demo")), str(self.passes)]
+            raise CommandFailed(f"cannot start the local broker: {exc}", code=EXIT_COMPONENT) from None
+        cmd = jemgui_command("run", "--job-id", LIVE_JOB_ID,
+                             "--out", str(work / "archive"), "--verbosity", "2",
+                             "--broker", self.broker.url, "--owner", self.pki.dn,
+                             "--ca-dir", str(self.pki.ca_dir),
+                             "--", "bash", "live_job.sh", str(resource_path("demo")), str(self.passes))
         with open(work / "monitor.log", "wb") as log:
             self.job = subprocess.Popen(cmd, cwd=work, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=log)
@@ -243,7 +285,7 @@ def run_live_demo(screenshot: str | None) -> int:
                                       records=300, stage=functools.partial(
                                           stage_screenshot, log=folder / "job.log"))
             except LiveTimeout as exc:
-                raise CommandFailed(f"{exc}; see {folder / 'monitor.log'}", code=1) from None
+                raise CommandFailed(f"{exc}; see {folder / 'monitor.log'}", code=EXIT_COMPONENT) from None
             print(out)
             return 0
         from jemgui.views.live_app import run_live

@@ -30,7 +30,7 @@ import psutil
 from jemgui.monitor import archive
 from jemgui.monitor.inject import _jem_trace
 from jemgui.monitor.inject._jem_values import redact_argv, redact_text
-from jemgui.monitor.output import OutputRelay
+from jemgui.monitor.output import JobOutput
 from jemgui.monitor.processes import Proc, ProcessTree, is_zombie
 from jemgui.monitor.shells import Shells
 from jemgui.monitor.streams import JsonlStream, Streams
@@ -234,22 +234,18 @@ class Monitor:
         previous = self._install_signals()
         if self.reaper:
             _become_subreaper()
+        output = JobOutput(self._log, self._marker)
         try:
             self._child = subprocess.Popen(
-                self.command, env=self._child_env(), stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, close_fds=False,
+                self.command, env=self._child_env(), close_fds=False, **output.popen_args(),
             )
         except OSError as exc:
+            output.close_child_ends()
             self._restore_signals(previous)
             self._marker(text=f"the job did not start: {exc.strerror or exc}")
             self._status = 127 if isinstance(exc, FileNotFoundError) else 126
             raise
-        relays = [
-            OutputRelay(self._child.stdout.fileno(), 1, "stdout", self._log),
-            OutputRelay(self._child.stderr.fileno(), 2, "stderr", self._log),
-        ]
-        for relay in relays:
-            relay.start()
+        output.start()
         self.record("state", state="RUNNING")
         ticker = threading.Thread(target=self._tick_loop, name="jem-monitor", daemon=True)
         ticker.start()
@@ -257,11 +253,7 @@ class Monitor:
             status = self._wait_for_job()
         finally:
             self._restore_signals(previous)
-        deadline = time.monotonic() + OUTPUT_GRACE
-        for relay, pipe in zip(relays, (self._child.stdout, self._child.stderr), strict=True):
-            relay.join(max(0.0, deadline - time.monotonic()))
-            if not relay.is_alive():
-                pipe.close()
+        output.finish(OUTPUT_GRACE)
         self._stop_ticks.set()
         ticker.join()
         self._child.returncode = status

@@ -35,10 +35,19 @@ def test_screenshot_of_an_archive_at_its_failure(archive, tmp_path):
 
 
 def test_screenshot_at_a_record(archive, tmp_path):
-    out = tmp_path / "rec.png"
+    """The picture is the window placed at 200:9 (what `open_now(record=...)` shows, checked in
+    test_opening), pixel for pixel, and not the window where it opens without `--record`."""
+    out, default, ref = tmp_path / "rec.png", tmp_path / "default.png", tmp_path / "ref.png"
     r = jemgui("open", archive, "--record", "200:9", "--screenshot", out)
     assert r.returncode == 0, r.stderr
-    assert out.exists()
+    assert jemgui("open", archive, "--screenshot", default).returncode == 0
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    subprocess.run([sys.executable, "-c", "import sys; from jemgui.app import screenshot; "
+                    "screenshot(sys.argv[1], sys.argv[2], record=(200, 9))", str(archive), str(ref)],
+                   env=env, check=True, timeout=120)
+    shot = looks_like_the_window(out)
+    assert shot == QImage(str(ref)), "the screenshot is not the window at record 200:9"
+    assert shot != QImage(str(default)), "--record changed nothing"
 
 
 @pytest.mark.parametrize("args,code,words", [

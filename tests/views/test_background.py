@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from jemgui.models.index import Index, open_index
 from jemgui.views.background import BackgroundQueries
 
 
+def answered_after(qtbot, queries) -> None:
+    """Wait until every answer of the queries submitted so far has been delivered or dropped.
+
+    One worker runs the queries in order and each answer is queued to the GUI thread in
+    that order, so once a query submitted now has answered, every earlier answer was handled.
+    """
+    done = []
+    queries.submit("fence", lambda ix: None, done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=5000)
+
+
 def test_a_newer_request_drops_the_older_answer(qtbot, archive):
     db_path = open_index(archive).db_path
     queries = BackgroundQueries(lambda: Index(db_path))
-    got, started = [], threading.Event()
+    got, started, release = [], threading.Event(), threading.Event()
 
     def slow(ix):
         started.set()
-        time.sleep(0.3)
+        release.wait(5)
         return ("slow", ix.count)
 
     queries.submit("filter", slow, got.append)
-    started.wait(5)
+    assert started.wait(5)
     queries.submit("filter", lambda ix: ("fast", list(ix.find(kinds=["exception"]).tolist())), got.append)
-    qtbot.waitUntil(lambda: queries.idle() and bool(got), timeout=5000)
-    qtbot.wait(50)
+    release.set()  # the older answer comes now, after the newer request
+    answered_after(qtbot, queries)
     assert got == [("fast", [23, 25, 27, 29])]
 
 
@@ -41,9 +51,16 @@ def test_channels_are_independent_and_errors_come_back_as_one_line(qtbot, archiv
 def test_cancel_drops_a_pending_answer(qtbot, archive):
     db_path = open_index(archive).db_path
     queries = BackgroundQueries(lambda: Index(db_path))
-    got = []
-    queries.submit("filter", lambda ix: time.sleep(0.1) or ix.count, got.append)
+    got, started, release = [], threading.Event(), threading.Event()
+
+    def running(ix):
+        started.set()
+        release.wait(5)
+        return ix.count
+
+    queries.submit("filter", running, got.append)
+    assert started.wait(5)
     queries.cancel("filter")
-    qtbot.waitUntil(queries.idle, timeout=5000)
-    qtbot.wait(50)
+    release.set()
+    answered_after(qtbot, queries)
     assert got == []

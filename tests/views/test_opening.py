@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
 from benchmarks.synth import write_archive as write_synthetic
 from jemgui.app import open_now
 from tests.models.jobs import monitor, write_archive, write_pack_of_two
 from tests.views.agree import assert_views_agree
+from tests.waiting import wait_for
 
 
 def open_and_wait(qtbot, w, path):
@@ -20,6 +23,13 @@ def open_and_wait(qtbot, w, path):
     w.open_path(path)
     qtbot.waitUntil(lambda: bool(out), timeout=15000)
     return out[0]
+
+
+def all_indexing_ended() -> None:
+    """Every indexing thread (older, superseded ones too) ended, and what they sent was handled."""
+    wait_for(lambda: not any(t.name == "jemgui-index" and t.is_alive() for t in threading.enumerate()),
+             30, "the indexing threads to end")
+    QCoreApplication.sendPostedEvents()  # their queued signals, if any, are delivered now
 
 
 def bad_inputs(tmp_path):
@@ -90,11 +100,11 @@ def test_indexing_can_be_cancelled_and_keeps_the_open_job(qtbot, window, tmp_pat
     window.opener.opened.connect(lambda *a: opened.append(a))
     window.open_path(big)
     assert window.cancel_button.isVisible() and window.progress.isVisible()
-    qtbot.wait(50)
+    qtbot.waitUntil(lambda: "Indexing: " in window.progress.format() and window.progress.value() > 0,
+                    timeout=15000)  # under way
     qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
     assert not window.progress.isVisible()
-    window.opener.wait(30)
-    qtbot.wait(50)
+    all_indexing_ended()
     assert opened == [] and window.inspection is before
     assert "cancelled" in window.statusBar().currentMessage()
 
@@ -107,8 +117,7 @@ def test_a_newer_open_wins_over_an_older_one(qtbot, empty_window, tmp_path):
     empty_window.open_path(slow)
     empty_window.open_path(fast)
     qtbot.waitUntil(lambda: bool(opened), timeout=15000)
-    empty_window.opener.wait(30)
-    qtbot.wait(100)
+    all_indexing_ended()
     assert opened == [str(fast)]
 
 

@@ -9,9 +9,96 @@ itself their reaper (see `runner`).
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import time
 from dataclasses import dataclass, field
 
 import psutil
+
+PYTHON = re.compile(r"^python[0-9.]*$")
+#: interpreter options that keep the tracer out (it comes in through PYTHONPATH and site)
+UNTRACEABLE = {"I": "isolated mode ignores PYTHONPATH", "E": "PYTHONPATH is ignored",
+               "S": "site (which loads the tracer) is not imported"}
+
+
+def untraced_reason(argv: list[str]) -> str | None:
+    """Why a Python started with these arguments cannot be traced (-I, -E, -S), or None."""
+    if not argv or not PYTHON.match(os.path.basename(argv[0])):
+        return None
+    flags = []
+    args = iter(argv[1:])
+    for arg in args:
+        if arg == "--" or not arg.startswith("-") or arg == "-":
+            break
+        if arg.startswith("--"):
+            if arg == "--check-hash-based-pycs":
+                next(args, None)
+            continue
+        for i, char in enumerate(arg[1:], 1):
+            if char in "cm":
+                return _reason(flags)
+            if char in "WX":
+                if i == len(arg) - 1:
+                    next(args, None)
+                break
+            if char in UNTRACEABLE and char not in flags:
+                flags.append(char)
+    return _reason(flags)
+
+
+ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+PREFIXES = ("exec", "command", "builtin", "nohup", "time", "env")
+
+
+def command_argv(text: str) -> list[str]:
+    """The program and arguments of a command as bash's xtrace shows it (quoted words),
+    without the variable assignments and `exec`/`env`-like words before it."""
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        return []
+    while words and (ASSIGNMENT.match(words[0]) or words[0] in PREFIXES or words[0].startswith("-")):
+        words.pop(0)
+    return words
+
+
+def children_running(parent: int, argv: list[str]) -> list[int]:
+    """Children of `parent` running now with this argv."""
+    found = []
+    for pid in _children(parent):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                real = [a.decode("utf-8", "surrogateescape") for a in f.read().split(b"\0")[:-1]]
+        except OSError:
+            continue
+        if real == argv:
+            found.append(pid)
+    return found
+
+
+def _reason(flags: list[str]) -> str | None:
+    if not flags:
+        return None
+    return "; ".join(f"-{f}: {UNTRACEABLE[f]}" for f in flags)
+
+
+def boot_time() -> float:
+    """When the machine booted, to the microsecond (psutil's is whole seconds: starts up to 1 s early)."""
+    return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def start_time(pid: int, booted: float) -> float | None:
+    """When the process began (wall clock), from the kernel's count of 10 ms ticks since boot."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            ticks = int(f.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+    return round(booted + ticks / TICKS, 6)
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -26,7 +113,8 @@ class Proc:
     handle: psutil.Process
     cpu: float = 0.0
     io: tuple[int, int] = (0, 0)
-    recorded: bool = False  # its start went to the monitor's stream
+    recorded: bool = False  # the monitor wrote its start
+    began: float | None = None  # wall clock, from the kernel's start tick
     extra: dict = field(default_factory=dict)
 
 
@@ -152,6 +240,6 @@ def _describe(pid: int) -> Proc | None:
                 cwd = handle.cwd()
             except (psutil.AccessDenied, OSError):
                 cwd = ""
-        return Proc(pid, ppid, started, argv, cwd, handle)
+        return Proc(pid, ppid, started, argv, cwd, handle, began=start_time(pid, boot_time()))
     except psutil.Error:
         return None

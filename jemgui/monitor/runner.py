@@ -31,7 +31,14 @@ from jemgui.monitor import archive
 from jemgui.monitor.inject import _jem_trace
 from jemgui.monitor.inject._jem_values import redact_argv, redact_text
 from jemgui.monitor.output import JobOutput
-from jemgui.monitor.processes import Proc, ProcessTree, is_zombie
+from jemgui.monitor.processes import (
+    Proc,
+    ProcessTree,
+    children_running,
+    command_argv,
+    is_zombie,
+    untraced_reason,
+)
 from jemgui.monitor.shells import Shells
 from jemgui.monitor.streams import JsonlStream, Streams
 
@@ -114,7 +121,8 @@ class Monitor:
         self._shells: Shells | None = None
         self._reaped: dict[int, int] = {}
         self._finished_streams: set[int] = set()
-        self._recorded_exits: set[int] = set()
+        self._untraced: set[int] = set()
+        self._untraced_commands: set[tuple] = set()
         self._stop_ticks = threading.Event()
         self._child: subprocess.Popen | None = None
         self._status: int | None = None
@@ -215,7 +223,7 @@ class Monitor:
         self.job["started"] = round(time.time(), 6)
         archive.write_manifest(self.archive_dir, self.job, self.pid)
         self._stream = self._streams.writer(self.pid)
-        self._shells = Shells(self.run_dir, self._streams, self.redact)
+        self._shells = Shells(self.run_dir, self._streams, self.redact, self._shell_command)
 
     def run(self) -> int:
         """Run the job to its end; returns its exit code, or -N when signal N ended it."""
@@ -365,7 +373,10 @@ class Monitor:
     def _scan_tree(self, final: bool = False) -> None:
         started, ended = self._tree.scan()
         for proc in started:
-            if not _may_have_stream(proc):
+            reason = untraced_reason(proc.argv)
+            if reason:
+                self._untraceable(proc.pid, proc.ppid, proc.argv, reason)
+            if reason or not _may_have_stream(proc):
                 self._record_start(proc)
         waiting = []
         for proc in self._ending + ended:
@@ -377,23 +388,51 @@ class Monitor:
         self._ending = waiting
 
     def _record_start(self, proc: Proc) -> None:
+        """A process that writes no stream of its own gets one from the monitor (its start at
+        the kernel's start time), unless its pid already has one (a traced shell exec'd it)."""
         proc.recorded = True
+        if proc.pid in self._streams.writers:
+            return
         argv = redact_argv(proc.argv) if self.redact else proc.argv
-        self.record("process", phase="start", proc=proc.pid, argv=argv, ppid=proc.ppid,
-                    cwd=proc.cwd, lang="other", started=proc.started)
+        self._streams.writer(proc.pid).record("process", {
+            "phase": "start", "argv": argv, "ppid": proc.ppid, "cwd": proc.cwd, "lang": "other",
+        }, proc.began)
 
     def _process_ended(self, proc: Proc) -> None:
         """A process of the job is gone: make sure its end is recorded once."""
         code = self._reaped.get(proc.pid)
         end = {"exit_code": code} if code is None or code >= 0 else {"signal": -code}
         self._poll_streams()
-        if proc.pid in self._streams.writers:
-            self._end_stream(proc.pid, end)
-        else:
-            if not proc.recorded:
-                self._record_start(proc)
-            self.record("process", phase="exit", proc=proc.pid, **end)
-            self._recorded_exits.add(proc.pid)
+        if proc.pid not in self._streams.writers and not proc.recorded:
+            self._record_start(proc)
+        self._end_stream(proc.pid, end)
+
+    def _untraceable(self, pid: int | None, ppid: int, argv: list[str], reason: str,
+                     where: str = "") -> None:
+        """A Python the tracer cannot enter: the archive says so, naming it."""
+        key = (ppid, tuple(argv))
+        if pid is not None:
+            if pid in self._untraced or (not where and key in self._untraced_commands):
+                return  # noted already (the scan found it after the shell's command did)
+            self._untraced.add(pid)
+        self._untraced_commands.add(key)
+        shown = " ".join(redact_argv(argv) if self.redact else argv)
+        who = f"process {pid}" if pid is not None else "a process"
+        fields = {"text": f"{who} ({shown}){where} is not traced: {reason}", "untraced": True}
+        if pid is not None:
+            fields["proc"] = pid
+        if self._verbosity >= 1:
+            self.record("marker", **fields)
+
+    def _shell_command(self, shell: int, file: str, line: int, text: str) -> None:
+        """A traced shell runs a command: a Python it starts with -I/-E/-S is noted even
+        when it ends before the tree scan could see it."""
+        argv = command_argv(text)
+        reason = untraced_reason(argv)
+        if not reason:
+            return
+        pid = next((c for c in children_running(shell, argv)), None)
+        self._untraceable(pid, shell, argv, reason, f" at {file or 'bash -c'}:{line}")
 
     def _poll_streams(self, final: bool = False) -> None:
         """Shells first: a script that exec's Python wrote its part before the Python began."""
@@ -421,12 +460,11 @@ class Monitor:
         child = self._child.pid if self._child is not None else None
         if child is not None and child not in self._finished_streams:
             end = {"exit_code": status} if status is None or status >= 0 else {"signal": -status}
-            if child in self._streams.writers:
-                self._end_stream(child, end)
-            elif child not in self._recorded_exits:
-                self.record("process", phase="start", proc=child, argv=self.job["argv"],
-                            ppid=self.pid, cwd=self.job["cwd"], lang="other")
-                self.record("process", phase="exit", proc=child, **end)
+            if child not in self._streams.writers:
+                self._streams.writer(child).record("process", {
+                    "phase": "start", "argv": self.job["argv"], "ppid": self.pid,
+                    "cwd": self.job["cwd"], "lang": "other"})
+            self._end_stream(child, end)
 
         # Streams of processes too short-lived for the tree scan, ended without a word.
         self._poll_streams(final=True)

@@ -31,8 +31,10 @@ ENV_FILE = "jem_bash_env.sh"
 class ShellTrace:
     """One bash process: the unread rest of its trace file and the stream it feeds."""
 
-    def __init__(self, path: Path, streams: Streams, redact: bool):
+    def __init__(self, path: Path, streams: Streams, redact: bool,
+                 on_command: Callable[[int, str, int, str], None] | None = None):
         self.path = path
+        self.on_command = on_command
         self.pid = int(path.stem)
         self.streams = streams
         self.redact = redact
@@ -102,6 +104,8 @@ class ShellTrace:
         if file and file not in self.sent:
             self.sent.add(file)
             count += self._source(stream, file, when)
+        if self.on_command is not None:
+            self.on_command(self.pid, file, lineno, command)
         stream.record("command", {
             "file": file, "line": lineno, "func": func or "main", "depth": depth,
             "text": redact_text(command) if self.redact else command,
@@ -162,17 +166,19 @@ def _int(text: str) -> int | None:
 class Shells:
     """All traced shells of the job, polled together."""
 
-    def __init__(self, run_dir: Path, streams: Streams, redact: bool):
+    def __init__(self, run_dir: Path, streams: Streams, redact: bool,
+                 on_command: Callable[[int, str, int, str], None] | None = None):
         self.folder = run_dir / "bash"
         self.streams = streams
         self.redact = redact
+        self.on_command = on_command
         self.traces: dict[int, ShellTrace] = {}
 
     def poll(self, verbosity: int, traced: Callable[[str], bool], final: bool = False) -> None:
         for pid, path in files_by_pid(self.folder, ".trace"):
             trace = self.traces.get(pid)
             if trace is None:
-                trace = self.traces[pid] = ShellTrace(path, self.streams, self.redact)
+                trace = self.traces[pid] = ShellTrace(path, self.streams, self.redact, self.on_command)
             if not trace.closed:
                 trace.poll(verbosity, traced, final=final)
 

@@ -19,8 +19,14 @@ if [ -n "$__jem_trace" ] && [ -n "${JEM_RUN_DIR-}" ] && [ -d "$JEM_RUN_DIR/bash"
     __jem_exit() {
       printf '\036X\037%s\037%s\n' "$1" "${EPOCHREALTIME-}" >&"$__jem_fd"
     }
-    printf '\036H\037%s\037%s\037%s\037%s\037%s' "$$" "$PPID" "$PWD" "${EPOCHREALTIME-}" "$0" >&"$__jem_fd"
-    if [ $# -gt 0 ]; then printf '\037%s' "$@" >&"$__jem_fd"; fi
+    printf '\036H\037%s\037%s\037%s\037%s' "$$" "$PPID" "$PWD" "${EPOCHREALTIME-}" >&"$__jem_fd"
+    # The command line as the kernel has it (`bash -c '...' name arg`), else $0 and the arguments.
+    if { mapfile -d '' -t __jem_argv < "/proc/$$/cmdline"; } 2>/dev/null && [ ${#__jem_argv[@]} -gt 0 ]; then
+      printf '\037%s' "${__jem_argv[@]}" >&"$__jem_fd"
+    else
+      printf '\037%s' "$0" "$@" >&"$__jem_fd"
+    fi
+    unset __jem_argv
     printf '\n' >&"$__jem_fd"
     trap '__jem_exit $?' EXIT
     BASH_XTRACEFD=$__jem_fd

@@ -8,12 +8,12 @@ import signal
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.monitor.tracing import PYTHONS, ROOT, read_streams
+from tests.waiting import wait_for
 
 JOBS = Path(__file__).resolve().parent / "jobs"
 DEMO = ROOT / "resources" / "demo"
@@ -138,7 +138,8 @@ def test_sigkill_leaves_a_readable_archive(tmp_path):
     proc = subprocess.Popen(monitor_cmd(archive) + [sys.executable, str(JOBS / "busy.py")],
                             stdout=subprocess.PIPE, env=clean_env(), start_new_session=True)
     assert proc.stdout.readline() == b"ready\n"
-    time.sleep(0.5)
+    wait_for(lambda: any(b'"kind":"call"' in p.read_bytes() for p in (archive / "events").glob("*.jsonl")),
+             30, "the job's calls in the archive")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     manifest = json.loads((archive / "manifest.json").read_text())

@@ -78,6 +78,7 @@ def run_monitor(monitor: Monitor) -> int:
         return 127 if isinstance(exc, FileNotFoundError) else 126
     if status < 0:
         _die_like(-status)
+        return 128 - status  # the signal did not end the monitor: the shell's number for it
     return status
 
 
@@ -91,6 +92,7 @@ def _die_like(signum: int) -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (ImportError, ValueError, OSError):
         pass
-    signal.signal(signum, signal.SIG_DFL)
+    if signum not in (signal.SIGKILL, signal.SIGSTOP):  # these two keep their default action anyway
+        signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signum])

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import tempfile
 from pathlib import Path
 
+from jemgui.cli import ComponentError
+
 SCREENSHOT_SIZE = (1600, 1000)
+NO_DISPLAY_HINT = "use --screenshot FILE.png, or the headless commands summary/inspect/export"
 
 
 def make_app(offscreen: bool = False):
@@ -17,10 +21,11 @@ def make_app(offscreen: bool = False):
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    from jemgui.resources import resource_path
-
     app = QApplication.instance()
     if app is None:
+        check_display()
+        from jemgui.resources import resource_path
+
         _one_blas_thread()
         app = QApplication(sys.argv[:1])
         app.setOrganizationName("jemgui")
@@ -32,6 +37,52 @@ def make_app(offscreen: bool = False):
         if icon.exists():
             app.setWindowIcon(QIcon(str(icon)))
     return app
+
+
+def check_display(env=None) -> None:
+    """ComponentError (one line) when Qt's platform cannot open a window here.
+
+    Qt aborts the whole process when its platform fails to start, with a
+    message about a missing xcb-cursor library even when there is simply no
+    display; this says what to do instead, before Qt is asked.
+    """
+    env = os.environ if env is None else env
+    asked = [p.split(":")[0].strip() for p in (env.get("QT_QPA_PLATFORM") or "").split(";") if p.strip()]
+    if not sys.platform.startswith("linux") or any(p != "xcb" and not p.startswith("wayland") for p in asked):
+        return  # offscreen, vnc, eglfs, ...: no display server needed
+    use_x11 = not asked or "xcb" in asked
+    use_wayland = not asked or any(p.startswith("wayland") for p in asked)
+    if use_wayland and (env.get("WAYLAND_DISPLAY") or env.get("WAYLAND_SOCKET")):
+        return
+    x11 = env.get("DISPLAY", "") if use_x11 else ""
+    if x11 and _x_server_answers(x11):
+        return
+    why = f"no X server answers at DISPLAY={x11}" if x11 else " or ".join(
+        name for name, used in (("DISPLAY", use_x11), ("WAYLAND_DISPLAY", use_wayland)) if used) + " not set"
+    raise ComponentError(f"no display ({why}): {NO_DISPLAY_HINT}")
+
+
+def _x_server_answers(display: str) -> bool:
+    """True when the X server named by a DISPLAY value accepts a connection (or its form is unknown)."""
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return True
+    if host in ("", "unix"):
+        path = f"/tmp/.X11-unix/X{number}"
+        addresses = [(socket.AF_UNIX, "\0" + path), (socket.AF_UNIX, path)]  # abstract first, as libxcb
+    else:
+        addresses = [(socket.AF_INET6 if ":" in host.rstrip(":") else socket.AF_INET,
+                      (host.rstrip(":"), 6000 + int(number)))]
+    for family, address in addresses:
+        with socket.socket(family) as s:
+            s.settimeout(2)
+            try:
+                s.connect(address)
+                return True
+            except OSError:
+                continue
+    return False
 
 
 def _quiet_offscreen_hints() -> None:

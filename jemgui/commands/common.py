@@ -24,7 +24,7 @@ class CommandFailed(Exception):
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("archive", help="archive folder, .tar/.tgz/.zip, .jsonl(.gz), .jmd or Chrome trace .json")
+    parser.add_argument("archive", metavar="ARCHIVE", help="archive folder, .tar/.tgz/.zip, .jsonl(.gz), .jmd or Chrome trace .json")
     parser.add_argument("--job", help="which job, when the input holds several")
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jemgui.cli import UsageError
+from jemgui.cli import EXIT_COMPONENT, EXIT_NO, UsageError
 from jemgui.commands.common import CommandFailed, run_guarded
 
 HELP = "open the inspector on a live job"
@@ -110,7 +110,8 @@ def _screenshot(args, settings, connection) -> int:
         out = live_screenshot(settings, args.screenshot, credential, note, connection,
                               timeout=args.wait)
     except LiveTimeout as exc:
-        raise CommandFailed(str(exc), code=1) from None
+        reached = connection.generation > 0
+        raise CommandFailed(str(exc), code=EXIT_NO if reached else EXIT_COMPONENT) from None
     except OSError as exc:
         raise CommandFailed(str(exc)) from None
     print(out)

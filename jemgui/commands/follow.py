@@ -4,7 +4,7 @@ The capture subscribes to the job's events and announcements, asks the job
 for every range it missed (late join, reconnect, dropped batches) with
 signed `history` commands, and exits once the job ended and every stream is
 whole. Exit status 0 when the archive is complete, 1 when it is not (the
-manifest's `capture` part says what is missing).
+manifest's `capture` part says what is missing), 4 when the broker cannot be reached.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from jemgui.cli import UsageError
+from jemgui.cli import ComponentError, UsageError
 
 HELP = "capture a live job into an archive"
 JOB_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
@@ -72,15 +72,14 @@ def run(args) -> int:
         raise UsageError(f"--out {out} exists and is not an empty folder")
     connection = connection_from_args(args, name="jemgui-follow")
     signer = load_signer(args, "follow", required=False)
-    if signer is None:
-        print("jemgui follow: no credential found: records the job's broker dropped cannot be "
-              "asked for", file=sys.stderr)
 
     connection.start()
     try:
         if not connection.wait_connected(args.connect_timeout):
-            print(f"jemgui follow: cannot reach the broker: {connection.status}", file=sys.stderr)
-            return 1
+            raise ComponentError(f"cannot reach the broker: {connection.status}")
+        if signer is None:  # said once the broker answers, so a failure stays one line
+            print("jemgui follow: no credential found: records the job's broker dropped cannot be "
+                  "asked for", file=sys.stderr)
         writer = ArchiveWriter(out)
         follower = Follower(connection, args.job, signer, sink=writer)
         try:

@@ -8,7 +8,6 @@ at once. `--wait` says how long to listen.
 from __future__ import annotations
 
 import json
-import sys
 import time
 
 HELP = "list the live jobs a broker announces"
@@ -57,13 +56,13 @@ def rows(jobs: dict[str, dict], now: float) -> list[list[str]]:
 
 
 def run(args) -> int:
+    from jemgui.cli import ComponentError
     from jemgui.live.options import connection_from_args
 
     connection = connection_from_args(args, name="jemgui-jobs")
     with connection:
         if not connection.wait_connected(min(30.0, max(args.wait, 5.0))):
-            print(f"jemgui jobs: cannot reach the broker: {connection.status}", file=sys.stderr)
-            return 1
+            raise ComponentError(f"cannot reach the broker: {connection.status}")
         jobs = collect(connection, args.wait)
     if args.json:
         for ann in jobs.values():

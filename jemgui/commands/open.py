@@ -12,7 +12,7 @@ HELP = "open an archive in the inspector window (default)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("archive", nargs="?",
+    parser.add_argument("archive", nargs="?", metavar="ARCHIVE",
                         help="archive folder, .tar/.tgz/.zip, .jsonl(.gz), .jmd or Chrome trace .json")
     parser.add_argument("--job", help="which job, when the input holds several")
     where = parser.add_mutually_exclusive_group()

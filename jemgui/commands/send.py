@@ -4,7 +4,7 @@ Arguments are `name=value`; a value that reads as JSON (`3`, `true`,
 `"x"`) is taken as such, anything else as a string, so `level=3` is a number
 and `path=log.txt` a string. A `history` command also receives the records:
 `--out FILE` writes them as JSON lines. Exit status: 0 when the job took the
-command, 1 when it refused it or did not answer.
+command, 1 when it refused it or did not answer, 4 when the broker cannot be reached.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 
-from jemgui.cli import UsageError
+from jemgui.cli import ComponentError, UsageError
 
 HELP = "send a signed command to a running job"
 
@@ -57,6 +57,8 @@ def run(args) -> int:
     sign = load_signer(args, "send", required=True)
     records = []
     with connection:
+        if not connection.wait_connected(args.timeout):
+            raise ComponentError(f"cannot reach the broker: {connection.status}")
         client = CommandClient(connection, args.job, sign)
         try:
             reply = client.call(args.command, cmd_args, timeout=args.timeout,

@@ -1,0 +1,154 @@
+"""Every error of the `jemgui` command is one line on stderr and a documented exit code, never a traceback.
+
+Codes: 2 bad usage, 3 unreadable input, 4 a part the command needs is missing
+or failed (no broker, no display). Each test runs the installed entry point
+as a user would.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.models.jobs import write_archive
+
+JEMGUI = str(Path(sys.executable).with_name("jemgui"))
+HINT = "use --screenshot FILE.png, or the headless commands summary/inspect/export"
+
+
+def jemgui(*args, env: dict | None = None, unset=(), cwd=None, timeout: float = 120):
+    environ = {k: v for k, v in os.environ.items() if k not in unset}
+    environ.update(env or {})
+    return subprocess.run([JEMGUI, *map(str, args)], capture_output=True, text=True, env=environ,
+                          cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def one_error(r, code: int) -> str:
+    """The single stderr line of a run that ended with `code`."""
+    assert "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.splitlines()
+    assert (r.returncode, len(lines)) == (code, 1), r.stderr
+    return lines[0]
+
+
+def dead_port() -> int:
+    """A port on 127.0.0.1 where nothing listens."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    return write_archive(tmp_path_factory.mktemp("errors") / "job.d")
+
+
+# -- usage ---------------------------------------------------------------------------------------
+
+def test_a_typoed_command_names_the_closest_one_but_an_existing_path_is_opened(tmp_path):
+    r = jemgui("sumary", "A", cwd=tmp_path)
+    assert one_error(r, 2) == "jemgui: no such command 'sumary' (did you mean 'summary'?)"
+    assert one_error(jemgui("nonsensical", cwd=tmp_path), 2).startswith("jemgui: no such command or file")
+
+    (tmp_path / "sumary").mkdir()  # now a folder of that name exists: `jemgui ARCHIVE` opens it
+    r = jemgui("sumary", "--record", "nonsense", "--screenshot", "x.png", cwd=tmp_path)
+    assert one_error(r, 2).startswith("jemgui open: --record wants PID:SEQ")
+    r = jemgui("missing.tgz", cwd=tmp_path)  # shaped like an archive: opened, and not found
+    assert one_error(r, 3) == "jemgui open: missing.tgz: no such file or folder"
+
+
+@pytest.mark.parametrize("args,line", [
+    (["summary"], "jemgui summary: error: the following arguments are required: ARCHIVE "
+                  "(see jemgui summary --help)"),
+    (["export", "{archive}"], "jemgui export: error: the following arguments are required: -o/--output "
+                              "(see jemgui export --help)"),
+    (["inspect", "{archive}", "--at", "x"], "jemgui inspect: error: argument --at: invalid int value: 'x' "
+                                            "(see jemgui inspect --help)"),
+    (["--frobnicate"], "jemgui: error: unrecognized arguments: --frobnicate (see jemgui --help)"),
+    (["jobs"], "jemgui jobs: error: the following arguments are required: --broker (see jemgui jobs --help)"),
+])
+def test_usage_errors_are_one_line_pointing_to_help(archive, args, line):
+    r = jemgui(*[a.format(archive=archive) for a in args])
+    assert one_error(r, 2) == line
+    assert r.stdout == ""
+
+
+# -- the broker ----------------------------------------------------------------------------------
+
+def test_jobs_without_a_broker(tmp_path):
+    r = jemgui("jobs", "--broker", f"stomp://127.0.0.1:{dead_port()}", "--wait", "0.5")
+    assert one_error(r, 4).startswith("jemgui jobs: cannot reach the broker: not connected to stomp://127.0.0.1:")
+
+
+def test_follow_without_a_broker_writes_nothing_and_says_one_thing(tmp_path):
+    out = tmp_path / "capture"
+    r = jemgui("follow", "--broker", f"stomp://127.0.0.1:{dead_port()}", "--job", "j1", "--out", out,
+               "--connect-timeout", "1", env={"HOME": str(tmp_path), "X509_USER_PROXY": ""})
+    assert one_error(r, 4).startswith("jemgui follow: cannot reach the broker")
+    assert not out.exists()
+
+
+def test_send_without_a_broker(tmp_path):
+    from jemgui.live.demo_pki import ensure
+
+    pki = ensure(tmp_path / "pki")  # a real credential, so only the broker is missing
+    r = jemgui("send", "--broker", f"stomp://127.0.0.1:{dead_port()}", "--job", "j1",
+               "--cert", pki.cert, "--key", pki.key, "--timeout", "1", "ping")
+    assert one_error(r, 4).startswith("jemgui send: cannot reach the broker")
+    assert r.stdout == ""
+
+
+def test_connect_screenshot_without_a_broker(tmp_path):
+    r = jemgui("connect", "--broker", f"stomp://127.0.0.1:{dead_port()}", "--job", "j1",
+               "--screenshot", tmp_path / "x.png", "--wait", "1", env={"HOME": str(tmp_path)})
+    assert "not connected to stomp://127.0.0.1:" in one_error(r, 4)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_demo_live_without_activemq_is_one_line_not_a_traceback(tmp_path):
+    r = jemgui("demo", "--live", env={"JEMGUI_CACHE_DIR": str(tmp_path / "cache"),
+                                      "ACTIVEMQ_HOME": str(tmp_path / "no-activemq")})
+    assert r.returncode == 4 and "Traceback" not in r.stderr, r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if "starting a local ActiveMQ" not in ln]
+    assert len(errors) == 1 and errors[0].startswith("jemgui demo: cannot start the local broker: ActiveMQ not found")
+
+
+def test_demo_live_with_an_unusable_cache_folder_is_one_line(tmp_path):
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder should be")
+    r = jemgui("demo", "--live", env={"JEMGUI_CACHE_DIR": str(blocker)})
+    assert one_error(r, 4).startswith("jemgui demo: ")
+    assert str(blocker) in r.stderr
+
+
+# -- the display ---------------------------------------------------------------------------------
+
+NO_DISPLAY = ("DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET", "QT_QPA_PLATFORM")
+
+
+def test_the_window_without_a_display_says_what_to_do_instead(archive, tmp_path):
+    r = jemgui(archive, unset=NO_DISPLAY)
+    assert one_error(r, 4) == f"jemgui open: no display (DISPLAY or WAYLAND_DISPLAY not set): {HINT}"
+    r = jemgui(archive, "--screenshot", tmp_path / "x.png", unset=NO_DISPLAY)  # what it advises works
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "x.png").stat().st_size > 10_000
+
+
+def test_a_display_where_no_x_server_answers(archive):
+    number = next(n for n in range(87, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists())
+    r = jemgui(archive, unset=NO_DISPLAY, env={"DISPLAY": f":{number}"})
+    assert one_error(r, 4) == f"jemgui open: no display (no X server answers at DISPLAY=:{number}): {HINT}"
+    r = jemgui(archive, unset=NO_DISPLAY, env={"QT_QPA_PLATFORM": "xcb"})
+    assert one_error(r, 4) == f"jemgui open: no display (DISPLAY not set): {HINT}"
+
+
+def test_connect_without_a_display(tmp_path):
+    r = jemgui("connect", "--broker", f"stomp://127.0.0.1:{dead_port()}", unset=NO_DISPLAY,
+               env={"HOME": str(tmp_path)})
+    assert one_error(r, 4).startswith("jemgui connect: no display")
+

@@ -102,12 +102,15 @@ def reached_failure(archive: Path) -> str | None:
     from jemgui.models.inputs import UnreadableInput
 
     try:
-        s = open_index(archive).summary()
+        ix = open_index(archive)
     except UnreadableInput as exc:
         return f"its archive cannot be read ({exc})"
-    failure = (s.get("failure") or {}).get("type")
-    if s["exit_code"] != EXPECTED_EXIT or failure != EXPECTED_FAILURE:
-        return f"exit code {s['exit_code']}, " + (f"failure {failure}" if failure else "no exception recorded")
+    code = ix.job.get("exit_code")
+    raised = {ix.record(int(p)).get("type") for p in ix.find(kinds=["exception"], text=EXPECTED_FAILURE)}
+    ix.close()
+    if code != EXPECTED_EXIT or EXPECTED_FAILURE not in raised:
+        return f"exit code {code}, " + ("but" if code == EXPECTED_EXIT else "and") \
+            + f" no {EXPECTED_FAILURE} recorded"
     return None
 
 

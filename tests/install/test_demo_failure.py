@@ -18,7 +18,7 @@ def test_a_job_that_dies_early_is_an_error_with_its_reason(tmp_path):
     r, shot = demo(tmp_path, PYTHON="/nonexistent/python3")  # the node has no such python
     assert r.returncode == 4, r.stderr
     last = r.stderr.strip().splitlines()[-1]
-    assert "did not reach its expected failure: exit code 2, no exception recorded" in last, last
+    assert "did not reach its expected failure: exit code 2, and no __main__.CalibrationError" in last, last
     assert "no /nonexistent/python3 on this node" in last and "--shipped" in last
     assert not shot.exists()
 

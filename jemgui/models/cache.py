@@ -3,15 +3,25 @@
 The key is a hash of the input's bytes, so a copied or moved archive reuses
 its index. Hashing gigabytes on every open would be slow, so a small table
 remembers the key of each (path, size, mtime, inode) already hashed.
+
+The index folder is bounded (`JEMGUI_CACHE_LIMIT`, default 4 GiB): after a
+build the least recently opened indexes go until the rest fits, and build
+files left by a process that died are removed when the next process starts
+indexing.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 import platformdirs
 
 #: bump when the index schema or its meaning changes: old indexes are rebuilt
@@ -21,6 +31,8 @@ SCHEMA_VERSION = 5
 def cache_dir() -> Path:
     """The user's cache folder for jemgui (JEMGUI_CACHE_DIR overrides it)."""
     d = Path(os.environ.get("JEMGUI_CACHE_DIR") or platformdirs.user_cache_dir("jemgui"))
+    if d.exists() and not d.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "the cache folder is not a folder", str(d))
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -67,3 +79,193 @@ def content_key(path: str | os.PathLike, job: str | None = None) -> str:
         return key
     finally:
         db.close()
+
+
+# -- the index folder: bounded, least recently used indexes go first ----------------------------
+
+#: the index cache's size cap unless JEMGUI_CACHE_LIMIT says otherwise
+DEFAULT_LIMIT = 4 << 30
+LIMIT_ENV = "JEMGUI_CACHE_LIMIT"
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_tidied: set[Path] = set()
+
+
+class CacheLimitError(ValueError):
+    """JEMGUI_CACHE_LIMIT is not a size."""
+
+
+def parse_size(text: str) -> int:
+    """Bytes of a size such as `4G`, `500M`, `1.5GiB` or `123456` (units are powers of 1024)."""
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    number, unit = (t[:-1], t[-1]) if t and t[-1] in _UNITS else (t, "")
+    try:
+        value = float(number)
+    except ValueError:
+        raise CacheLimitError(f"{text!r} is not a size (e.g. 4G, 500M)") from None
+    if value < 0 or value != value:
+        raise CacheLimitError(f"{text!r} is not a size (e.g. 4G, 500M)")
+    return int(value * _UNITS[unit])
+
+
+def size_limit() -> int:
+    """The index cache's cap in bytes: JEMGUI_CACHE_LIMIT, else DEFAULT_LIMIT. CacheLimitError if unreadable."""
+    text = os.environ.get(LIMIT_ENV, "").strip()
+    if not text:
+        return DEFAULT_LIMIT
+    try:
+        return parse_size(text)
+    except CacheLimitError as exc:
+        raise CacheLimitError(f"{LIMIT_ENV}={exc}") from None
+
+
+def index_folder() -> Path:
+    """The folder of the indexes; the first time a process asks, interrupted builds in it are removed."""
+    folder = cache_dir() / "index"
+    folder.mkdir(exist_ok=True)
+    if folder not in _tidied:
+        _tidied.add(folder)
+        remove_interrupted(folder)
+    return folder
+
+
+def building_name(key: str) -> str:
+    """The file an index is built in: its builder's pid in the name tells whether the build lives on."""
+    return f"{key}.{os.getpid()}.{threading.get_ident()}.building.sqlite"
+
+
+def _builder_alive(name: str) -> bool:
+    parts = name.split(".")
+    if len(parts) < 5 or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def remove_interrupted(folder: Path) -> list[Path]:
+    """Delete the build files (and their WAL companions) whose building process is gone."""
+    gone = []
+    for path in folder.glob("*.building.sqlite*"):
+        base = path.name.removesuffix("-wal").removesuffix("-shm")
+        if not _builder_alive(base):
+            path.unlink(missing_ok=True)
+            gone.append(path)
+    return gone
+
+
+@dataclass
+class CachedIndex:
+    """One complete index in the cache: its file, size (with WAL companions) and last use."""
+
+    path: Path
+    size: int
+    used: float
+    inputs: list[str] = field(default_factory=list)  #: the inputs (and `--job`) it was opened as
+    job: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.path.name.removesuffix(".sqlite")
+
+
+def mark_used(index_path: Path) -> None:
+    """Note that an index was opened now (its modification time is its last use)."""
+    try:
+        os.utime(index_path)
+    except OSError:
+        pass  # a read-only cache still opens
+
+
+def cached_indexes(folder: Path | None = None, details: bool = False) -> list[CachedIndex]:
+    """The complete indexes, least recently used first; `details` adds their inputs and job ids."""
+    folder = folder or index_folder()
+    out = []
+    for path in folder.glob("*.sqlite"):
+        if path.name.endswith(".building.sqlite"):
+            continue
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue
+        extra = sum(_size(Path(f"{path}{s}")) for s in ("-wal", "-shm"))
+        out.append(CachedIndex(path, st.st_size + extra, st.st_mtime))
+    out.sort(key=lambda c: c.used)
+    if details:
+        _add_details(out)
+    return out
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _add_details(indexes: list[CachedIndex]) -> None:
+    by_key = {c.key: c for c in indexes}
+    keys = cache_dir() / "keys.sqlite"
+    if keys.exists():
+        db = sqlite3.connect(f"file:{keys}?mode=ro", uri=True, timeout=10)
+        try:
+            for path, job, key in db.execute("SELECT path, job, key FROM keys ORDER BY path"):
+                if key in by_key:
+                    by_key[key].inputs.append(f"{path} --job {job}" if job else path)
+        except sqlite3.Error:
+            pass
+        finally:
+            db.close()
+    for c in indexes:
+        try:
+            db = sqlite3.connect(f"file:{c.path}?mode=ro", uri=True)
+            try:
+                row = db.execute("SELECT value FROM meta WHERE key='job'").fetchone()
+            finally:
+                db.close()
+            c.job = str((orjson.loads(row[0]) or {}).get("id") or "") if row else ""
+        except (sqlite3.Error, orjson.JSONDecodeError, AttributeError):
+            c.job = ""
+
+
+def remove_index(index: CachedIndex) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{index.path}{suffix}").unlink(missing_ok=True)
+
+
+def evict(keep: Path | None = None, limit: int | None = None) -> list[CachedIndex]:
+    """Remove the least recently used indexes until the cache fits its cap; never `keep`.
+
+    An index another process has open goes on working: its file lives until closed.
+    """
+    if limit is None:
+        try:
+            limit = size_limit()
+        except CacheLimitError:
+            limit = DEFAULT_LIMIT  # `jemgui cache` says what is wrong with the setting
+    indexes = cached_indexes()
+    total = sum(c.size for c in indexes)
+    removed = []
+    for c in indexes:
+        if total <= limit:
+            break
+        if keep is not None and c.path == keep:
+            continue
+        remove_index(c)
+        total -= c.size
+        removed.append(c)
+    return removed
+
+
+def clear(older_than: float | None = None) -> list[CachedIndex]:
+    """Remove every complete index, or those last used more than `older_than` seconds ago."""
+    cutoff = None if older_than is None else time.time() - older_than
+    removed = []
+    for c in cached_indexes():
+        if cutoff is None or c.used < cutoff:
+            remove_index(c)
+            removed.append(c)
+    return removed

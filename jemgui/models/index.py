@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from jemgui.models.cache import cache_dir, content_key
+from jemgui.models import cache
 from jemgui.models.inputs import UnreadableInput, list_jobs, open_input
 from jemgui.models.navigation import Navigation
 from jemgui.models.records import EXCEPTION, KIND_CODE, KIND_NAMES, STATE, describe
@@ -41,11 +41,10 @@ class Indexer:
         self.path, self.job = Path(path), job
         if not self.path.exists():
             raise UnreadableInput(f"{self.path}: no such file or folder")
-        self.key = content_key(self.path, job)
-        folder = cache_dir() / "index"
-        folder.mkdir(exist_ok=True)
+        self.key = cache.content_key(self.path, job)
+        folder = cache.index_folder()
         self.final_path = folder / f"{self.key}.sqlite"
-        self.db_path = folder / f"{self.key}.{os.getpid()}.{threading.get_ident()}.building.sqlite"
+        self.db_path = folder / cache.building_name(self.key)
 
     @property
     def cached(self) -> bool:
@@ -55,6 +54,7 @@ class Indexer:
     def run(self, progress=None, cancel: threading.Event | None = None) -> Path:
         """Build (unless cached) and return the final index path."""
         if self.cached:
+            cache.mark_used(self.final_path)
             return self.final_path
         from jemgui.models import indexer  # sqlite_utils and the builder load only when building
 
@@ -68,6 +68,7 @@ class Indexer:
             raise
         finally:
             inp.close()
+        cache.evict(keep=self.final_path)
         return self.final_path
 
 

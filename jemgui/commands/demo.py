@@ -1,7 +1,8 @@
 """`jemgui demo [--shipped | --live] [--screenshot FILE.png]`: the failing demo job in the window.
 
-The job (`resources/demo/reco_job.sh`) runs under the monitor in a child
-process (`jemgui run`), so the window's process never hosts the tracer. The
+The job (`resources/demo/reco_job.sh` and its files, copied to the cache
+folder to run from there) runs under the monitor in a child process
+(`jemgui run`), so the window's process never hosts the tracer. The
 recording must reach the job's known failure (the transform's CalibrationError,
 exit code 1); when it does not (no bash, a part of the installation missing,
 a job that died early), the command says why in one line and exits 4, never
@@ -71,16 +72,29 @@ def jemgui_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "jemgui", *args]
 
 
+def stage_job(folder: Path) -> Path:
+    """Copy the demo job's files (not the shipped archive) into `folder`, which it returns.
+
+    The job runs from there, as a user's job runs from its own folder: installed in
+    site-packages, its Python would count as a library, which the tracer skips.
+    """
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for part in resource_path("demo").iterdir():
+        if part.is_file():
+            shutil.copy(part, folder / part.name)
+    return folder
+
+
 def record(out: Path) -> Path:
     """Run the demo job under the monitor into `out`; the archive at its failure, or RuntimeError."""
     check_monitor()
-    script = resource_path("demo", JOB)
+    job = stage_job(out.parent / "job")
     shutil.rmtree(out, ignore_errors=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = jemgui_command("run", "--job-id", JOB_ID, "--out", str(out), "--", "bash", str(script))
+    cmd = jemgui_command("run", "--job-id", JOB_ID, "--out", str(out), "--", "bash", JOB)
     try:
-        done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT,
-                              check=False)
+        done = subprocess.run(cmd, cwd=job, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RuntimeError(f"the recording did not finish ({exc})") from exc
     (out.parent / f"{JOB_ID}.log").write_bytes(done.stdout + done.stderr)
@@ -198,6 +212,7 @@ class LiveDemo:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         (work / "live_job.sh").write_text(LIVE_JOB)
+        job = stage_job(work / "job")
         try:
             self.broker = LocalBroker(heap_mb=256).start()
         except BrokerError as exc:
@@ -206,7 +221,7 @@ class LiveDemo:
                              "--out", str(work / "archive"), "--verbosity", "2",
                              "--broker", self.broker.url, "--owner", self.pki.dn,
                              "--ca-dir", str(self.pki.ca_dir),
-                             "--", "bash", "live_job.sh", str(resource_path("demo")), str(self.passes))
+                             "--", "bash", "live_job.sh", str(job), str(self.passes))
         with open(work / "monitor.log", "wb") as log:
             self.job = subprocess.Popen(cmd, cwd=work, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=log)

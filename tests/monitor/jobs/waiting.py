@@ -16,16 +16,20 @@ def step(i):
 
 
 def spin(name):
+    spinning.set()
     i = 0
     while not flag("stop"):
         i = step(i)
         time.sleep(0.001)
 
 
+spinning = threading.Event()
 worker = threading.Thread(target=spin, args=("worker",), daemon=True)
 worker.start()
 spawned = False
 counter = 0
+spinning.wait()
+open(os.path.join(flags, "ready"), "w").close()  # both threads are where the tests look
 while not flag("stop"):
     counter += 1
     if not spawned and flag("spawn"):

@@ -131,7 +131,7 @@ def services_from_args(args: argparse.Namespace, monitor, warn=None) -> list:
         policy = Policy.load(args.policy, owner)
     except PolicyError as exc:
         raise OptionError(f"--policy: {exc}") from None
-    return [LiveLink(connection, Publisher(connection), CommandServer(connection, trust, policy))]
+    return [LiveLink(connection, Publisher(connection), CommandServer(connection, trust, policy), warn=warn)]
 
 
 class LiveLink:
@@ -143,14 +143,16 @@ class LiveLink:
     """
 
     def __init__(self, connection: Connection, publisher, server, quiet: float = 1.5,
-                 longest: float = 30.0):
+                 longest: float = 30.0, warn=None):
         self.connection = connection
+        self.warn = warn  #: told once, at the end, when the broker was never reached
         self.publisher = publisher
         self.server = server
         self.quiet = quiet
         self.longest = longest
 
     def start(self, monitor) -> None:
+        self.archive = monitor.archive_dir
         self.connection.start()
         self.publisher.start(monitor)
         self.server.start(monitor)
@@ -164,3 +166,6 @@ class LiveLink:
             self.server.stop()
         finally:
             self.connection.close()
+        if self.warn is not None and self.connection.generation == 0:
+            self.warn(f"the broker was never reached ({self.connection.status}): "
+                      f"the job's records are only in {self.archive}")

@@ -110,6 +110,18 @@ def test_connect_screenshot_without_a_broker(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_run_without_a_broker_keeps_the_jobs_exit_status_and_says_so_once(tmp_path):
+    from jemgui.live.demo_pki import ensure
+
+    pki = ensure(tmp_path / "pki")  # an owner and a CA folder, so nothing else is warned of
+    out = tmp_path / "archive"
+    r = jemgui("run", "--broker", f"stomp://127.0.0.1:{dead_port()}", "--owner", pki.dn,
+               "--ca-dir", pki.ca_dir, "--out", out, "--", "sh", "-c", "exit 3")
+    line = one_error(r, 3)  # a worker node's job is not failed by the broker being away
+    assert line.startswith("jemgui run: the broker was never reached (not connected to stomp://127.0.0.1:")
+    assert line.endswith(f"the job's records are only in {out}") and (out / "manifest.json").exists()
+
+
 def test_demo_live_without_activemq_is_one_line_not_a_traceback(tmp_path):
     r = jemgui("demo", "--live", env={"JEMGUI_CACHE_DIR": str(tmp_path / "cache"),
                                       "ACTIVEMQ_HOME": str(tmp_path / "no-activemq")})

@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# Build the standalone inspector with PyInstaller (jemgui.spec) and prove it works:
-# the built app must start and render the demo job's window offscreen.
-#   scripts/build_app.sh            -> dist/jemgui/jemgui, and dist/jemgui-demo.png
+# Build the standalone app with PyInstaller (jemgui.spec) and prove it starts: it must
+# render the demo job at its failure offscreen.
+#   scripts/build_app.sh [OUT]     -> OUT/jemgui/jemgui and OUT/jemgui-demo.png
+# OUT defaults to a new temporary folder (printed at the end); nothing is written in the clone.
+# The app is built from the wheel installed in a throw-away venv, so it carries what users get.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-PY=${PYTHON:-.venv/bin/python}
-"$PY" -m PyInstaller --version >/dev/null 2>&1 || "$PY" -m pip install -q 'pyinstaller>=6.5'
-"$PY" -m PyInstaller --noconfirm --clean --log-level WARN \
-  --distpath dist --workpath build/pyinstaller jemgui.spec
-shot=dist/jemgui-demo.png
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PYTHON:-python3}
+OUT=${1:-$(mktemp -d "${TMPDIR:-/tmp}/jemgui-app.XXXXXX")}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/jemgui-build.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$OUT"
+
+"$ROOT/scripts/build_wheel.sh" "$WORK/wheel" >/dev/null
+"$PY" -m venv "$WORK/venv"
+"$WORK/venv/bin/python" -m pip install -q --disable-pip-version-check "$WORK"/wheel/jemgui-*.whl 'pyinstaller>=6.5'
+(cd "$WORK" && "$WORK/venv/bin/python" -m PyInstaller --noconfirm --clean --log-level WARN \
+  --distpath "$OUT" --workpath "$WORK/pyinstaller" "$ROOT/jemgui.spec")
+
+shot="$OUT/jemgui-demo.png"
 rm -f "$shot"
-export JEMGUI_CACHE_DIR=${JEMGUI_CACHE_DIR:-$(mktemp -d)}
-QT_QPA_PLATFORM=offscreen dist/jemgui/jemgui demo --screenshot "$shot"
+export JEMGUI_CACHE_DIR=${JEMGUI_CACHE_DIR:-$WORK/cache}
+(cd "$WORK" && QT_QPA_PLATFORM=offscreen "$OUT/jemgui/jemgui" demo --screenshot "$shot")
 test -s "$shot"
-echo "built dist/jemgui/jemgui; it rendered $shot"
+echo "built $OUT/jemgui/jemgui; it rendered $shot"

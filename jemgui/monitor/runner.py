@@ -28,6 +28,7 @@ from pathlib import Path
 import psutil
 
 from jemgui.monitor import archive
+from jemgui.monitor.exits import LAG, ParentView, end_of
 from jemgui.monitor.inject import _jem_trace
 from jemgui.monitor.inject._jem_values import redact_argv, redact_text
 from jemgui.monitor.output import JobOutput
@@ -45,6 +46,7 @@ from jemgui.monitor.streams import JsonlStream, Streams
 DEFAULT_VERBOSITY = 4
 TICK = 0.075  # s between polls of what the job's processes wrote (live records wait this long at most)
 TREE_EVERY = 3  # ticks between process-tree scans (0.225 s)
+UNTRACED_WAIT = 0.5  # s to look for the process of a command that starts an untraceable Python
 OUTPUT_GRACE = 2.0  # s to wait for the job's pipes to close after it exited
 INJECT = Path(__file__).resolve().parent / "inject"
 JOB_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
@@ -121,8 +123,13 @@ class Monitor:
         self._shells: Shells | None = None
         self._reaped: dict[int, int] = {}
         self._finished_streams: set[int] = set()
+        self._parents = ParentView()  # how the job's shells saw their children end
+        self._exit_written: dict[int, dict] = {}  # exits the monitor wrote for a process
+        self._unknown_ends: dict[int, float] = {}  # ended, status not known yet: until when to wait
+        self._start_read: set[int] = set()
         self._untraced: set[int] = set()
-        self._untraced_commands: set[tuple] = set()
+        self._untraced_commands: set[tuple] = set()  # (shell, argv) of commands that ran one
+        self._untraced_pending: list[tuple] = []
         self._stop_ticks = threading.Event()
         self._child: subprocess.Popen | None = None
         self._status: int | None = None
@@ -223,7 +230,7 @@ class Monitor:
         self.job["started"] = round(time.time(), 6)
         archive.write_manifest(self.archive_dir, self.job, self.pid)
         self._stream = self._streams.writer(self.pid)
-        self._shells = Shells(self.run_dir, self._streams, self.redact, self._shell_command)
+        self._shells = Shells(self.run_dir, self._streams, self.redact, self._shell_command, self._parents)
 
     def run(self) -> int:
         """Run the job to its end; returns its exit code, or -N when signal N ended it."""
@@ -358,6 +365,8 @@ class Monitor:
                 sample_due = time.monotonic() >= next_sample
                 if sample_due or ticks % TREE_EVERY == 0:
                     self._scan_tree()
+                self._learn_ends()
+                self._name_untraced()
                 if sample_due:
                     next_sample += self.sample_interval
                     self._sample()
@@ -373,6 +382,7 @@ class Monitor:
     def _scan_tree(self, final: bool = False) -> None:
         started, ended = self._tree.scan()
         for proc in started:
+            self._parents.started(proc.pid, proc.ppid, proc.began, exact=False)
             reason = untraced_reason(proc.argv)
             if reason:
                 self._untraceable(proc.pid, proc.ppid, proc.argv, reason)
@@ -405,17 +415,37 @@ class Monitor:
         self._poll_streams()
         if proc.pid not in self._streams.writers and not proc.recorded:
             self._record_start(proc)
+        if code is None and proc.pid not in self._parents.known:
+            # its parent shell may tell how it ended: wait for that a little
+            self._unknown_ends.setdefault(proc.pid, time.monotonic() + LAG + 2 * TICK * TREE_EVERY)
+            return
         self._end_stream(proc.pid, end)
+
+    def _learn_ends(self, final: bool = False) -> None:
+        """Tie the statuses the shells reported to their children; end the processes that
+        waited for theirs (or waited long enough)."""
+        for pid in list(self._streams.writers):
+            if pid not in self._start_read and pid != self.pid:
+                start = _first_record(self.events_dir / f"{pid}.jsonl")
+                if start is not None:
+                    self._start_read.add(pid)
+                    if start.get("kind") == "process" and start.get("phase") == "start":
+                        exact = start.get("lang") != "other"  # "other": the kernel's tick, by the monitor
+                        self._parents.started(pid, start.get("ppid"), start.get("ts"), exact)
+        self._parents.resolve(time.time(), final)
+        now = time.monotonic()
+        for pid, until in list(self._unknown_ends.items()):
+            if final or pid in self._parents.known or now > until:
+                del self._unknown_ends[pid]
+                self._end_stream(pid, {"exit_code": None})
 
     def _untraceable(self, pid: int | None, ppid: int, argv: list[str], reason: str,
                      where: str = "") -> None:
         """A Python the tracer cannot enter: the archive says so, naming it."""
-        key = (ppid, tuple(argv))
         if pid is not None:
-            if pid in self._untraced or (not where and key in self._untraced_commands):
-                return  # noted already (the scan found it after the shell's command did)
+            if pid in self._untraced or (not where and (ppid, tuple(argv)) in self._untraced_commands):
+                return  # noted already, or will be by the shell's command that ran it
             self._untraced.add(pid)
-        self._untraced_commands.add(key)
         shown = " ".join(redact_argv(argv) if self.redact else argv)
         who = f"process {pid}" if pid is not None else "a process"
         fields = {"text": f"{who} ({shown}){where} is not traced: {reason}", "untraced": True}
@@ -429,10 +459,22 @@ class Monitor:
         when it ends before the tree scan could see it."""
         argv = command_argv(text)
         reason = untraced_reason(argv)
-        if not reason:
-            return
-        pid = next((c for c in children_running(shell, argv)), None)
-        self._untraceable(pid, shell, argv, reason, f" at {file or 'bash -c'}:{line}")
+        if reason:
+            where = f" at {file or 'bash -c'}:{line}"
+            self._untraced_pending.append((time.monotonic() + UNTRACED_WAIT, shell, argv, reason, where))
+            self._untraced_commands.add((shell, tuple(argv)))
+
+    def _name_untraced(self, final: bool = False) -> None:
+        """Name the process of each such command once it runs (it may still be a forked bash
+        when the command is read), or the command alone when it ended unseen."""
+        waiting = []
+        for until, shell, argv, reason, where in self._untraced_pending:
+            pid = next(iter(children_running(shell, argv)), None)
+            if pid is not None or final or time.monotonic() > until:
+                self._untraceable(pid, shell, argv, reason, where)
+            else:
+                waiting.append((until, shell, argv, reason, where))
+        self._untraced_pending = waiting
 
     def _poll_streams(self, final: bool = False) -> None:
         """Shells first: a script that exec's Python wrote its part before the Python began."""
@@ -444,9 +486,12 @@ class Monitor:
         if pid in self._finished_streams:
             return
         self._finished_streams.add(pid)
+        if end.get("exit_code", 0) is None and pid in self._parents.known:
+            end = end_of(self._parents.known[pid], wrote_exit=False)
         stream = self._streams.writer(pid)
         if not stream.ended:
             stream.record("process", {"phase": "exit", **end})
+            self._exit_written[pid] = end
 
     def _final_records(self, status: int | None) -> None:
         """After the job: last shell commands, ends of every process, a last sample."""
@@ -468,12 +513,31 @@ class Monitor:
 
         # Streams of processes too short-lived for the tree scan, ended without a word.
         self._poll_streams(final=True)
+        self._streams.flush()
+        self._learn_ends(final=True)
+        self._name_untraced(final=True)
         for pid in list(self._streams.writers):
             if pid == self.pid or pid in self._finished_streams:
                 continue
             if pid in self._reaped or not psutil.pid_exists(pid) or is_zombie(pid):
                 code = self._reaped.get(pid)
                 self._end_stream(pid, {"signal": -code} if code and code < 0 else {"exit_code": code})
+        self._correct_ends()
+
+    def _correct_ends(self) -> None:
+        """A process whose recorded end is not what its parent shell saw (a Python's tracer
+        cannot tell `sys.exit(4)` at verbosity 0 or 1) gets a second exit: its parent's word."""
+        self._streams.flush()
+        for pid, status in self._parents.known.items():
+            if pid in self._reaped or pid not in self._streams.writers:
+                continue
+            written = self._exit_written.get(pid)
+            recorded = written if written is not None else _last_exit(self.events_dir / f"{pid}.jsonl")
+            if recorded is None:
+                continue
+            end = end_of(status, wrote_exit=written is None)
+            if {k: recorded.get(k) for k in end} != end:
+                self._streams.writer(pid).record("process", {"phase": "exit", **end, "seen_by": "parent"})
 
     def _reap_ended(self) -> None:
         """Collect the status of children (adopted orphans) that ended after the job."""
@@ -528,6 +592,33 @@ def _child_of(pid: int, parent: int) -> bool:
             return int(f.read().rsplit(b")", 1)[1].split()[1]) == parent
     except (OSError, IndexError, ValueError):
         return False
+
+
+def _first_record(path: Path) -> dict | None:
+    """The first record of a stream file, once it is written."""
+    try:
+        with open(path, "rb") as f:
+            line = f.readline()
+        return json.loads(line) if line.endswith(b"\n") else None
+    except (OSError, ValueError):
+        return None
+
+
+def _last_exit(path: Path) -> dict | None:
+    """The last `process` exit record of a stream file."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - (1 << 16)))
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if b'"phase":"exit"' in line:
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    return None
 
 
 def _may_have_stream(proc: Proc) -> bool:

@@ -3,12 +3,14 @@
 `inject/jem_bash_env.sh` (the job's BASH_ENV) makes every traced bash write its
 xtrace to `<run>/bash/<pid>.trace`, one entry per command:
 
-    \\x1e<time>\\x1f<file>\\x1f<line>\\x1f<function>\\x1f<#FUNCNAME>\\x1f<subshell>\\x1f<text>\\n
+    \\x1e<time>\\x1f<file>\\x1f<line>\\x1f<function>\\x1f<#FUNCNAME>\\x1f<subshell>\\x1f<BASHPID>\\x1f<PIPESTATUS>\\x1f<text>\\n
 
 plus a header entry (`H`: pid, ppid, cwd, time, $0, arguments) when the shell starts
 and an exit entry (`X`: status, time) when it ends. The monitor polls those files
 and writes `process`, `source` and `command` records to the shell's stream (a Python
-that the script exec's goes on in the same stream: same pid).
+that the script exec's goes on in the same stream: same pid). The pid and statuses
+of each entry go to `exits.ParentView`, which learns from them how the shell's
+children ended.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from jemgui.monitor.exits import ParentView
 from jemgui.monitor.inject._jem_values import redact_argv, redact_text
 from jemgui.monitor.streams import JsonlStream, Streams, files_by_pid
 
@@ -32,9 +35,11 @@ class ShellTrace:
     """One bash process: the unread rest of its trace file and the stream it feeds."""
 
     def __init__(self, path: Path, streams: Streams, redact: bool,
-                 on_command: Callable[[int, str, int, str], None] | None = None):
+                 on_command: Callable[[int, str, int, str], None] | None = None,
+                 parents: ParentView | None = None):
         self.path = path
         self.on_command = on_command
+        self.parents = parents
         self.pid = int(path.stem)
         self.streams = streams
         self.redact = redact
@@ -84,11 +89,17 @@ class ShellTrace:
             except (IndexError, ValueError):
                 return 0
             self._open().record("process", {"phase": "exit", "exit_code": code}, _stamp(parts, 2))
+            if self.parents is not None:
+                self.parents.entry(self.pid, _stamp(parts, 2), self.pid, [code])
             return 1
-        fields = chunk.split(US, 6)
-        if len(fields) < 7 or verbosity < 1:
+        fields = chunk.split(US, 8)
+        if len(fields) < 9:
             return 0
-        stamp, file, line, func, nfuncs, subshell, command = fields
+        stamp, file, line, func, nfuncs, subshell, printer, statuses, command = fields
+        if self.parents is not None:
+            self.parents.entry(self.pid, _stamp(fields, 0), _int(printer), _ints(statuses))
+        if verbosity < 1:
+            return 0
         if func == INTERNAL or command.startswith(INTERNAL) or file.endswith(ENV_FILE):
             return 0
         if file and not traced(file):
@@ -130,6 +141,8 @@ class ShellTrace:
             argv = redact_argv(argv)
         fields = {"phase": "start", "argv": argv, "ppid": _int(ppid), "cwd": cwd, "lang": "shell"}
         self._open().record("process", fields, _stamp(parts, 4))
+        if self.parents is not None:
+            self.parents.started(self.pid, _int(ppid), _stamp(parts, 4))
         return 1
 
     def _source(self, stream: JsonlStream, file: str, when: float | None) -> int:
@@ -156,6 +169,13 @@ def _stamp(parts: list[str], index: int) -> float | None:
         return None
 
 
+def _ints(text: str) -> list[int] | None:
+    try:
+        return [int(word) for word in text.split()] or None
+    except ValueError:
+        return None
+
+
 def _int(text: str) -> int | None:
     try:
         return int(text)
@@ -167,18 +187,20 @@ class Shells:
     """All traced shells of the job, polled together."""
 
     def __init__(self, run_dir: Path, streams: Streams, redact: bool,
-                 on_command: Callable[[int, str, int, str], None] | None = None):
+                 on_command: Callable[[int, str, int, str], None] | None = None,
+                 parents: ParentView | None = None):
         self.folder = run_dir / "bash"
         self.streams = streams
         self.redact = redact
         self.on_command = on_command
+        self.parents = parents
         self.traces: dict[int, ShellTrace] = {}
 
     def poll(self, verbosity: int, traced: Callable[[str], bool], final: bool = False) -> None:
         for pid, path in files_by_pid(self.folder, ".trace"):
             trace = self.traces.get(pid)
             if trace is None:
-                trace = self.traces[pid] = ShellTrace(path, self.streams, self.redact, self.on_command)
+                trace = self.traces[pid] = ShellTrace(path, self.streams, self.redact, self.on_command, self.parents)
             if not trace.closed:
                 trace.poll(verbosity, traced, final=final)
 

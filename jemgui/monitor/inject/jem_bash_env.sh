@@ -1,6 +1,6 @@
 # Sourced by every non-interactive bash of a JEM-monitored job (the monitor sets BASH_ENV).
-# Sends bash's xtrace, with a machine-readable PS4 and the time of each command, to a
-# file of its own that the monitor turns into `command` records. The job's stdout and
+# Sends bash's xtrace, with a machine-readable PS4 (the time of each command, the pid that
+# runs it, the statuses of the last pipeline: how its children ended), to a file of its own that the monitor turns into `command` records. The job's stdout and
 # stderr are untouched; scripts of the system (and shells already tracing to stderr)
 # are left alone.
 if [ -n "${JEM_BASH_ENV_ORIG-}" ] && [ -r "${JEM_BASH_ENV_ORIG-}" ]; then
@@ -30,7 +30,7 @@ if [ -n "$__jem_trace" ] && [ -n "${JEM_RUN_DIR-}" ] && [ -d "$JEM_RUN_DIR/bash"
     printf '\n' >&"$__jem_fd"
     trap '__jem_exit $?' EXIT
     BASH_XTRACEFD=$__jem_fd
-    PS4=$'\036''${EPOCHREALTIME-}'$'\037''${BASH_SOURCE[0]-}'$'\037''${LINENO}'$'\037''${FUNCNAME[0]-}'$'\037''${FUNCNAME[0]+${#FUNCNAME[@]}}'$'\037''${BASH_SUBSHELL}'$'\037'
+    PS4=$'\036''${EPOCHREALTIME-}'$'\037''${BASH_SOURCE[0]-}'$'\037''${LINENO}'$'\037''${FUNCNAME[0]-}'$'\037''${FUNCNAME[0]+${#FUNCNAME[@]}}'$'\037''${BASH_SUBSHELL}'$'\037''${BASHPID}'$'\037''${PIPESTATUS[*]-}'$'\037'
     set -x
   fi
 else

@@ -9,6 +9,8 @@ import sys
 
 import orjson
 
+from jemgui.cli import EXIT_COMPONENT
+from jemgui.models.cache import CacheUnusable
 from jemgui.models.index import Index, open_index
 from jemgui.models.inputs import UnreadableInput
 
@@ -38,6 +40,8 @@ def open_for_cli(args: argparse.Namespace) -> Index:
         ix = open_index(args.archive, job=args.job, progress=progress)
     except UnreadableInput as exc:
         raise CommandFailed(str(exc)) from exc
+    except CacheUnusable as exc:
+        raise CommandFailed(f"{exc.strerror}: {exc.filename}", code=EXIT_COMPONENT) from exc
     except (OSError, sqlite3.Error) as exc:
         raise CommandFailed(f"{args.archive}: cannot read ({exc})") from exc
     finally:

@@ -49,12 +49,16 @@ def _fail(message: str) -> int:
 
 def _screenshot(args: argparse.Namespace, where, record) -> int:
     from jemgui.app import screenshot
+    from jemgui.cli import EXIT_COMPONENT
+    from jemgui.models.cache import CacheUnusable
     from jemgui.models.inputs import UnreadableInput
 
     try:
         out = screenshot(args.archive, args.screenshot, args.job, where, record)
     except UnreadableInput as exc:
         raise CommandFailed(str(exc)) from exc
+    except CacheUnusable as exc:
+        raise CommandFailed(f"{exc.strerror}: {exc.filename}", code=EXIT_COMPONENT) from exc
     except OSError as exc:
         raise CommandFailed(str(exc)) from exc
     print(out)

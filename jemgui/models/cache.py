@@ -28,12 +28,20 @@ import platformdirs
 SCHEMA_VERSION = 5
 
 
+class CacheUnusable(OSError):
+    """The cache folder cannot be made or is not a folder: a part is missing, not the input."""
+
+
 def cache_dir() -> Path:
     """The user's cache folder for jemgui (JEMGUI_CACHE_DIR overrides it)."""
     d = Path(os.environ.get("JEMGUI_CACHE_DIR") or platformdirs.user_cache_dir("jemgui"))
     if d.exists() and not d.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "the cache folder is not a folder", str(d))
-    d.mkdir(parents=True, exist_ok=True)
+        raise CacheUnusable(errno.ENOTDIR, "the cache folder is not a folder (see JEMGUI_CACHE_DIR)", str(d))
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CacheUnusable(exc.errno, f"cannot make the cache folder ({exc.strerror}; see JEMGUI_CACHE_DIR)",
+                            str(d)) from None
     return d
 
 

@@ -130,12 +130,13 @@ def test_demo_live_without_activemq_is_one_line_not_a_traceback(tmp_path):
     assert len(errors) == 1 and errors[0].startswith("jemgui demo: cannot start the local broker: ActiveMQ not found")
 
 
-def test_demo_live_with_an_unusable_cache_folder_is_one_line(tmp_path):
+@pytest.mark.parametrize("args", [["demo", "--live"], ["summary", "{archive}"], ["cache"],
+                                  ["{archive}", "--screenshot", "{tmp}/x.png"]])
+def test_an_unusable_cache_folder_is_a_missing_part_not_an_unreadable_input(archive, tmp_path, args):
     blocker = tmp_path / "cache"
     blocker.write_text("a file where the cache folder should be")
-    r = jemgui("demo", "--live", env={"JEMGUI_CACHE_DIR": str(blocker)})
-    assert one_error(r, 4).startswith("jemgui demo: ")
-    assert str(blocker) in r.stderr
+    r = jemgui(*[a.format(archive=archive, tmp=tmp_path) for a in args], env={"JEMGUI_CACHE_DIR": str(blocker)})
+    assert one_error(r, 4).endswith(f": the cache folder is not a folder (see JEMGUI_CACHE_DIR): {blocker}")
 
 
 # -- the display ---------------------------------------------------------------------------------

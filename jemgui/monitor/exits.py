@@ -7,9 +7,9 @@ xtrace, the pid that printed it (`$BASHPID`) and `${PIPESTATUS[*]}`: the statuse
 pipeline it ran last. This ties those statuses to processes:
 
 - a command bash ran itself (printed by the shell, then forked): the one child of the
-  shell that began between that entry and the next, unless it printed entries of its
-  own (a subshell or a background job, whose status `$?` does not tell), gets the
-  status the next entry shows;
+  shell that surely began between that entry and the next, unless it printed entries of
+  its own (a subshell or a background job, whose status `$?` does not tell), gets the
+  status the next entry shows (a subshell's entries are its own sequence for this);
 - a pipeline (its members print their own entries, in a row): its members, in the
   order they began, get the statuses of the next entry when there are as many.
 
@@ -61,10 +61,14 @@ class ParentView:
         """An xtrace entry of `shell` (or its exit, with `statuses` [its exit status])."""
         if ts is None or printer is None:
             return
+        entry = Entry(ts, printer, statuses)
         state = self.shells.setdefault(shell, Shell(shell))
-        state.entries.append(Entry(ts, printer, statuses))
+        state.entries.append(entry)
         if printer != shell:
             state.printers.add(printer)
+            # a subshell (a pipeline's member, `( ... )`) runs commands of its own: its
+            # own entries, in its own order, tell how its children ended
+            self.shells.setdefault(printer, Shell(printer)).entries.append(entry)
 
     def resolve(self, now: float, final: bool = False) -> None:
         """Tie the statuses of every window whose processes have had time to show up."""
@@ -108,7 +112,7 @@ class ParentView:
         """Children of `shell` that may have begun between `begin` and `end` (not tied yet)."""
         return [pid for pid, (ppid, ts, exact) in self.starts.items()
                 if ppid == shell and pid not in self.known and pid not in exclude
-                and (begin < ts if exact else begin < ts + TICK) and ts <= end]
+                and (begin < ts <= end if exact else begin < ts + TICK <= end)]
 
 
 def end_of(status: int, wrote_exit: bool) -> dict:

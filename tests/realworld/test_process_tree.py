@@ -119,3 +119,30 @@ def test_an_untraceable_python_gets_a_marker_naming_it(tmp_path):
     assert any(" -IS -c pass) at job.sh:5 " in r["text"] for r in markers), texts
     traced = [p for p in s["processes"] if p["lang"] == "python"]
     assert [p["argv"][1:] for p in traced] == [["-c", "print(4)"]]
+
+
+def test_statuses_in_a_script_of_many_shapes_are_right_or_unknown_never_wrong(tmp_path):
+    """Functions, `||`, a background job and `wait`, a subshell, a command substitution, a
+    pipeline, a loop, `set -e`: each child writes its pid and the status it will end with;
+    every status the archive gives is that one, and the plain foreground ones are given."""
+    _, s, _ = run_job(tmp_path, r"""
+c() { sh -c 'echo "$$=$1" >> "$FACTS"; sleep 0.3; exit $1' c "$1"; }
+c 3 || true
+sh -c 'echo "$$=5" >> "$FACTS"; sleep 0.4; exit 5' &
+c 0
+wait $!
+( c 6 ) || true
+x=$(c 7) || true
+c 2 | c 0 | c 9 || true
+for i in 1 2; do c 1$i || true; done
+c 4 && true || true
+c 8 || true
+""")
+    truth = dict(line.split("=") for line in (tmp_path / "facts.txt").read_text().split())
+    children = {str(p["pid"]): p for p in s["processes"] if p["argv"][:2] == ["sh", "-c"]}
+    assert children.keys() == truth.keys(), (children, truth)
+    wrong = {pid: (p["exit_code"], p["signal"]) for pid, p in children.items()
+             if (p["exit_code"], p["signal"]) not in ((int(truth[pid]), None), (None, None))}
+    assert not wrong, (wrong, truth)
+    foreground = {truth_pid for truth_pid, code in truth.items() if code in ("3", "11", "12", "4", "8")}
+    assert all(children[pid]["exit_code"] == int(truth[pid]) for pid in foreground), (children, truth)

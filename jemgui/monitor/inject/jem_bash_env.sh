@@ -1,8 +1,8 @@
 # Sourced by every non-interactive bash of a JEM-monitored job (the monitor sets BASH_ENV).
 # Sends bash's xtrace, with a machine-readable PS4 (the time of each command, the pid that
-# runs it, the statuses of the last pipeline: how its children ended), to a file of its own that the monitor turns into `command` records. The job's stdout and
-# stderr are untouched; scripts of the system (and shells already tracing to stderr)
-# are left alone.
+# prints it, the statuses of the last pipeline: how its children ended), to a file of its
+# own that the monitor turns into `command` records. The job's stdout and stderr are
+# untouched; scripts of the system (and shells already tracing to stderr) are left alone.
 if [ -n "${JEM_BASH_ENV_ORIG-}" ] && [ -r "${JEM_BASH_ENV_ORIG-}" ]; then
   . "$JEM_BASH_ENV_ORIG"
 fi

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from jemgui.live.local_broker import BrokerError, BrokerTLS, LocalBroker
+from tests.waiting import wait_for
 
 #: a slow subscriber may hold this many batches beyond its prefetch (small, so tests lose some)
 TEST_TOPIC_PENDING = 5
@@ -239,11 +240,11 @@ class LiveJob:
         return sum(s + 1 for s in self.monitor.last_seq().values())
 
     def wait_records(self, n: int, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.records() < n:
-            assert time.monotonic() < deadline, f"the job wrote only {self.records()} records"
-            assert self.thread.is_alive(), "the job ended early"
-            time.sleep(0.02)
+        def written() -> bool:
+            assert self.thread.is_alive() or self.records() >= n, "the job ended early"
+            return self.records() >= n
+
+        wait_for(written, timeout, f"the job to write {n} records")
 
     def wait(self, timeout: float = 60.0) -> int:
         self.thread.join(timeout)
@@ -270,6 +271,37 @@ def start_follow(url: str, job_id: str, out: Path, credential, *extra: str):
          "--out", str(out), "--cert", str(cert), "--key", str(key), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+
+
+def follow_listening(proc, out: Path) -> None:
+    """Wait until `jemgui follow` is connected: it makes its archive folder once connected, just
+    before it subscribes, so a job started now is heard from its start."""
+    def ready() -> bool:
+        assert proc.poll() is None, f"follow ended early: {proc.stderr.read()}"
+        return (out / "events").is_dir()
+
+    wait_for(ready, 30, "jemgui follow to connect")
+
+
+def subscribed(sub, via, *destinations: str, timeout: float = 10.0) -> None:
+    """Wait until the broker delivers `destinations` to `sub` (STOMP confirms no SUBSCRIBE):
+    probes sent through `via` until one of each comes back. Probes are taken out of the
+    inbox, and carry a `jem-probe` header should a late one arrive."""
+    for dest in destinations:
+        def back(dest=dest) -> bool:
+            via.send(dest, b"probe", {"jem-probe": "1"})
+            sub.inbox.wait(0.1)
+            kept, probes = [], 0
+            for m in sub.inbox.drain():
+                if "jem-probe" in m.headers:
+                    probes += m.destination == dest
+                else:
+                    kept.append(m)
+            for m in kept:
+                sub.inbox.put(m)
+            return probes > 0
+
+        wait_for(back, timeout, f"{dest} to reach the subscriber")
 
 
 def finish_follow(proc, timeout: float = 60.0) -> tuple[int, str, str]:

@@ -6,21 +6,13 @@ import threading
 import time
 
 import pytest
+from conftest import subscribed
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from jemgui.live.connection import Connection, Inbox, TLSFiles
 from jemgui.live.local_broker import free_port
 from jemgui.live.url import BrokerURLError, parse_broker_url
-
-
-def wait_for(predicate, timeout: float = 10.0, step: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
+from tests.waiting import wait_for
 
 
 def receive(conn: Connection, n: int, timeout: float = 10.0) -> list:
@@ -28,7 +20,7 @@ def receive(conn: Connection, n: int, timeout: float = 10.0) -> list:
     deadline = time.monotonic() + timeout
     while len(got) < n and time.monotonic() < deadline:
         conn.inbox.wait(0.1)
-        got += conn.inbox.drain()
+        got += [m for m in conn.inbox.drain() if "jem-probe" not in m.headers]
     return got
 
 
@@ -96,22 +88,21 @@ def test_messages_go_round_trip_with_headers(broker):
     with Connection(broker.url) as conn:
         assert conn.wait_connected(10), conn.status
         conn.subscribe("/topic/jem.test.roundtrip")
-        time.sleep(0.1)
+        subscribed(conn, conn, "/topic/jem.test.roundtrip")
         assert conn.send("/topic/jem.test.roundtrip", b'[{"a":1}]', {"jem-pid": "7"})
         [msg] = receive(conn, 1)
     assert msg.body == b'[{"a":1}]' and msg.headers["jem-pid"] == "7"
     assert msg.destination == "/topic/jem.test.roundtrip"
 
 
-def test_nobody_listening_means_not_connected_and_send_fails_fast():
+def test_nobody_listening_means_not_connected_and_send_fails():
+    """(How fast the send fails is measured by benchmarks.responsiveness [< 50 ms].)"""
     conn = Connection(f"stomp://127.0.0.1:{free_port()}", backoff=(0.05, 0.2)).start()
     try:
         assert not conn.wait_connected(0.5)
-        t0 = time.monotonic()
         assert conn.send("/topic/x", b"lost") is False
-        assert time.monotonic() - t0 < 0.05
         assert conn.status.startswith("not connected to stomp://127.0.0.1:")
-        assert wait_for(lambda: conn.last_error), "the reason is kept for the status bar"
+        wait_for(lambda: conn.last_error, what="the reason, kept for the status bar")
     finally:
         conn.close()
 
@@ -120,12 +111,12 @@ def test_reconnects_and_resubscribes_after_the_link_is_cut(proxy):
     with Connection(proxy.url, backoff=(0.05, 0.5)) as conn:
         assert conn.wait_connected(10), conn.status
         conn.subscribe("/topic/jem.test.cut")
-        time.sleep(0.1)
+        subscribed(conn, conn, "/topic/jem.test.cut")
         assert conn.send("/topic/jem.test.cut", b"before")
         assert [m.body for m in receive(conn, 1)] == [b"before"]
         proxy.cut()
-        assert wait_for(lambda: conn.connected and conn.generation == 2, 10), conn.status
-        time.sleep(0.1)
+        wait_for(lambda: conn.connected and conn.generation == 2, 10, "the reconnect")
+        subscribed(conn, conn, "/topic/jem.test.cut")  # subscribed again, by the connection itself
         assert conn.send("/topic/jem.test.cut", b"after")
         assert [m.body for m in receive(conn, 1)] == [b"after"]
 
@@ -135,11 +126,11 @@ def test_a_stalled_link_is_dropped_by_heart_beats(proxy):
     with Connection(proxy.url, heartbeats=(500, 500), backoff=(0.05, 0.5)) as conn:
         assert conn.wait_connected(10), conn.status
         proxy.throttle(0.01)  # a byte per 100 s: the broker's heart-beats stop arriving
-        assert wait_for(lambda: not conn.connected, 10), "stalled link is noticed"
+        wait_for(lambda: not conn.connected, 10, "the stalled link to be noticed")
         assert "heart-beat" in conn.last_error or conn.generation > 1
         proxy.throttle(None)
         proxy.cut()  # the stalled reconnect attempt goes too
-        assert wait_for(lambda: conn.connected, 15), conn.status
+        wait_for(lambda: conn.connected, 15, "the reconnect")
         assert conn.generation >= 2
 
 
@@ -147,9 +138,9 @@ def test_on_connect_runs_after_each_connect_from_the_supervisor(proxy):
     seen = []
     with Connection(proxy.url, backoff=(0.05, 0.5)) as conn:
         conn.on_connect(lambda c: seen.append((c.generation, threading.current_thread().name)))
-        assert wait_for(lambda: len(seen) == 1)
+        wait_for(lambda: len(seen) == 1, what="the first on_connect")
         proxy.cut()
-        assert wait_for(lambda: len(seen) == 2)
+        wait_for(lambda: len(seen) == 2, what="on_connect after the reconnect")
     assert [g for g, _ in seen] == [1, 2]
     assert all(name.endswith("-broker") for _, name in seen)
 
@@ -162,7 +153,7 @@ def test_tls_with_client_certificate(broker, pki, tmp_path):
     with Connection(broker.ssl_url, tls=tls) as conn:
         assert conn.wait_connected(15), conn.status
         conn.subscribe("/topic/jem.test.tls")
-        time.sleep(0.1)
+        subscribed(conn, conn, "/topic/jem.test.tls")
         assert conn.send("/topic/jem.test.tls", b"secret")
         assert [m.body for m in receive(conn, 1)] == [b"secret"]
 

@@ -142,6 +142,19 @@ def is_zombie(pid: int) -> bool:
         return True
 
 
+def zombie_status(pid: int) -> int | None:
+    """How a process that ended but is not reaped yet ended, as its parent's waitpid will
+    learn it (exit code, or -N for signal N): the kernel keeps it in /proc until then."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        if fields[0] != b"Z":
+            return None
+        return os.waitstatus_to_exitcode(int(fields[49]))
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class ProcessTree:
     """Processes below `root` (the monitor); `scan()` says which began and which ended."""
 
@@ -169,6 +182,9 @@ class ProcessTree:
         for pid in list(self.known):
             proc = self.known[pid]
             if pid not in pids or is_zombie(pid) or not _same(proc):
+                status = zombie_status(pid) if pid in pids else None
+                if status is not None:
+                    proc.extra["status"] = status
                 ended.append(self.known.pop(pid))
                 self.io_ended[0] += proc.io[0]
                 self.io_ended[1] += proc.io[1]

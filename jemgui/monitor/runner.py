@@ -410,7 +410,7 @@ class Monitor:
 
     def _process_ended(self, proc: Proc) -> None:
         """A process of the job is gone: make sure its end is recorded once."""
-        code = self._reaped.get(proc.pid)
+        code = self._reaped.get(proc.pid, proc.extra.get("status"))
         end = {"exit_code": code} if code is None or code >= 0 else {"signal": -code}
         self._poll_streams()
         if proc.pid not in self._streams.writers and not proc.recorded:

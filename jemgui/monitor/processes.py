@@ -161,6 +161,7 @@ class ProcessTree:
     def __init__(self, root: int):
         self.root = root
         self.known: dict[int, Proc] = {}
+        self.zombies: set[int] = set()  # ended before a scan saw them run, reported once
         self.io_ended = [0, 0]
         self.last_sample: float | None = None
 
@@ -188,8 +189,15 @@ class ProcessTree:
                 ended.append(self.known.pop(pid))
                 self.io_ended[0] += proc.io[0]
                 self.io_ended[1] += proc.io[1]
+        self.zombies &= pids
         for pid in pids - self.known.keys():
             if is_zombie(pid):
+                # it ended between two scans and its parent has not reaped it yet
+                proc = None if pid in self.zombies else _describe_zombie(pid)
+                if proc is not None:
+                    self.zombies.add(pid)
+                    started.append(proc)
+                    ended.append(proc)
                 continue
             proc = _describe(pid)
             if proc is not None:
@@ -240,6 +248,23 @@ def _same(proc: Proc) -> bool:
         return proc.handle.create_time() == proc.started
     except psutil.Error:
         return False
+
+
+def _describe_zombie(pid: int) -> Proc | None:
+    """What the kernel still tells of an ended process: its name, parent, start and status."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        name = data[data.index(b"(") + 1:data.rindex(b")")].decode("utf-8", "replace")
+        fields = data.rsplit(b")", 1)[1].split()
+        if fields[0] != b"Z":
+            return None
+        proc = Proc(pid, int(fields[1]), 0.0, [name], "", psutil.Process(pid),
+                    began=round(boot_time() + int(fields[19]) / TICKS, 6))
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return None
+    proc.extra["status"] = os.waitstatus_to_exitcode(int(fields[49]))
+    return proc
 
 
 def _describe(pid: int) -> Proc | None:

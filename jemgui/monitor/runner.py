@@ -132,6 +132,7 @@ class Monitor:
         self._untraced_pending: list[tuple] = []
         self._stop_ticks = threading.Event()
         self._child: subprocess.Popen | None = None
+        self._child_began: float | None = None
         self._status: int | None = None
         self._ending: list[Proc] = []
         self._traced_cache: dict[str, bool] = {}
@@ -250,6 +251,7 @@ class Monitor:
         if self.reaper:
             _become_subreaper()
         output = JobOutput(self._log, self._marker)
+        self._child_began = time.time()
         try:
             self._child = subprocess.Popen(
                 self.command, env=self._child_env(), close_fds=False, **output.popen_args(),
@@ -508,7 +510,7 @@ class Monitor:
             if child not in self._streams.writers:
                 self._streams.writer(child).record("process", {
                     "phase": "start", "argv": self.job["argv"], "ppid": self.pid,
-                    "cwd": self.job["cwd"], "lang": "other"})
+                    "cwd": self.job["cwd"], "lang": "other"}, self._child_began)
             self._end_stream(child, end)
 
         # Streams of processes too short-lived for the tree scan, ended without a word.

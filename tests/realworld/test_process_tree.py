@@ -149,21 +149,23 @@ c 8 || true
 
 
 def test_children_of_a_python_that_reaps_them_late_end_as_the_kernel_holds_it(tmp_path):
-    """A Python parent (no bash to ask) that waits late: the status its wait() returns."""
+    """A Python parent (no bash to ask) that waits late: the status its wait() returns, also
+    for a child that ended before the monitor ever saw it run."""
     told, s, _ = run_job(tmp_path, r"""
 "$PY" -c '
 import os, subprocess, sys, time
 kids = [subprocess.Popen(["sh", "-c", "sleep 0.5; exit 6"]),
-        subprocess.Popen(["sh", "-c", "sleep 0.5; kill -9 $$"])]
+        subprocess.Popen(["sh", "-c", "sleep 0.5; kill -9 $$"]),
+        subprocess.Popen(["sh", "-c", "exit 3"])]
 time.sleep(1.5)
 with open(os.environ["FACTS"], "a") as f:
     for kid in kids:
         f.write(f"{kid.pid}={kid.wait()}\n")
 '
 """)
-    assert sorted(told.values()) == ["-9", "6"]
+    assert sorted(told.values()) == ["-9", "3", "6"]
     for pid, code in told.items():
         found = [p for p in s["processes"] if p["pid"] == int(pid)]
         assert found, (pid, s["processes"])
-        expected = (None, 9) if code == "-9" else (6, None)
+        expected = (None, 9) if code == "-9" else (int(code), None)
         assert (found[0]["exit_code"], found[0]["signal"]) == expected, found

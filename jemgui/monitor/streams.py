@@ -142,6 +142,8 @@ class RawFeed:
         self.pending = b""
         self.more = False  #: the last poll stopped at READ_LIMIT
         self.damaged = False  #: the feed could not be read on from some point
+        self.ended = False  #: the feed's last entry says the tracer wrote out all it had
+        self.noted = False  #: a marker said that its last records may be missing
         self.codes: dict[int, Code] = {}
 
     def poll(self) -> int:
@@ -167,6 +169,8 @@ class RawFeed:
         batches, used, damage = _jem_raw.read_batches(data)
         self.pending = data[used:]
         count, bad = self._convert(batches)
+        if batches and batches[-1]:
+            self.ended = batches[-1][-1][0] == _jem_raw.END
         damage = damage or bad
         if damage:
             self.damaged, self.more, self.pending = True, False, b""
@@ -174,6 +178,20 @@ class RawFeed:
                                                   f"{start + used} ({damage}); its later records are lost"})
             count += 1
         return count
+
+    def note_unfinished(self) -> None:
+        """The job is over and this feed never said it was complete: the process was killed,
+        crashed or outlived the job, so the records of its last moments may be missing. The
+        archive says so rather than look complete."""
+        if self.ended or self.damaged or self.noted:
+            return
+        self.noted = True
+        cut = f", and a last batch of {len(self.pending)} bytes was cut short" if self.pending else ""
+        self.stream.record("marker", {
+            "text": f"process {self.stream.pid} ended without its tracer writing out its last "
+                    f"records (killed by a signal, crashed, or still running after the job){cut}: "
+                    f"records of its last {int(_jem_raw.FLUSH_EVERY * 1000)} ms may be missing",
+            "gap": True})
 
     def _convert(self, batches: list[list]) -> tuple[int, str | None]:
         """Queue the records of `batches`: (how many, what was wrong with an entry or None)."""
@@ -273,6 +291,8 @@ class Streams:
                 while final and feed.more:
                     feed.stream.flush()
                     count += feed.poll()
+                if final:
+                    feed.note_unfinished()
         return count
 
     def flush(self) -> None:

@@ -45,7 +45,8 @@ def test_a_backlog_is_converted_a_bounded_step_per_poll_and_wholly_at_the_end(fo
     code = (_jem_raw.CODE, 7, "/job/work.py", "work", 10, ((0, 4, 10), (4, 20, 12)))
     big = _frames(400, 600, extra={"args": {"x": ["str", "'" + "y" * 300 + "'"]}})  # one batch > READ_LIMIT
     _feed(raw, 42, [[code] + _frames(100), _frames(200, 100), _frames(300, 300), big,
-                    [(_jem_raw.RECORD, "log", 1700000001.0, {"stream": "stdout", "text": "done"})]])
+                    [(_jem_raw.RECORD, "log", 1700000001.0, {"stream": "stdout", "text": "done"}),
+                     (_jem_raw.END,)]])
     s = Streams(events, raw)
     first = s.poll_raw()
     assert 0 < first < 1001

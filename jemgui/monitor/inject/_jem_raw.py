@@ -15,6 +15,9 @@ Entries (the first item tells them apart):
     (-2, cid, file, func, first line, line table)  code id `cid` (the id of a code object,
                                                      sent again if reused) names this code;
                                                      the table is co_lines() or None
+    (-3,)                                           the tracer wrote out all it had (the process
+                                                     exits, or exec's): a feed that does not end
+                                                     so lost the records of its last moments
 """
 
 import _thread
@@ -25,7 +28,8 @@ from collections import deque
 
 HEADER = struct.Struct("<I")
 CALL, LINE, RETURN, EXCEPTION = 0, 1, 2, 3
-RECORD, CODE = -1, -2
+RECORD, CODE, END = -1, -2, -3
+FLUSH_EVERY = 0.05  #: s between the tracer's writes: what a kill of its process may cost
 
 
 class RawWriter:

@@ -38,7 +38,7 @@ except ImportError:  # imported by sitecustomize inside the job
 
 CONFIG_FILE = "config.json"
 CONTROL_FILE = "control.json"
-POLL = 0.05  # s between flushes of the queue to the monitor (a live record waits this long at most)
+POLL = _jem_raw.FLUSH_EVERY  # s between flushes of the queue to the monitor (a live record waits this long at most)
 MESSAGE_LIMIT = 2000
 SOURCE_LIMIT = 4 << 20
 TOOL_IDS = (4, 3)  # sys.monitoring ids nobody in the standard library claims
@@ -107,6 +107,179 @@ def _new_generation():
     global _tls, _suspended
     _tls = _thread._local()
     _suspended = {}
+
+
+# --- what the job sees of the tracer ---------------------------------------------------------
+# The hooks run on the job's own stack, a frame or more above the job's deepest. While they
+# run (verbosity 2+) the interpreter's recursion limit is HEADROOM above the job's, and
+# sys.getrecursionlimit/setrecursionlimit show and set the job's own: a user frame deeper
+# than the job's limit still gets the RecursionError it would get plain (checked once the
+# thread has DEEP_SHARE of the limit in traced frames: setting the limit makes CPython
+# compare it with the depth, for a few tens of ns). sys.gettrace/settrace (settrace
+# back-end) and sys.monitoring.get_tool show the job's own tracers, never JEM's.
+HEADROOM = 50
+RECURSION_MESSAGE = "maximum recursion depth exceeded"
+_real_settrace = sys.settrace
+_real_gettrace = sys.gettrace
+_real_setprofile = sys.setprofile
+_real_getprofile = sys.getprofile
+_real_setlimit = sys.setrecursionlimit
+_real_getlimit = sys.getrecursionlimit
+_real_threading_settrace = threading.settrace
+_job_limit = _real_getlimit()
+_deep = _job_limit // 2  # traced frames on a thread from which its depth is checked
+# The limit, over the job's, that CPython refuses to set exactly when the frame a hook sees
+# start is one deeper than the job may go (measured on CPython 3.9 to 3.13: 3.11 counts the
+# C call into the hook as a level of its own).
+_DEPTH_PROBE = 4 if sys.version_info[:2] == (3, 11) else 3
+_lifted = False  # is the real limit the job's plus HEADROOM
+_lost = {}  # exception type name -> events the hooks dropped because of it
+_hidden = False
+
+
+def _ours(fn):
+    return getattr(fn, "__module__", None) == __name__
+
+
+def _set_headroom(on):
+    """Give the hooks HEADROOM frames above the job's limit (on), or take it back."""
+    global _lifted
+    if on == _lifted:
+        return
+    try:
+        _real_setlimit(_job_limit + HEADROOM if on else _job_limit)
+        _lifted = on
+    except RecursionError:  # a thread is deeper than the job's limit right now: keep it
+        pass
+
+
+def _getrecursionlimit():
+    return _job_limit
+
+
+def _setrecursionlimit(new_limit):
+    global _job_limit, _deep
+    try:
+        _real_setlimit(new_limit)  # the job's own argument checks and errors
+    except RecursionError:  # maybe only because this wrapper is one frame deeper
+        try:
+            _real_setlimit(new_limit + 1)
+        except RecursionError as exc:
+            text = str(exc)
+            depth = text.rpartition("depth ")[2].partition(":")[0]
+            if depth.isdigit():
+                text = text.replace("to %d at" % (new_limit + 1), "to %d at" % new_limit)
+                text = text.replace("depth " + depth, "depth %d" % (int(depth) - 1))
+            error = RecursionError(text)
+        else:
+            error = None
+        if error is not None:
+            _real_setlimit(_job_limit + HEADROOM if _lifted else _job_limit)
+            raise error from None
+    _job_limit = new_limit
+    _deep = new_limit // 2
+    if _lifted:
+        _real_setlimit(new_limit + HEADROOM)
+
+
+def _too_deep():
+    """Is the frame that the calling hook is seeing start deeper than the job's limit?"""
+    try:
+        _real_setlimit(_job_limit + _DEPTH_PROBE)
+        return False
+    except RecursionError:
+        return True
+    finally:
+        _real_setlimit(_job_limit + HEADROOM)
+
+
+def _gettrace():
+    fn = _real_gettrace()
+    return None if _ours(fn) else fn
+
+
+def _settrace(fn):
+    """sys.settrace for the job: its own trace function replaces JEM's in this thread (a
+    marker says so) until it sets None again, when JEM's comes back."""
+    current = _real_gettrace()
+    active = _verbosity >= 2 and not _faulted and _backend == "settrace"
+    if fn is None or _ours(fn):
+        if current is None or not _ours(current):
+            if active and current is not None:
+                _record("marker", {"text": "the job removed its own trace function: tracing "
+                                           "resumes in thread %d" % _native_id()})
+            _real_settrace(_global if active else None)
+        return
+    if active and _ours(current):
+        _record("marker", {"text": "the job set its own trace function (sys.settrace): thread "
+                                   "%d is not traced until it removes it" % _native_id(),
+                           "gap": True})
+    _real_settrace(fn)
+
+
+def _threading_settrace(fn):
+    if fn is None or _ours(fn):
+        fn = _global if _verbosity >= 2 and not _faulted and _backend == "settrace" else None
+    _real_threading_settrace(fn)
+
+
+def _threading_gettrace():
+    fn = getattr(threading, "_trace_hook", None)
+    return None if _ours(fn) else fn
+
+
+def _hide():
+    """Put the job's views of the tracer in place (once per process)."""
+    global _hidden
+    if _hidden:
+        return
+    _hidden = True
+    sys.getrecursionlimit = _getrecursionlimit
+    sys.setrecursionlimit = _setrecursionlimit
+    if _backend == "settrace":
+        sys.gettrace = _gettrace
+        sys.settrace = _settrace
+        threading.settrace = _threading_settrace
+        if hasattr(threading, "gettrace"):
+            threading.gettrace = _threading_gettrace
+    else:
+        real_get_tool = sys.monitoring.get_tool
+
+        def get_tool(tool_id):
+            return None if tool_id == _tool and tool_id is not None else real_get_tool(tool_id)
+
+        sys.monitoring.get_tool = get_tool
+
+
+def _rearm_later(exc):
+    """`exc` is leaving a settrace hook (KeyboardInterrupt, or the job's own RecursionError),
+    so CPython drops this thread's trace function: a one-shot profile hook puts it back at
+    the thread's next event. When that event is the return of a traced frame (3.9 and 3.10
+    send no other event first), the frame's exception and return are recorded from it."""
+    previous = _real_getprofile()
+
+    def rearm(frame, event, arg):
+        _real_setprofile(previous)
+        if _verbosity < 2 or _faulted or _real_gettrace() is not None:
+            return
+        _real_settrace(_global)
+        local = frame.f_trace
+        if event == "return" and _ours(local):
+            local(frame, "exception", (type(exc), exc, exc.__traceback__))
+            local(frame, "return", None)
+
+    _real_setprofile(rearm)
+
+
+def _dropped(exc):
+    """A hook could not finish its event (RecursionError or MemoryError on the job's
+    stack): the event is lost, tracing goes on, and the first loss of each kind is said."""
+    name = type(exc).__name__
+    seen = _lost.get(name, 0)
+    _lost[name] = seen + 1
+    if not seen:
+        _record("marker", {"text": "the tracer lost an event to a %s in its hook; records "
+                                   "near it may be missing" % name, "gap": True})
 
 
 # --- what is user code -----------------------------------------------------------------
@@ -294,7 +467,7 @@ def _adopt(start):
     local = None
     if _backend == "settrace":
         _tls.hooks = call, local = _hooks(st)
-        sys.settrace(call)
+        _real_settrace(call)
     for f, info in reversed(chain):
         _push_adopted(st, f, info, local)
     _tls.st = st
@@ -393,7 +566,7 @@ def _exit_kind(frame, info):
 def _global(frame, event, arg):
     """The trace function a thread starts with: builds its state and its own hooks."""
     if _verbosity < 2:
-        sys.settrace(None)
+        _real_settrace(None)
         return None
     try:
         hooks = getattr(_tls, "hooks", None)
@@ -401,17 +574,20 @@ def _global(frame, event, arg):
             if _adopt(frame.f_back) is None:
                 return None
             hooks = _tls.hooks
-        sys.settrace(hooks[0])
+        _real_settrace(hooks[0])
         return hooks[0](frame, event, arg)
     except Exception as exc:
         _fault(exc)
         return None
+    except BaseException as exc:
+        _rearm_later(exc)
+        raise
 
 
 def _stale(frame, event, arg):
     """A traced frame's event after its thread's hooks went stale (a new generation)."""
     if _verbosity < 2:
-        sys.settrace(None)
+        _real_settrace(None)
         return None
     try:
         hooks = getattr(_tls, "hooks", None)
@@ -419,11 +595,14 @@ def _stale(frame, event, arg):
             if _adopt(frame) is None:
                 return None
             hooks = _tls.hooks
-        sys.settrace(hooks[0])
+        _real_settrace(hooks[0])
         return hooks[1](frame, event, arg)
     except Exception as exc:
         _fault(exc)
         return None
+    except BaseException as exc:
+        _rearm_later(exc)
+        raise
 
 
 def _hooks(st):
@@ -437,6 +616,10 @@ def _hooks(st):
     def call(frame, event, arg):
         if tls is not _tls or _verbosity < 2:
             return _global(frame, event, arg)
+        if len(stack) >= _deep and _too_deep():
+            exc = RecursionError(RECURSION_MESSAGE)  # what the job gets plain, one frame up
+            _rearm_later(exc)
+            raise exc
         try:
             code = frame.f_code
             info = _traced.get(id(code))
@@ -460,6 +643,9 @@ def _hooks(st):
         except Exception as exc:
             _fault(exc)
             return None
+        except BaseException as exc:
+            _rearm_later(exc)
+            raise
 
     def local(frame, event, arg):
         if tls is not _tls or _verbosity < 2:
@@ -496,6 +682,9 @@ def _hooks(st):
         except Exception as exc:
             _fault(exc)
             return None
+        except BaseException as exc:
+            _rearm_later(exc)
+            raise
 
     return call, local
 
@@ -514,7 +703,7 @@ def _resync(st, frame, local):
 
 def _settrace_install(level, old):
     if level >= 2:
-        threading.settrace(_global)
+        _real_threading_settrace(_global)
         if _get_ident() == _ctl_ident:
             if old < 2:
                 _schedule_main_thread()
@@ -526,11 +715,11 @@ def _settrace_install(level, old):
                             f.f_trace_lines = True
                         f = f.f_back
         else:
-            sys.settrace(_global)
+            _real_settrace(_global)
     else:
-        threading.settrace(None)
-        if _get_ident() != _ctl_ident:
-            sys.settrace(None)
+        _real_threading_settrace(None)
+        if _get_ident() != _ctl_ident and _ours(_real_gettrace()):
+            _real_settrace(None)
 
 
 def _schedule_main_thread():
@@ -546,7 +735,7 @@ def _schedule_main_thread():
     def in_main_thread(_arg):
         try:
             if _verbosity >= 2 and not _faulted and getattr(_tls, "st", None) is None:
-                sys.settrace(_global)
+                _real_settrace(_global)
                 _adopt(_getframe(1))
         except Exception as exc:
             _fault(exc)
@@ -587,6 +776,7 @@ if hasattr(sys, "monitoring"):
         return st
 
     def _m_start(code, offset):
+        too_deep = False
         try:
             key = id(code)
             if key not in _traced and _learn(code) is None:
@@ -598,13 +788,19 @@ if hasattr(sys, "monitoring"):
                 if st is None:
                     return None
                 tid, stack, vars_of, _ = st
-            fid = next(_fids)
-            _put((key, CALL, _time(), tid, fid, None, len(stack),
-                  _changes(vars_of, fid, _getframe(1), _traced[key][1], None, "args")
-                  if _verbosity >= 4 else None))
-            stack.append(fid)
+            if len(stack) >= _deep and _too_deep():
+                stack.append(None)  # a frame that fails at its start, as it would plain
+                too_deep = True
+            else:
+                fid = next(_fids)
+                _put((key, CALL, _time(), tid, fid, None, len(stack),
+                      _changes(vars_of, fid, _getframe(1), _traced[key][1], None, "args")
+                      if _verbosity >= 4 else None))
+                stack.append(fid)
         except Exception as exc:
             _fault(exc)
+        if too_deep:
+            raise RecursionError(RECURSION_MESSAGE)
 
     def _m_resume(code, offset):
         _resumed(code, offset, _getframe(1))
@@ -690,6 +886,8 @@ if hasattr(sys, "monitoring"):
                     return
                 tid, stack, vars_of, _ = st
                 fid = stack.pop()
+            if fid is None:  # the frame failed at its start (_m_start): never recorded
+                return
             vars_of.pop(fid, None)
             _put((key, RETURN, _time(), tid, fid, -1 - offset, len(stack), None))
         except Exception as exc:
@@ -706,6 +904,8 @@ if hasattr(sys, "monitoring"):
                 if st is None:
                     return
             stack = st[1]
+            if stack[-1] is None:  # the frame failed at its start (_m_start)
+                return
             _exception(st, stack[-1], len(stack) - 1, frame, exc, exc.__traceback__,
                        -1 - offset)
         except Exception as exc:
@@ -758,6 +958,7 @@ def _monitoring_install(level, old):
 
 
 def _install(level, old):
+    _set_headroom(level >= 2)
     if _backend == "monitoring":
         _monitoring_install(level, old)
     else:
@@ -782,6 +983,12 @@ def _fault(exc):
     """A fault inside the tracer: say so in the stream and stop tracing this process."""
     global _faulted, _verbosity
     if _faulted:
+        return
+    if isinstance(exc, (RecursionError, MemoryError)):  # the job's stack or memory, not a bug
+        try:
+            _dropped(exc)
+        except Exception:
+            pass
         return
     _faulted = True
     old, _verbosity = _verbosity, 0
@@ -948,7 +1155,6 @@ def _open_raw():
     _raw = _jem_raw.RawWriter(os.path.join(_config["raw"], "%d.bin" % pid))
     _put = _raw.queue.append
     _sources = set()
-    _new_generation()
     try:
         cwd = os.getcwd()
     except OSError:
@@ -961,6 +1167,9 @@ def _open_raw():
         _record("marker", {"text": "verbosity %d" % _verbosity, "verbosity": _verbosity})
     for info in list(_traced.values()):  # a forked child's stream names them afresh
         _send_code(info[0])
+    # Only now may the hooks take over the running frames (a forked child's adopted calls
+    # name codes this stream has just named; until here they write to the parent's queue).
+    _new_generation()
     _raw.flush()  # a process killed early still leaves its start
     _register(True)
 
@@ -993,6 +1202,11 @@ def _finish(code):
     # The monitor reaps its own children and writes their exact exit status itself.
     if os.getppid() != _config.get("monitor_pid"):
         _record("process", {"phase": "exit", "exit_code": code})
+    lost = sum(_lost.values())
+    if lost > len(_lost):
+        _record("marker", {"text": "the tracer lost %d events in all (%s)" % (
+            lost, ", ".join("%s: %d" % item for item in sorted(_lost.items()))), "gap": True})
+    _put((_jem_raw.END,))
     _raw.close()
     _register(False)
 
@@ -1058,6 +1272,7 @@ def _wrap_process_exits():
 
         def wrapper(*args, _real=real, **kwargs):
             try:
+                _put((_jem_raw.END,))  # all written: the new image, if traced, goes on
                 _raw.flush()
             except Exception:
                 pass
@@ -1091,6 +1306,7 @@ def start():
     _verbosity = level if type(level) is int and 0 <= level <= 4 else 1
     _last_snapshot = control.get("snapshot")
     _open_raw()
+    _hide()
     os.register_at_fork(
         before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child
     )

@@ -1,0 +1,174 @@
+"""The tracer on real jobs that strain it (issue 12, items 4, 5 and 9), under `jemgui run`.
+
+Each program runs plain and under the real monitor on every CPython 3.9-3.13 (settrace
+below 3.12, sys.monitoring from 3.12); a missing interpreter fails the test. The oracle
+is the plain run: the deepest recursion that works, what the job sees of tracing
+(`sys.gettrace()`, the recursion limit, `sys.monitoring`'s tools), how many tasks each
+pool worker ran, CPython's own test suite's verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.monitor.tracing import read_streams
+
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+PYENV = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+VERSIONS = {"3.9": "3.9.18", "3.10": "3.10.13", "3.11": "3.11.7", "3.12": "3.12.1", "3.13": "3.13.0"}
+
+
+@pytest.fixture(params=list(VERSIONS))
+def python(request) -> str:
+    exe = PYENV / VERSIONS[request.param] / "bin" / "python"
+    assert exe.exists(), f"CPython {request.param} is missing: these tests need every 3.9 to 3.13"
+    return str(exe)
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JEM_")}
+    for name in ("PYTHONPATH", "BASH_ENV", "PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST"):
+        env.pop(name, None)
+    return env
+
+
+def plain(python: str, *args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([python, *map(str, args)], cwd=cwd, env=clean_env(), capture_output=True,
+                          text=True, timeout=300)
+
+
+def monitored(python: str, *args, out: Path, verbosity: int, cwd: Path,
+              timeout: float = 300) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """Run under `jemgui run` (the real monitor); its result and every record it archived."""
+    command = [sys.executable, "-E", "-m", "jemgui.monitor", "--out", str(out), "--verbosity",
+               str(verbosity), "--", python, *map(str, args)]
+    done = subprocess.run(command, cwd=cwd, env=clean_env(), capture_output=True, text=True,
+                          timeout=timeout)
+    return done, read_streams(out / "events")
+
+
+def calls_of(records: list[dict], func: str) -> list[dict]:
+    return [r for r in records if r["kind"] == "call" and r["func"] == func]
+
+
+def faults(records: list[dict]) -> list[dict]:
+    return [r for r in records if r["kind"] == "marker" and r.get("fault")]
+
+
+def unreturned(records: list[dict]) -> list[dict]:
+    """Calls of a process whose frame never returned (nor suspended)."""
+    ended = {(r["pid"], r["fid"]) for r in records if r["kind"] == "return"}
+    return [r for r in records if r["kind"] == "call" and (r["pid"], r["fid"]) not in ended]
+
+
+# -- item 4: recursion ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("verbosity", [2, 4])
+def test_recursion_reaches_the_same_depth_as_plain(python, verbosity, tmp_path):
+    """The deepest recursion that works plain works under the monitor, one deeper fails in both,
+    and every frame of it is recorded."""
+    program = PROGRAMS / "recursion_limit.py"
+    alone = plain(python, program, "probe", cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    deepest = int(alone.stdout.split("deepest ")[1].split()[0])
+    under, records = monitored(python, program, "probe", out=tmp_path / "probe", verbosity=verbosity,
+                               cwd=tmp_path)
+    assert (under.returncode, under.stdout) == (0, alone.stdout), under.stderr
+
+    check = plain(python, program, "check", deepest, cwd=tmp_path)
+    assert "results (True, 'RecursionError')" in check.stdout
+    under, records = monitored(python, program, "check", deepest, out=tmp_path / "check",
+                               verbosity=verbosity, cwd=tmp_path)
+    assert (under.returncode, under.stdout) == (0, check.stdout), under.stderr
+    assert not faults(records)
+    assert not unreturned(records)
+    # the successful descent: deepest + 1 frames of down, all of them recorded
+    assert len(calls_of(records, "down")) >= deepest + 1
+    assert max(r["depth"] for r in calls_of(records, "down")) >= deepest + 2  # <module>, check, attempt
+
+
+def test_caught_recursion_error_then_calls_are_recorded(python, tmp_path):
+    """After a RecursionError the job catches, tracing goes on; the job sees sys.gettrace(), the
+    recursion limit and sys.monitoring as it does plain, also after switching tracing off and on."""
+    program = PROGRAMS / "recursion_limit.py"
+    alone = plain(python, program, "caught", cwd=tmp_path)
+    assert alone.returncode == 0 and "after [0, 1, 4, 9, 16]" in alone.stdout, alone.stderr
+    under, records = monitored(python, program, "caught", out=tmp_path / "a", verbosity=2, cwd=tmp_path)
+    assert (under.returncode, under.stdout, under.stderr) == (0, alone.stdout, alone.stderr)
+    assert len(calls_of(records, "after")) == 5
+    assert not faults(records)
+    assert not unreturned(records)
+
+
+@pytest.mark.slow
+def test_cpython_test_json_passes_under_the_monitor(tmp_path):
+    """CPython's own test_json (recursion tests, tracing switched off and back) passes under
+    the monitor at verbosity 2 as it does plain, and alters no part of its environment."""
+    python = PYENV / VERSIONS["3.11"] / "bin" / "python"
+    assert python.exists()
+    alone = plain(str(python), "-m", "test", "test_json", cwd=tmp_path)
+    assert alone.returncode == 0 and "Result: SUCCESS" in alone.stdout, alone.stdout[-2000:]
+    under, records = monitored(str(python), "-m", "test", "test_json", out=tmp_path / "a", verbosity=2,
+                               cwd=tmp_path, timeout=120)
+    assert under.returncode == 0, under.stdout[-2000:]
+    assert "Result: SUCCESS" in under.stdout and "env changed" not in under.stdout, under.stdout[-2000:]
+    assert "Warning" not in under.stdout + under.stderr, under.stdout[-2000:]
+    assert not faults(records)
+
+
+# -- item 5: processes killed before their tracer wrote out ------------------------------------
+
+
+def gap_markers(records: list[dict], pid: int) -> list[dict]:
+    return [r for r in records if r["pid"] == pid and r["kind"] == "marker" and r.get("gap")
+            and str(pid) in r["text"]]
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_pool_as_context_manager_records_or_marks_each_worker(python, method, tmp_path):
+    """Pool.__exit__ terminates the workers (SIGTERM) right after the last result: each worker's
+    calls are all recorded, or the archive says, naming the worker, that some may be missing."""
+    program = PROGRAMS / "pool_ctx.py"
+    under, records = monitored(python, program, method, 600, out=tmp_path / "a", verbosity=2, cwd=tmp_path)
+    assert under.returncode == 0, under.stderr
+    tasks = {int(pid): n for pid, n in json.loads(under.stdout).items()}
+    assert sum(tasks.values()) == 600
+    recorded = Counter(r["pid"] for r in calls_of(records, "work"))
+    for pid, n in tasks.items():
+        assert recorded[pid] == n or (recorded[pid] < n and gap_markers(records, pid)), \
+            f"worker {pid}: {recorded[pid]} of {n} calls recorded and no marker says so"
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_sigkilled_worker_is_marked(python, method, tmp_path):
+    """A worker killed by SIGKILL right after its calls: a marker in its stream names it as a
+    process whose last records may be missing; no process that ended normally gets one."""
+    program = PROGRAMS / "killed_worker.py"
+    under, records = monitored(python, program, method, 2000, out=tmp_path / "a", verbosity=2, cwd=tmp_path)
+    assert under.returncode == 0, under.stderr
+    pid, made = map(int, under.stdout.split())
+    recorded = sum(1 for r in calls_of(records, "step") if r["pid"] == pid)
+    assert recorded <= made and gap_markers(records, pid), f"{recorded} of {made} calls, no marker"
+    others = {r["pid"] for r in records} - {pid}
+    assert others and not [r for r in records if r["pid"] in others and r.get("gap")]
+
+
+# -- item 9: a forked child's first frames ------------------------------------------------------
+
+
+def test_forked_child_starts_with_named_frames(python, tmp_path):
+    program = PROGRAMS / "fork_child.py"
+    under, records = monitored(python, program, out=tmp_path / "a", verbosity=2, cwd=tmp_path)
+    assert under.returncode == 0, under.stderr
+    child = int(under.stdout.split()[-1])
+    frames = [r for r in records if r["pid"] == child and r["kind"] in ("call", "return")]
+    assert [r["func"] for r in frames if r["kind"] == "call"][:3] == ["<module>", "main", "child_work"]
+    assert all(r["file"] == str(program) and r["func"] for r in frames)

@@ -33,6 +33,7 @@ from jemgui.monitor.inject import _jem_trace
 from jemgui.monitor.inject._jem_values import redact_argv, redact_text
 from jemgui.monitor.output import JobOutput
 from jemgui.monitor.processes import (
+    PYTHON,
     Proc,
     ProcessTree,
     children_running,
@@ -415,8 +416,12 @@ class Monitor:
         code = self._reaped.get(proc.pid, proc.extra.get("status"))
         end = {"exit_code": code} if code is None or code >= 0 else {"signal": -code}
         self._poll_streams()
-        if proc.pid not in self._streams.writers and not proc.recorded:
-            self._record_start(proc)
+        if proc.pid not in self._streams.writers:
+            if PYTHON.match(os.path.basename(proc.argv[0]) if proc.argv else ""):
+                self._untraceable(proc.pid, proc.ppid, proc.argv, "it wrote no records (a Python older "
+                                  "than 3.9, one started without the job's PYTHONPATH, or the tracer failed)")
+            if not proc.recorded:
+                self._record_start(proc)
         if code is None and proc.pid not in self._parents.known:
             # its parent shell may tell how it ended: wait for that a little
             self._unknown_ends.setdefault(proc.pid, time.monotonic() + LAG + 2 * TICK * TREE_EVERY)

@@ -33,7 +33,8 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def python(version: str) -> str:
     """The real interpreter of pyenv's CPython `version` (not the shim, a bash script)."""
-    found = sorted(PYENV.glob(f"{version}.*/bin/python3"))
+    major = version.split(".")[0]
+    found = sorted(PYENV.glob(f"{version}.*/bin/python{major}"))
     return str(found[-1]) if found else sys.executable
 
 

@@ -169,3 +169,24 @@ with open(os.environ["FACTS"], "a") as f:
         assert found, (pid, s["processes"])
         expected = (None, 9) if code == "-9" else (int(code), None)
         assert (found[0]["exit_code"], found[0]["signal"]) == expected, found
+
+
+def test_a_python_that_wrote_no_records_gets_a_marker_naming_it(tmp_path):
+    """Pythons older than 3.9, and one started without the job's environment, are not
+    traced: each is listed, and a marker names it (never a silent gap)."""
+    old = {v: python(v) for v in ("2.7", "3.8")}
+    _, s, records = run_job(tmp_path, f"""
+{old["2.7"]} -c 'import time; time.sleep(0.5)'
+{old["3.8"]} -c 'import time; time.sleep(0.5)'
+env -u PYTHONPATH "$PY" -c 'import time; time.sleep(0.5)'
+"$PY" -c 'import time; time.sleep(0.5)'
+""")
+    assert "2.7" in old["2.7"] and "3.8" in old["3.8"], old
+    markers = [r for r in records if r["kind"] == "marker" and r.get("untraced")]
+    named = {r["proc"]: r["text"] for r in markers}
+    listed = {p["pid"]: p for p in s["processes"]}
+    assert len(named) == 3 and all(pid in listed for pid in named), (named, s["processes"])
+    assert sorted(listed[pid]["argv"][0] for pid in named) == sorted([old["2.7"], old["3.8"], python("3.11")])
+    assert all("wrote no records" in text for text in named.values()), named
+    traced = [p for p in s["processes"] if p["lang"] == "python"]
+    assert len(traced) == 1 and traced[0]["pid"] not in named

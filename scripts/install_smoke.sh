@@ -14,7 +14,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/jemgui-install.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
 fail() { echo "install smoke: FAILED: $*" >&2; exit 1; }
-step() { echo "install smoke: $*" >&2; }
+step() { echo "install smoke [${SECONDS}s]: $*" >&2; }
 
 if [ "$LIVE" = 1 ]; then "$ROOT/dev" system; fi  # Debian's activemq and Qt's offscreen libraries
 step "building the wheel"

@@ -181,8 +181,9 @@ def proxy(broker):
 # -- jobs under the monitor, and `jemgui follow` ------------------------------------------
 
 JOB_SCRIPT = """\
-import sys, time
+import os, sys, time
 n, pause = int(sys.argv[1]), float(sys.argv[2])
+hold = sys.argv[3] if len(sys.argv) > 3 else None
 def step(i):
     x = i * 2
     return x
@@ -192,6 +193,8 @@ for i in range(n):
     if i % 250 == 0:
         time.sleep(pause)
 print(total)
+while hold and not os.path.exists(hold):
+    time.sleep(0.01)
 """
 
 
@@ -199,11 +202,12 @@ class LiveJob:
     """A job run by the real Monitor, publishing through the live link, in a background thread.
 
     At verbosity 3 each loop turn of the job script is about 7 records;
-    `pause` every 250 turns sets its pace.
+    `pause` every 250 turns sets its pace. With `hold`, the job ends only once
+    that file exists.
     """
 
     def __init__(self, folder: Path, broker_url: str, pki, job_id: str, turns: int,
-                 pause: float = 0.0, verbosity: int = 3, extra: tuple = ()):
+                 pause: float = 0.0, verbosity: int = 3, extra: tuple = (), hold: Path | None = None):
         import argparse
         import sys
 
@@ -213,7 +217,8 @@ class LiveJob:
         script = folder / "job.py"
         script.write_text(JOB_SCRIPT)
         self.archive = folder / "archive"
-        self.monitor = Monitor([sys.executable, str(script), str(turns), str(pause)],
+        self.monitor = Monitor([sys.executable, str(script), str(turns), str(pause),
+                                *([str(hold)] if hold else [])],
                                out=self.archive, job_id=job_id, verbosity=verbosity)
         parser = argparse.ArgumentParser()
         add_broker_arguments(parser)

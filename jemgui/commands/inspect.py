@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--at", type=int, metavar="N", help="position N of the merged timeline (0-based)")
     where.add_argument("--record", metavar="PID:SEQ", help="the record with this pid and seq")
     where.add_argument("--time", metavar="T", help="the last record at or before T (epoch seconds or ISO-8601)")
-    where.add_argument("--failure", action="store_true", help="the raise of the exception that ended the job")
+    where.add_argument("--failure", action="store_true",
+                       help="the job's failure: the exception that escaped, the failed command or the crash")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
@@ -65,7 +66,7 @@ def position(ix: Index, args: argparse.Namespace) -> int:
         return ix.pos_at_time(parse_time(args.time))
     pos = ix.failure_pos()
     if pos is None:
-        raise CommandFailed("the job did not fail of an exception (see `jemgui summary`)", code=1)
+        raise CommandFailed("the job has no recorded failure (see `jemgui summary`)", code=1)
     return pos
 
 
@@ -84,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
             print_json(state.to_json())
             return 0
         rec = state.record
-        print(f"Position {state.pos}: {rec.get('kind')} at {fmt_time(rec.get('ts'))} (pid {rec.get('pid')}, "
-              f"seq {rec.get('seq')})  job state {state.job_state or '?'}")
+        print(f"Position {state.pos}: {rec.get('kind')} at {fmt_time(rec.get('ts'))} (record {rec.get('pid')}:"
+              f"{rec.get('seq')})  job state {state.job_state or '?'}")
         for t in state.threads:
             mark = "*" if t.key == state.current_thread else " "
             print(f"{mark} thread {t.pid}/{t.tid}")

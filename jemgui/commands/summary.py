@@ -34,6 +34,13 @@ def run(args: argparse.Namespace) -> int:
     return run_guarded("summary", body)
 
 
+def hint_text(hint: dict) -> str:
+    """`task problem: bad input (...)`; a job without a problem says so plainly."""
+    cls = hint["class"]
+    label = {"none": "no problem", "unknown": "outcome unknown"}.get(cls, f"{cls} problem")
+    return f"{label}: {hint['reason']} ({hint['based_on']})"
+
+
 def render(s: dict) -> list[str]:
     """The summary as text for a terminal."""
     job = s["job"]
@@ -44,12 +51,18 @@ def render(s: dict) -> list[str]:
            f"Ran       {fmt_time(s['started'])} for {fmt_duration(s['duration'])}",
            f"Outcome   exit code {s['exit_code']}, state {s['final_state'] or '?'}"
            + ("  (ended abruptly)" if s["ended_abruptly"] else ""),
-           f"Hint      {s['hint']['class']} problem: {s['hint']['reason']} ({s['hint']['based_on']})"]
+           "Hint      " + hint_text(s["hint"])]
     f = s["failure"]
     if f:
-        out.append(f"Failure   {f['type']}: {f['message']}")
-        out.append(f"          at {f['file']}:{f['line']} in {f['func']} (record {f['pid']}:{f['position']})")
-        out.append("Stack (outermost first):")
+        doubt = "" if f.get("certain", True) else "  (uncertain: " + f.get("why", "") + ")"
+        if f.get("kind") == "command":
+            out.append(f"Failure   command `{f['message']}` ended the shell with {f['type']}{doubt}")
+        else:
+            out.append(f"Failure   {f['type']}: {f['message']}{doubt}")
+        where = f"at {f['file']}:{f['line']} in {f['func']}" if f["file"] else "outside any traced frame"
+        out.append(f"          {where} (record {f['pid']}:{f['seq']})")
+        if f["stack"]:
+            out.append("Stack (outermost first):")
         for fr in f["stack"]:
             out.append(f"  {fr['file']}:{fr['line']} in {fr['func']}")
         if f["stack"]:

@@ -1,15 +1,17 @@
 """What a shifter wants first: what the job was, how it ended, where and why it failed.
 
-The hint tells a site problem (out of memory, disk full, lost worker, killed)
-from a task problem (import error, bad input, an exception in user code), from
-the exit, the failing exception and the last metrics; it is a first guess and
-says what it is based on.
+The hint tells a site problem (out of memory, disk full, lost worker, killed
+from outside) from a task problem (import error, bad input, an exception in user
+code, a failed command, a crash of the job's own process), from the exit, the
+failure (see `failure.py`) and the last metrics; it is a first guess and says
+what it is based on.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from jemgui.models import failure as failures
 from jemgui.models.records import FINAL_STATES
 
 if TYPE_CHECKING:
@@ -42,51 +44,78 @@ def _job_failed(ix: Index) -> bool:
 
 
 def failure_pos(ix: Index) -> int | None:
-    """The raise of the exception that ended the job, or None when it did not fail of one.
-
-    Preference: the last exception that escaped a thread's outermost frame
-    (uncaught), then the last exception raised at all.
-    """
+    """The position of the job's failure (see `failure.find`), or None when it did not fail."""
     if not _job_failed(ix):
         return None
-    for pos in reversed(ix.meta.get("uncaught") or []):
-        if not _clean_exit(ix.record(pos)):
-            return pos
-    last = ix.meta.get("last_traceback")
-    return None if last is None or _clean_exit(ix.record(last)) else last
-
-
-def _clean_exit(rec: dict) -> bool:
-    """`sys.exit()`, `sys.exit(0)`: a process that ended well, not the job's failure."""
-    return rec.get("type") in ("SystemExit", "builtins.SystemExit") and rec.get("message", "") in ("", "0", "None")
+    found = failures.find(ix)
+    return found.position if found else None
 
 
 def _hint(ix: Index, failure: dict | None, job: dict, processes: list[dict], peak: dict) -> dict:
     state = _final_state(ix)
     signals = [p.get("signal") for p in processes if p.get("signal")]
-    etype = (failure or {}).get("type", "")
-    message = (failure or {}).get("message", "")
+    kind = (failure or {}).get("kind")
+    etype = (failure or {}).get("type") or ""
+    message = (failure or {}).get("message") or ""
     short = etype.rsplit(".", 1)[-1]
+    doubt = "" if (failure or {}).get("certain", True) else " (uncertain: it may have been handled)"
     if short in OOM_TYPES or (9 in signals and peak.get("mem_avail_min", 1) < 64 * 1024**2):
         return {"class": "site", "reason": "out of memory", "based_on": f"{etype or 'SIGKILL'} with memory exhausted"}
     if any(w.lower() in message.lower() for w in DISK_FULL_WORDS):
-        return {"class": "site", "reason": "disk full", "based_on": f"{etype}: {message}"}
-    if state == "KILLED" or signals:
-        sig = signals[-1] if signals else None
-        return {"class": "site", "reason": "killed", "based_on": f"state {state}" + (f", signal {sig}" if sig else "")}
+        return {"class": "site", "reason": "disk full", "based_on": f"{etype or 'command'}: {message}"}
+    if kind == "signal":
+        return {"class": "task", "reason": "crashed",
+                "based_on": f"{failure['signal_name']} in the job's own process {failure['pid']}"
+                            + (f", at {failure['file']}:{failure['line']}" if failure["file"] else "")}
+    outside = [s for s in signals if s not in failures.CRASH_SIGNALS]
+    if state == "KILLED" and not signals or outside:
+        sig = outside[-1] if outside else None
+        return {"class": "site", "reason": "killed",
+                "based_on": f"state {state}" + (f", {failures.signal_name(sig)} from outside the job" if sig else "")}
     if ix.meta.get("aborted") and not failure:
         return {"class": "site", "reason": "lost worker",
                 "based_on": "the record stops without an end: the worker node or the monitor went away"}
+    if kind == "command":
+        return {"class": "task", "reason": "command failed",
+                "based_on": f"`{message}` at {failure['file']}:{failure['line']}, {failure['type']}"}
     if short in IMPORT_TYPES:
-        return {"class": "task", "reason": "import error", "based_on": f"{etype}: {message}"}
+        return {"class": "task", "reason": "import error", "based_on": f"{etype}: {message}{doubt}"}
     if short in INPUT_TYPES or etype in INPUT_TYPES:
-        return {"class": "task", "reason": "bad input", "based_on": f"{etype}: {message}"}
+        return {"class": "task", "reason": "bad input", "based_on": f"{etype}: {message}{doubt}"}
     if failure:
-        return {"class": "task", "reason": "exception in user code", "based_on": f"{etype}: {message}"}
-    if _job_failed(ix):
-        code = job.get("exit_code")
+        return {"class": "task", "reason": "exception in user code", "based_on": f"{etype}: {message}{doubt}"}
+    code = job.get("exit_code")
+    if not _job_failed(ix):
+        return {"class": "none", "reason": "the job succeeded", "based_on": f"exit code {code}"}
+    if isinstance(code, int):
         return {"class": "task", "reason": "non-zero exit", "based_on": f"exit code {code}"}
-    return {"class": "none", "reason": "the job succeeded", "based_on": f"exit code {job.get('exit_code')}"}
+    return {"class": "unknown", "reason": "no exit code recorded",
+            "based_on": f"state {state or 'not recorded'}, and no exit code: the job's outcome is not known"}
+
+
+def _failure_json(ix: Index, found: failures.Failure) -> dict:
+    """The failure as `summary --json` gives it: where (as PID:SEQ too), what, and the stack there."""
+    rec = ix.record(found.position)
+    state = ix.state_at(found.position)
+    thread = state.thread(state.current_thread)
+    out = {
+        "kind": found.kind, "position": found.position, "record": f"{rec.get('pid')}:{rec.get('seq')}",
+        "pid": rec.get("pid"), "seq": rec.get("seq"), "tid": rec.get("tid"),
+        "type": rec.get("type"), "message": rec.get("message"),
+        "file": rec.get("file"), "line": rec.get("line"), "func": rec.get("func"),
+        "traceback": rec.get("traceback"),
+        "stack": [f.to_json() for f in thread.stack] if thread else [],
+        "certain": found.certain, "why": found.why,
+    }
+    if found.kind == "command":
+        code = found.extra["exit_code"]
+        out.update(type=f"exit code {code}", message=found.extra["text"], exit_code=code)
+    elif found.kind == "signal":
+        top = out["stack"][-1] if out["stack"] else {}
+        out.update(type=found.extra["signal_name"], message=f"process {found.pid} crashed",
+                   file=top.get("file", rec.get("file")), line=top.get("line", rec.get("line")),
+                   func=top.get("func", rec.get("func")), **found.extra)
+    return out
 
 
 def summarize(ix: Index) -> dict:
@@ -103,19 +132,8 @@ def summarize(ix: Index) -> dict:
         vals = ix.metric_series("mem_avail")[1]
         if len(vals):
             peak["mem_avail_min"] = float(vals.min())
-    fpos = failure_pos(ix)
-    failure = None
-    if fpos is not None:
-        rec = ix.record(fpos)
-        state = ix.state_at(fpos)
-        thread = state.thread(state.current_thread)
-        failure = {
-            "position": fpos, "pid": rec.get("pid"), "tid": rec.get("tid"),
-            "type": rec.get("type"), "message": rec.get("message"),
-            "file": rec.get("file"), "line": rec.get("line"), "func": rec.get("func"),
-            "traceback": rec.get("traceback"),
-            "stack": [f.to_json() for f in thread.stack] if thread else [],
-        }
+    found = failures.find(ix) if _job_failed(ix) else None
+    failure = _failure_json(ix, found) if found else None
     report = ix.report
     final_state = _final_state(ix)
     return {

@@ -9,7 +9,8 @@ The Chrome trace opens in Perfetto's UI and in chrome://tracing: one complete
 its own), instant (`i`) events for exceptions, commands, output, markers and
 state changes, counter (`C`) events for metrics, and `M` events naming
 processes and threads. Times are whole microseconds so that slices nest
-exactly. A frame whose end was not recorded (the job was killed, or a record
+exactly. Every slice and instant event names its record as `PID:SEQ` in its
+args (`record`), the form the CSV's first column and `inspect --record` use. A frame whose end was not recorded (the job was killed, or a record
 shows that the frame is gone) ends at the last record of its thread.
 """
 
@@ -29,7 +30,7 @@ import orjson
 from jemgui import __version__
 from jemgui.models.records import as_int, as_str, describe
 
-CSV_COLUMNS = ("position", "time", "pid", "tid", "kind", "file", "line", "func", "detail")
+CSV_COLUMNS = ("record", "position", "time", "pid", "tid", "kind", "file", "line", "func", "detail")
 #: longest name of an instant event; the full text is in its args
 NAME_LIMIT = 120
 
@@ -42,6 +43,11 @@ def export_jsonl(index, out: BinaryIO) -> int:
         out.write(dumps(rec) + b"\n")
         n += 1
     return n
+
+
+def record_name(rec: dict) -> str:
+    """`PID:SEQ`: how every output names a record, and what `inspect --record` takes."""
+    return f"{rec.get('pid')}:{rec.get('seq')}"
 
 
 @lru_cache(maxsize=1024)
@@ -59,7 +65,8 @@ def iso_time(ts: object) -> str:
 
 
 def export_csv(index, out: BinaryIO) -> int:
-    """The event table: position, time, pid, tid, kind, file, line, func, detail."""
+    """The event table: record (PID:SEQ, as `inspect --record` takes it), position, time, pid, tid,
+    kind, file, line, func, detail."""
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
     try:
         writer = csv.writer(text)
@@ -68,7 +75,7 @@ def export_csv(index, out: BinaryIO) -> int:
         for n, rec in enumerate(index.iter_records(), 1):
             line, tid = rec.get("line"), rec.get("tid")
             writer.writerow((
-                n - 1, iso_time(rec.get("ts")), rec.get("pid"), tid if type(tid) is int else "",
+                record_name(rec), n - 1, iso_time(rec.get("ts")), rec.get("pid"), tid if type(tid) is int else "",
                 as_str(rec.get("kind")), as_str(rec.get("file")), line if type(line) is int else "",
                 as_str(rec.get("func")), describe(rec),
             ))
@@ -89,7 +96,7 @@ def _slice_name(rec: dict) -> str:
 
 
 def _slice_args(rec: dict, fid: object, depth: int) -> dict:
-    args = {"fid": fid, "depth": depth}
+    args = {"fid": fid, "depth": depth, "record": record_name(rec)}
     if rec.get("resume"):
         args["resume"] = True
     return args
@@ -124,7 +131,8 @@ class _ChromeWriter:
         pid = rec["pid"]
         tid = rec.get("tid") if type(rec.get("tid")) is int else pid
         self.write({"ph": "i", "pid": pid, "tid": tid, "ts": us, "s": scope,
-                    "name": name[:NAME_LIMIT] or rec["kind"], "cat": rec["kind"], "args": args})
+                    "name": name[:NAME_LIMIT] or rec["kind"], "cat": rec["kind"],
+                    "args": {**args, "record": record_name(rec)}})
 
     def close(self, key: tuple[int, int], n: int, us: int) -> None:
         """End the frames of a thread above its lowest `n` at `us`."""

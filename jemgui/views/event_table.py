@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer
-from PySide6.QtGui import QAction, QBrush, QFont
+from PySide6.QtGui import QAction, QBrush, QFont, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from jemgui.models.cursor import POS, Cursor
+from jemgui.models.export import iso_time, record_name
 from jemgui.views import theme
 from jemgui.views.background import BackgroundQueries
 from jemgui.views.binding import subscribe
@@ -167,7 +168,8 @@ class EventTableModel(QAbstractTableModel):
             return self._right if col in (1, 2) else None
         when = datetime.fromtimestamp(r[TS], timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC") if r[TS] else ""
         where = f"{r[FILE]}:{r[LINE]}" if r[FILE] else ""
-        return "\n".join(x for x in (f"record {r[POS_]}  ·  {when}", where, (r[DETAIL] or "")[:2000]) if x)
+        name = record_name(self.ix.record(r[POS_])) if 0 <= r[POS_] < self.ix.count else "?"
+        return "\n".join(x for x in (f"record {name}  ·  {when}", where, (r[DETAIL] or "")[:2000]) if x)
 
     def multiData(self, index: QModelIndex, roles) -> None:  # Qt override
         """All roles of a cell in one call: Qt 6 delegates ask this way, and one call from C++
@@ -231,6 +233,13 @@ class EventTableView(QWidget):
                                       "transform_events.py:9999", "process_event_x")):
             t.setColumnWidth(col, fm.horizontalAdvance(sample) + 16)
         t.selectionModel().currentRowChanged.connect(self._row_chosen)
+        self.copy_action = QAction("Copy record", self)
+        self.copy_action.setShortcut(QKeySequence.StandardKey.Copy)
+        self.copy_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.copy_action.setToolTip("Copy the selected record as a line that starts with its PID:SEQ")
+        self.copy_action.triggered.connect(self.copy_record)
+        t.addAction(self.copy_action)
+        t.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self._pushing = False
         self._choosing = False
         self._build_filter_bar()
@@ -370,6 +379,23 @@ class EventTableView(QWidget):
         last = t.rowAt(t.viewport().height() - 1)
         if first < 0 or not (first <= row <= (last if last >= 0 else self.model.rowCount())):
             t.scrollTo(self.model.index(row, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
+
+    def copy_text(self, pos: int) -> str:
+        """The record at `pos` as one tab-separated line: PID:SEQ (what `inspect --record` takes),
+        time, kind, file:line, function, detail."""
+        _, ts, _, _, kind, file, line, func, detail = self.index.rows(pos, pos + 1)[0]
+        where = f"{file}:{line}" if file and line is not None else file or ""
+        return "\t".join((record_name(self.index.record(pos)), iso_time(ts), kind, where, func or "",
+                          (detail or "").replace("\n", " ")))
+
+    def copy_record(self) -> str | None:
+        """Put the selected record on the clipboard (Ctrl+C); returns the text copied."""
+        pos = self.current_pos()
+        if pos is None:
+            return None
+        text = self.copy_text(pos)
+        QGuiApplication.clipboard().setText(text)
+        return text
 
     def current_pos(self) -> int | None:
         """Position of the selected row (None when the cursor's record is filtered out)."""

@@ -20,6 +20,22 @@ def short_user(dn: str) -> str:
     return cns[-1] if cns else dn
 
 
+def badge_text(failure: dict) -> str:
+    """`✖  KeyError: 'x'  at reco.py:46`; a command shows its status, an uncertain failure a `?`."""
+    kind = failure.get("kind", "exception")
+    if kind == "command":
+        text = f"✖  {failure.get('type')}: {failure.get('message')}"
+    elif kind == "signal":
+        text = f"✖  {failure.get('type')}: crashed"
+    else:
+        text = f"✖  {str(failure.get('type') or 'exception').rsplit('.', 1)[-1]}: {failure.get('message')}"
+    if not failure.get("certain", True):
+        text = "?" + text[1:]
+    if len(text) > 48:
+        text = text[:47] + "…"
+    return f"{text}  at {failure['file'].rsplit('/', 1)[-1]}:{failure.get('line')}" if failure.get("file") else text
+
+
 class JobHeader(QFrame):
     """Shows the job summary; its badge changes only the cursor (seek to the failure)."""
 
@@ -64,19 +80,18 @@ class JobHeader(QFrame):
         failure = summary.get("failure")
         self.failure_pos = failure.get("position") if failure else None
         if failure:
-            where = f"{failure.get('file') or '?'}:{failure.get('line')}"
-            etype = str(failure.get("type") or "exception").rsplit(".", 1)[-1]
-            text = f"✖  {etype}: {failure.get('message')}"
-            if len(text) > 48:
-                text = text[:47] + "…"
-            self.badge.setText(f"{text}  at {where.rsplit('/', 1)[-1]}")
+            self.badge.setText(badge_text(failure))
             hint = summary.get("hint") or {}
-            self.badge.setToolTip(f"Go to the failure (Ctrl+Shift+F): {failure.get('type')}: "
-                                  f"{failure.get('message')}\nat {where} in {failure.get('func')}\n"
+            where = f"{failure.get('file') or '?'}:{failure.get('line')}"
+            doubt = "" if failure.get("certain", True) else f"\nUncertain: {failure.get('why')}"
+            self.badge.setToolTip(f"Go to the failure (Ctrl+Shift+F, record {failure.get('record')}): "
+                                  f"{failure.get('type')}: {failure.get('message')}\nat {where} in "
+                                  f"{failure.get('func')}{doubt}\n"
                                   f"Looks like a {hint.get('class', '?')} problem: {hint.get('reason', '?')}")
-            self.badge.setStyleSheet("QPushButton#failureBadge { background: #c62828; color: white;"
+            colour, hover = ("#c62828", "#e53935") if failure.get("certain", True) else ("#ef6c00", "#fb8c00")
+            self.badge.setStyleSheet(f"QPushButton#failureBadge {{ background: {colour}; color: white;"
                                      " font-weight: bold; border-radius: 4px; padding: 4px 10px; }"
-                                     " QPushButton#failureBadge:hover { background: #e53935; }")
+                                     f" QPushButton#failureBadge:hover {{ background: {hover}; }}")
             self.badge.clicked.connect(self.go_to_failure)
         else:
             ok = state == "DONE" or exit_code == 0
@@ -97,7 +112,7 @@ class JobHeader(QFrame):
         self._show_now()
 
     def go_to_failure(self) -> bool:
-        """Put the cursor on the raise of the exception that ended the job."""
+        """Put the cursor on the job's failure: the raise, the failed command or the crash."""
         if self.failure_pos is None:
             return False
         self.cursor.seek(self.failure_pos)

@@ -139,17 +139,19 @@ def test_jsonl_of_a_one_process_job_opens_again(tmp_path):
 
 def test_csv_is_the_event_table(index):
     rows = list(csv.reader(io.StringIO(exported(index, export_csv).decode("utf-8"))))
-    assert rows[0] == ["position", "time", "pid", "tid", "kind", "file", "line", "func", "detail"]
+    assert rows[0] == ["record", "position", "time", "pid", "tid", "kind", "file", "line", "func", "detail"]
     records = list(index.iter_records())
     assert len(rows) == len(records) + 1
-    for pos, (row, rec) in enumerate(zip(rows[1:], records, strict=True)):
+    for pos, (named, rec) in enumerate(zip(rows[1:], records, strict=True)):
+        assert named[0] == f"{rec['pid']}:{rec['seq']}"  # PID:SEQ, as `inspect --record` takes it
+        row = named[1:]
         assert row[0] == str(pos)
         when = datetime.fromisoformat(row[1])
         assert row[1].endswith("Z") and abs(when.timestamp() - rec["ts"]) < 1e-6
         assert row[2:5] == [str(rec["pid"]), str(rec.get("tid", "")), rec["kind"]]
         assert row[5:8] == [rec.get("file", ""), str(rec.get("line", "")), rec.get("func", "")]
         assert row[8] == describe(rec)
-    g = next(r for r in rows if r[4] == "exception" and r[7] == "g")
+    g = next(r[1:] for r in rows if r[5] == "exception" and r[8] == "g")
     assert g[5:] == ["/job/transform.py", "5", "g", "KeyError: 42"]
 
 
@@ -207,7 +209,7 @@ def test_cli_exports_by_format_or_file_ending(archive, tmp_path, capsys):
     assert_valid_chrome_trace((tmp_path / "job.json").read_bytes())
     assert "trace events of 60 records" in capsys.readouterr().out
     assert cli(["export", str(archive), "--format", "csv", "-o", str(tmp_path / "table.txt")]) == 0
-    assert (tmp_path / "table.txt").read_text().startswith("position,time,")
+    assert (tmp_path / "table.txt").read_text().startswith("record,position,time,")
     assert "wrote 60 rows" in capsys.readouterr().out
     assert cli(["export", str(LEGACY), "--format", "jsonl", "-o", "-"]) == 0
     out = capsys.readouterr().out.splitlines()

@@ -410,8 +410,12 @@ def test_header_of_a_job_without_a_failure(qtbot, empty_window, tmp_path, final,
     for rec in mon.records:
         if rec.get("state") == "FAILED":
             rec["state"] = final
+    sh = shell()  # its bash ends as the job does: well, killed, or not yet
+    sh.records.pop()
+    if final != "RUNNING":
+        sh.add("process", phase="exit", **({"exit_code": 0} if final == "DONE" else {"signal": 9}))
     job = {**MANIFEST_JOB, "exit_code": exit_code}
-    open_now(empty_window, write_archive(tmp_path / final, [mon, shell()], job=job))
+    open_now(empty_window, write_archive(tmp_path / final, [mon, sh], job=job))
     assert badge in empty_window.header.badge.text()
     assert ("Exit" in empty_window.header.facts.text()) == shows_exit
 

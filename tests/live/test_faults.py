@@ -12,6 +12,7 @@ from conftest import (
     TcpProxy,
     assert_same_archive,
     finish_follow,
+    follow_listening,
     start_broker,
     start_follow,
 )
@@ -22,7 +23,7 @@ TURNS, PAUSE = 8000, 0.06
 
 def follow_job(url: str, tmp_path, credential, job_id: str):
     proc = start_follow(url, job_id, tmp_path / "capture", credential, "--idle-timeout", "30")
-    time.sleep(1.0)  # subscribed before the job starts
+    follow_listening(proc, tmp_path / "capture")  # subscribed before the job starts
     return proc
 
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from joserfc import jws as rfc_jws
 from joserfc.jwk import ECKey, OKPKey, RSAKey
-from pki import Identity, name
+from pki import Identity, name, need_openssl
 
 from jemgui.live.envelope import (
     ALLOWED_ALGS,
@@ -136,8 +136,7 @@ def test_chain_may_include_the_root_and_the_store_fills_in_intermediates(pki, tr
 
 
 def test_grid_dn_matches_openssl_oneline(pki, tmp_path):
-    if not shutil.which("openssl"):
-        pytest.skip("openssl tool not installed")
+    need_openssl()
     for ident in (pki.owner, pki.owner_proxy, pki.sub_user):
         path = tmp_path / "c.pem"
         path.write_bytes(ident.cert.public_bytes(serialization.Encoding.PEM))
@@ -147,8 +146,7 @@ def test_grid_dn_matches_openssl_oneline(pki, tmp_path):
 
 
 def test_openssl_agrees_the_proxy_chain_is_valid(pki, tmp_path):
-    if not shutil.which("openssl"):
-        pytest.skip("openssl tool not installed")
+    need_openssl()
     pem = serialization.Encoding.PEM
     proxy2 = pki.proxy(pki.owner_proxy)
     (tmp_path / "leaf.pem").write_bytes(proxy2.cert.public_bytes(pem))
@@ -286,8 +284,7 @@ def test_untrusted_chains(pki, trust):
 
 def test_sha1_signed_certificate_is_refused(pki, trust, tmp_path):
     """cryptography will not sign with SHA-1 any more; the openssl tool still does."""
-    if not shutil.which("openssl"):
-        pytest.skip("openssl tool not installed")
+    need_openssl()
     pem = serialization.Encoding.PEM
     user = pki.user("sha1", "Old Hash", "rsa")
     (tmp_path / "ca.pem").write_bytes(pki.ca.cert.public_bytes(pem))

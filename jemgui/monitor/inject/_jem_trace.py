@@ -758,6 +758,7 @@ def _schedule_main_thread():
 _tool = None
 _local_events = 0
 _local_codes = []  # code objects whose local events are set
+_loop_lines = {}  # (id(code), offset of a backward jump) -> its line when it jumps to it, else None
 if hasattr(sys, "monitoring"):
     _M = sys.monitoring
     _E = _M.events
@@ -911,27 +912,62 @@ if hasattr(sys, "monitoring"):
         except Exception as exc:
             _fault(exc)
 
-    def _m_line(code, line):
+    def _m_line(code, line, up=1):
         try:
             try:
                 tid, stack, vars_of, _ = _tls.st
                 fid = stack[-1]
             except (AttributeError, IndexError):
-                st = _state(_getframe(1))
+                st = _state(_getframe(up))
                 if st is None:
                     return
                 tid, stack, vars_of, _ = st
                 fid = stack[-1]
             _put((id(code), LINE, _time(), tid, fid, line, len(stack) - 1,
-                  _changes(vars_of, fid, _getframe(1), _traced[id(code)][1])
+                  _changes(vars_of, fid, _getframe(up), _traced[id(code)][1])
                   if _verbosity >= 4 else None))
         except Exception as exc:
             _fault(exc)
 
+    def _m_jump(code, src, dest):
+        """A backward jump to the line it jumps from (a loop on one line, a comprehension):
+        settrace, the spec's semantics, calls that a new line, LINE does not. Every other
+        jump is disabled where it is, at its first pass."""
+        if dest > src:
+            return _DISABLE
+        key = (id(code), src)
+        line = _loop_lines.get(key, 0)
+        if line == 0:
+            line = _loop_lines[key] = _same_line(code, src, dest)
+        if line is None:
+            return _DISABLE
+        try:  # _m_line's record, inline: this runs once per pass of a one-line loop
+            tid, stack, vars_of, _ = _tls.st
+            fid = stack[-1]
+        except (AttributeError, IndexError):
+            return _m_line(code, line, 2)
+        try:
+            _put((id(code), LINE, _time(), tid, fid, line, len(stack) - 1,
+                  _changes(vars_of, fid, _getframe(1), _traced[id(code)][1])
+                  if _verbosity >= 4 else None))
+        except Exception as exc:
+            _fault(exc)
+        return None
+
+    def _same_line(code, src, dest):
+        """The line of `dest` when `src` is on it too, else None."""
+        lines = {}
+        for start, end, line in code.co_lines():
+            for offset in (src, dest):
+                if start <= offset < end:
+                    lines[offset] = line
+        line = lines.get(dest)
+        return line if line is not None and line == lines.get(src) else None
+
     _CALLBACKS = (
         (_E.PY_START, _m_start), (_E.PY_RESUME, _m_resume), (_E.PY_THROW, _m_throw),
         (_E.PY_RETURN, _m_return), (_E.PY_YIELD, _m_yield), (_E.PY_UNWIND, _m_unwind),
-        (_E.RAISE, _m_raise), (_E.LINE, _m_line),
+        (_E.RAISE, _m_raise), (_E.LINE, _m_line), (_E.JUMP, _m_jump),
     )
 
 
@@ -950,7 +986,7 @@ def _monitoring_install(level, old):
         for event, callback in _CALLBACKS:
             _M.register_callback(_tool, event, callback)
     _M.set_events(_tool, _GLOBAL_EVENTS if level >= 2 else 0)
-    events = 0 if level < 2 else _CALL_EVENTS | (_E.LINE if level >= 3 else 0)
+    events = 0 if level < 2 else _CALL_EVENTS | (_E.LINE | _E.JUMP if level >= 3 else 0)
     if events != _local_events:
         _local_events = events
         for code in _local_codes:

@@ -145,6 +145,7 @@ class RawFeed:
         self.ended = False  #: the feed's last entry says the tracer wrote out all it had
         self.noted = False  #: a marker said that its last records may be missing
         self.codes: dict[int, Code] = {}
+        self.last = (0, 0)  #: (fid, line) of the last frame record converted
 
     def poll(self) -> int:
         """Turn at most READ_LIMIT more bytes of the feed into queued records: a job that
@@ -199,6 +200,7 @@ class RawFeed:
         stream = self.stream
         pid, codes = stream.pid, self.codes
         unknown = Code("", "", 0, None)
+        last_fid, last_line = self.last
         with stream.lock:  # numbers and lines in feed order, interleaved with no other record
             append, seq = stream.queue.append, stream.seq
             try:
@@ -212,6 +214,9 @@ class RawFeed:
                                 line = code.first
                             elif line < 0:
                                 line = code.line_at(-1 - line)
+                                if line is None:  # code the compiler added: the frame's last line
+                                    line = last_line if last_fid == fid else code.first
+                            last_fid, last_line = fid, line
                             rec = {"seq": seq, "pid": pid, "ts": _micro(ts), "kind": FRAME_KINDS[kind],
                                    "tid": tid, "fid": fid, "file": code.file, "line": line,
                                    "func": code.func, "depth": depth}
@@ -231,12 +236,17 @@ class RawFeed:
                 return count, f"an entry the tracer never writes: {type(exc).__name__}: {exc}"
             finally:
                 stream.seq = seq
+                self.last = (last_fid, last_line)
         return count, None
 
 
 class Code:
     """A code object the tracer named: where it is, and its line table (sys.monitoring
-    reports returns and exceptions by instruction offset, the monitor finds the line)."""
+    reports returns and exceptions by instruction offset, the monitor finds the line).
+    An exception leaving a frame through code the compiler added (a finally block's
+    re-raise, a generator's own handler) is at an offset of no line: the converter then
+    takes the line of the frame's record just before, as settrace has it (the line the
+    frame was last on)."""
 
     __slots__ = ("file", "func", "first", "table", "lines")
 
@@ -244,16 +254,18 @@ class Code:
         self.file, self.func, self.first, self.table = file, func, first, table or ()
         self.lines: dict[int, int] = {}
 
-    def line_at(self, offset: int) -> int:
-        line = self.lines.get(offset)
-        if line is None:
-            line = self.first
-            for start, end, number in self.table:
-                if start <= offset < end:
-                    if number is not None:
-                        line = number
-                    break
-            self.lines[offset] = line
+    def line_at(self, offset: int) -> int | None:
+        """The line of the instruction at `offset`; None where it has none."""
+        try:
+            return self.lines[offset]
+        except KeyError:
+            pass
+        line = self.first
+        for start, end, number in self.table:
+            if start <= offset < end:
+                line = number
+                break
+        self.lines[offset] = line
         return line
 
 

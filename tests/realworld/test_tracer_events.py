@@ -120,3 +120,14 @@ def test_line_counts_equal_trace_module(python, tmp_path):
     got = Counter(r["line"] for r in traced.of("line") if r["file"] == str(SAME_LINE))
     assert dict(got) == expected
     assert _index(traced, tmp_path).line_hits(str(SAME_LINE)) == expected
+
+
+def test_return_lines_equal_settrace(python, tmp_path):
+    """A frame left by an exception returns at the line settrace gives (the line it was last
+    on), also where the exception leaves through code the compiler added, which has no line
+    of its own (sys.monitoring reports an offset there)."""
+    traced = run_traced(python, UNWOUND, tmp_path, verbosity=3)
+    assert traced.returncode == 0, traced.stderr
+    expected = _oracle(python, SETTRACE_RETURNS, UNWOUND, tmp_path)
+    got = [[r["func"], r["line"]] for r in traced.of("return") if r["file"] == str(UNWOUND)]
+    assert got == expected

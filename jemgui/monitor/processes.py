@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import shlex
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -284,3 +286,55 @@ def _describe(pid: int) -> Proc | None:
         return Proc(pid, ppid, started, argv, cwd, handle, began=start_time(pid, boot_time()))
     except psutil.Error:
         return None
+
+
+class ExitWatcher(threading.Thread):
+    """Reads the status of each watched process the moment it ends, while it is a zombie
+    (before its parent's wait() takes it: a parent that reaps at once, such as
+    `subprocess.run`, leaves no time for the tree scan). Holds a pidfd per process."""
+
+    def __init__(self):
+        super().__init__(name="jem-exits", daemon=True)
+        self.statuses: dict[int, int] = {}
+        self._poller = select.poll()
+        self._fds: dict[int, int] = {}
+        self._lock = threading.Lock()
+        self._wake_read, self._wake_write = os.pipe()
+        self._poller.register(self._wake_read, select.POLLIN)
+        self._stopped = False
+
+    def watch(self, pid: int) -> None:
+        try:
+            fd = os.pidfd_open(pid)
+        except (OSError, AttributeError):
+            return
+        with self._lock:
+            self._fds[fd] = pid
+            self._poller.register(fd, select.POLLIN)
+        os.write(self._wake_write, b"x")
+
+    def run(self) -> None:
+        while not self._stopped:
+            for fd, _ in self._poller.poll():
+                if fd == self._wake_read:
+                    os.read(self._wake_read, 4096)
+                    continue
+                with self._lock:
+                    pid = self._fds.pop(fd, None)
+                    self._poller.unregister(fd)
+                os.close(fd)
+                status = zombie_status(pid) if pid is not None else None
+                if status is not None:
+                    self.statuses[pid] = status
+
+    def stop(self) -> None:
+        self._stopped = True
+        os.write(self._wake_write, b"x")
+        if self.is_alive():
+            self.join(1.0)
+        with self._lock:
+            for fd in self._fds:
+                os.close(fd)
+            self._fds.clear()
+        os.close(self._wake_read)
+        os.close(self._wake_write)

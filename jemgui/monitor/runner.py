@@ -34,6 +34,7 @@ from jemgui.monitor.inject._jem_values import redact_argv, redact_text
 from jemgui.monitor.output import JobOutput
 from jemgui.monitor.processes import (
     PYTHON,
+    ExitWatcher,
     Proc,
     ProcessTree,
     children_running,
@@ -125,6 +126,7 @@ class Monitor:
         self._reaped: dict[int, int] = {}
         self._finished_streams: set[int] = set()
         self._parents = ParentView()  # how the job's shells saw their children end
+        self._exit_watch = ExitWatcher()  # how the processes the scans saw ended, from the kernel
         self._exit_written: dict[int, dict] = {}  # exits the monitor wrote for a process
         self._unknown_ends: dict[int, float] = {}  # ended, status not known yet: until when to wait
         self._start_read: set[int] = set()
@@ -252,6 +254,7 @@ class Monitor:
         if self.reaper:
             _become_subreaper()
         output = JobOutput(self._log, self._marker)
+        self._exit_watch.start()
         self._child_began = time.time()
         try:
             self._child = subprocess.Popen(
@@ -294,6 +297,7 @@ class Monitor:
     def _finish(self, services: list) -> None:
         status = self._status
         self._final_records(status)
+        self._exit_watch.stop()
         if status is None:
             self.record("state", state="FAILED")
         elif status < 0:
@@ -386,6 +390,8 @@ class Monitor:
         started, ended = self._tree.scan()
         for proc in started:
             self._parents.started(proc.pid, proc.ppid, proc.began, exact=False)
+            if "status" not in proc.extra:
+                self._exit_watch.watch(proc.pid)
             reason = untraced_reason(proc.argv)
             if reason:
                 self._untraceable(proc.pid, proc.ppid, proc.argv, reason)
@@ -413,7 +419,7 @@ class Monitor:
 
     def _process_ended(self, proc: Proc) -> None:
         """A process of the job is gone: make sure its end is recorded once."""
-        code = self._reaped.get(proc.pid, proc.extra.get("status"))
+        code = self._reaped.get(proc.pid, proc.extra.get("status", self._exit_watch.statuses.get(proc.pid)))
         end = {"exit_code": code} if code is None or code >= 0 else {"signal": -code}
         self._poll_streams()
         if proc.pid not in self._streams.writers:
@@ -442,7 +448,7 @@ class Monitor:
         self._parents.resolve(time.time(), final)
         now = time.monotonic()
         for pid, until in list(self._unknown_ends.items()):
-            if final or pid in self._parents.known or now > until:
+            if final or pid in self._parents.known or pid in self._exit_watch.statuses or now > until:
                 del self._unknown_ends[pid]
                 self._end_stream(pid, {"exit_code": None})
 
@@ -493,8 +499,8 @@ class Monitor:
         if pid in self._finished_streams:
             return
         self._finished_streams.add(pid)
-        if end.get("exit_code", 0) is None and pid in self._parents.known:
-            end = end_of(self._parents.known[pid], wrote_exit=False)
+        if end.get("exit_code", 0) is None:
+            end = self._learnt_end(pid, wrote_exit=False) or end
         stream = self._streams.writer(pid)
         if not stream.ended:
             stream.record("process", {"phase": "exit", **end})
@@ -531,20 +537,31 @@ class Monitor:
                 self._end_stream(pid, {"signal": -code} if code and code < 0 else {"exit_code": code})
         self._correct_ends()
 
+    def _learnt_end(self, pid: int, wrote_exit: bool) -> dict | None:
+        """How a process the monitor did not reap ended: as the kernel held it while it was a
+        zombie, else as its parent bash saw it; None when nobody knows."""
+        status = self._exit_watch.statuses.get(pid)
+        if status is not None:
+            return {"exit_code": status} if status >= 0 else {"signal": -status}
+        if pid in self._parents.known:
+            return end_of(self._parents.known[pid], wrote_exit)
+        return None
+
     def _correct_ends(self) -> None:
-        """A process whose recorded end is not what its parent shell saw (a Python's tracer
-        cannot tell `sys.exit(4)` at verbosity 0 or 1) gets a second exit: its parent's word."""
+        """A process whose recorded end is not how it ended (a Python's tracer cannot tell
+        `sys.exit(4)` at verbosity 0 or 1) gets a second exit: the kernel's or its parent's word."""
         self._streams.flush()
-        for pid, status in self._parents.known.items():
+        for pid in set(self._parents.known) | set(self._exit_watch.statuses):
             if pid in self._reaped or pid not in self._streams.writers:
                 continue
             written = self._exit_written.get(pid)
             recorded = written if written is not None else _last_exit(self.events_dir / f"{pid}.jsonl")
-            if recorded is None:
+            end = self._learnt_end(pid, wrote_exit=written is None)
+            if recorded is None or end is None:
                 continue
-            end = end_of(status, wrote_exit=written is None)
-            if {k: recorded.get(k) for k in end} != end:
-                self._streams.writer(pid).record("process", {"phase": "exit", **end, "seen_by": "parent"})
+            if {k: recorded.get(k) for k in ("exit_code", "signal")} != {"exit_code": None, "signal": None, **end}:
+                by = "kernel" if pid in self._exit_watch.statuses else "parent"
+                self._streams.writer(pid).record("process", {"phase": "exit", **end, "seen_by": by})
 
     def _reap_ended(self) -> None:
         """Collect the status of children (adopted orphans) that ended after the job."""

@@ -161,9 +161,16 @@ time.sleep(1.5)
 with open(os.environ["FACTS"], "a") as f:
     for kid in kids:
         f.write(f"{kid.pid}={kid.wait()}\n")
+    for code in (5, -9, 7):  # reaped at once: the monitor may lose the race, never misstate
+        kid = subprocess.Popen(["sh", "-c", f"sleep 0.4; exit {code}" if code > 0 else "sleep 0.4; kill -9 $$"])
+        f.write(f"at_once_{kid.pid}={kid.wait()}\n")
 '
 """)
-    assert sorted(told.values()) == ["-9", "3", "6"]
+    at_once = {pid.removeprefix("at_once_"): told.pop(pid) for pid in list(told) if pid.startswith("at_once_")}
+    assert sorted(told.values()) == ["-9", "3", "6"] and sorted(at_once.values()) == ["-9", "5", "7"]
+    for pid, code in at_once.items():
+        found = [(p["exit_code"], p["signal"]) for p in s["processes"] if p["pid"] == int(pid)]
+        assert found in ([], [(None, None)], [(None, 9) if code == "-9" else (int(code), None)]), (pid, code, found)
     for pid, code in told.items():
         found = [p for p in s["processes"] if p["pid"] == int(pid)]
         assert found, (pid, s["processes"])

@@ -131,3 +131,46 @@ def test_return_lines_equal_settrace(python, tmp_path):
     expected = _oracle(python, SETTRACE_RETURNS, UNWOUND, tmp_path)
     got = [[r["func"], r["line"]] for r in traced.of("return") if r["file"] == str(UNWOUND)]
     assert got == expected
+
+
+@pytest.mark.parametrize("verbosity", [2, 3])
+def test_ended_generators_match_cprofile_and_end_in_the_index(python, verbosity, tmp_path):
+    """Generators the program closed, let go, threw into or ran out: calls (resumptions
+    included) per function equal cProfile's, fib loses no call, and each generator ends with
+    a plain return (never one marked `yield`), so the index holds no suspended frame once
+    the program is done."""
+    traced = run_traced(python, GENERATORS, tmp_path, verbosity=verbosity)
+    assert traced.returncode == 0, traced.stderr
+    expected = _cprofile_calls(python, GENERATORS, tmp_path)
+    assert expected["fib"] > 100
+    assert {"counter", "guarded", "delegating", "catcher", "failing", "task"} <= set(expected)
+    assert _traced_calls(traced, GENERATORS) == expected
+    assert _suspended_at_end(_index(traced, tmp_path)) == []
+    # every generator frame that saw its GeneratorExit returns plainly afterwards
+    for rec in traced.of("exception"):
+        if rec["type"] == "GeneratorExit":
+            after = [r for r in traced.records if r["pid"] == rec["pid"] and r["seq"] > rec["seq"]
+                     and r.get("fid") == rec["fid"] and r["kind"] == "return"]
+            assert after and not after[0].get("yield"), after[:1]
+
+
+@pytest.mark.parametrize("verbosity", [2, 3])
+def test_generator_dropped_between_lines(version, python, verbosity, tmp_path):
+    """`del` of a suspended generator: it ends in the index on every CPython. On 3.9/3.10
+    with line events, CPython's settrace keeps a copy of the frame's locals until the
+    frame's next event, so the generator closes inside the tracer's own call, where no
+    event is reported: its end is still recorded, the call its finally block made is not,
+    and a marker says so. Everywhere else the calls equal cProfile's."""
+    traced = run_traced(python, DROPPED, tmp_path, verbosity=verbosity)
+    assert traced.returncode == 0, traced.stderr
+    assert traced.stdout == "5\n"
+    assert _suspended_at_end(_index(traced, tmp_path)) == []
+    expected = _cprofile_calls(python, DROPPED, tmp_path)
+    assert expected["cleanup"] == 1 and expected["guarded"] == 2
+    said = [m for m in traced.of("marker") if "ended inside the tracer's own call" in m["text"]]
+    if int(version.split(".")[1]) <= 10 and verbosity >= 3:
+        assert _traced_calls(traced, DROPPED) == expected - Counter(cleanup=1)
+        assert len(said) == 1 and said[0]["gap"] and "guarded" in said[0]["text"]
+    else:
+        assert _traced_calls(traced, DROPPED) == expected
+        assert said == []

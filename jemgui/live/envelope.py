@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from jwcrypto import jwk, jws
@@ -281,6 +282,10 @@ def verify(
         chain = trust.verify_chain(ders, now)
     except Untrusted as exc:
         raise CommandRefused("untrusted", str(exc)) from None
+    except (ValueError, UnsupportedAlgorithm) as exc:  # a damaged certificate loads, then fails
+        # when its key, name or extensions are read
+        detail = " ".join(str(exc).split())
+        raise CommandRefused("untrusted", f"a certificate of the chain cannot be read: {detail}") from None
     try:
         key = _jwks.get(chain.signer, chain.signer.public_key)
         core = jws.JWSCore(alg, key, protected_raw.decode(), payload_raw, [alg])

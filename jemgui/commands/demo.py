@@ -29,6 +29,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from jemgui.cli import EXIT_COMPONENT
 from jemgui.commands.common import CommandFailed, run_guarded
 from jemgui.monitor.parts import check_inject
 from jemgui.resources import MissingPart, resource_path
@@ -39,8 +40,6 @@ JOB_ID = "reco_task_17"
 TIMEOUT = 120
 #: how the demo job ends: the transform raises this, and the job exits with its code
 EXPECTED_FAILURE, EXPECTED_EXIT = "__main__.CalibrationError", 1
-#: a part is missing or failed (jemgui.cli's EXIT_COMPONENT)
-EXIT_COMPONENT = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,14 +96,15 @@ def record(out: Path) -> Path:
                               timeout=TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RuntimeError(f"the recording did not finish ({exc})") from exc
-    (out.parent / f"{JOB_ID}.log").write_bytes(done.stdout + done.stderr)
+    log = out.parent / f"{JOB_ID}.log"
+    log.write_bytes(done.stdout + done.stderr)
     failure = reached_failure(out)
     if failure is not None:
-        said = [line for out in (done.stdout, done.stderr)
-                for line in out.decode(errors="replace").splitlines() if line.strip()]
+        said = [line for stream in (done.stdout, done.stderr)
+                for line in stream.decode(errors="replace").splitlines() if line.strip()]
         raise RuntimeError(f"the demo job did not reach its expected failure: {failure}"
                            + (f" (its last words: {said[-1].strip()})" if said else "")
-                           + f"; its output is in {out.parent / f'{JOB_ID}.log'}")
+                           + f"; its output is in {log}")
     return out
 
 
@@ -151,10 +151,7 @@ def run(args: argparse.Namespace) -> int:
         return run_guarded("demo", lambda: run_live_demo(args.screenshot))
 
     def body() -> int:
-        try:
-            path = demo_archive(args.shipped)
-        except MissingPart as exc:
-            raise CommandFailed(str(exc), code=EXIT_COMPONENT) from None
+        path = demo_archive(args.shipped)  # a missing file is MissingPart: one line, exit 4 (jemgui.cli)
         if args.screenshot:
             from jemgui.app import screenshot
 

@@ -48,14 +48,20 @@ class ParentView:
         #: pid -> (ppid, when it began, and whether that is exact): a process's own first record
         #: is later than its fork, the kernel's start tick up to 10 ms earlier
         self.starts: dict[int, tuple[int, float, bool]] = {}
+        self.kids: dict[int, set[int]] = {}  # ppid -> children that may still be tied
         self.known: dict[int, int] = {}  # pid -> status as bash shows it
+        self.pending: set[int] = set()  # shells with windows not tied yet
 
     def started(self, pid: int, ppid: int | None, ts: float | None, exact: bool = True) -> None:
         """A process began (`exact`: `ts` is from its own first record, not the kernel's tick)."""
         if ppid is None or ts is None:
             return
-        if pid not in self.starts or (exact and not self.starts[pid][2]):
+        old = self.starts.get(pid)
+        if old is None or (exact and not old[2]):
+            if old is not None:
+                self.kids.get(old[0], set()).discard(pid)
             self.starts[pid] = (ppid, ts, exact)
+            self.kids.setdefault(ppid, set()).add(pid)
 
     def entry(self, shell: int, ts: float | None, printer: int | None, statuses: list[int] | None) -> None:
         """An xtrace entry of `shell` (or its exit, with `statuses` [its exit status])."""
@@ -64,7 +70,9 @@ class ParentView:
         entry = Entry(ts, printer, statuses)
         state = self.shells.setdefault(shell, Shell(shell))
         state.entries.append(entry)
+        self.pending.add(shell)
         if printer != shell:
+            self.pending.add(printer)
             state.printers.add(printer)
             # a subshell (a pipeline's member, `( ... )`) runs commands of its own: its
             # own entries, in its own order, tell how its children ended
@@ -72,7 +80,8 @@ class ParentView:
 
     def resolve(self, now: float, final: bool = False) -> None:
         """Tie the statuses of every window whose processes have had time to show up."""
-        for shell in self.shells.values():
+        for pid in list(self.pending):
+            shell = self.shells[pid]
             entries = shell.entries
             for k in range(shell.tied, len(entries) - 1):
                 if not final and now < entries[k + 1].ts + LAG:
@@ -85,6 +94,8 @@ class ParentView:
             if keep > 0:
                 del entries[:keep]
                 shell.tied -= keep
+            if shell.tied >= len(entries) - 1:
+                self.pending.discard(pid)
 
     def _window(self, shell: Shell, k: int) -> None:
         here, after = shell.entries[k], shell.entries[k + 1]
@@ -109,10 +120,18 @@ class ParentView:
             self.known.setdefault(pid, status)
 
     def _children(self, shell: int, begin: float, end: float, exclude: set[int]) -> list[int]:
-        """Children of `shell` that may have begun between `begin` and `end` (not tied yet)."""
-        return [pid for pid, (ppid, ts, exact) in self.starts.items()
-                if ppid == shell and pid not in self.known and pid not in exclude
-                and (begin < ts <= end if exact else begin < ts + TICK <= end)]
+        """Children of `shell` that may have begun between `begin` and `end` (not tied yet).
+        Windows come in time order: a child that began before this one never fits again."""
+        found = []
+        kids = self.kids.get(shell, set())
+        for pid in list(kids):
+            _, ts, exact = self.starts[pid]
+            latest = ts if exact else ts + TICK
+            if pid in self.known or latest <= begin:
+                kids.discard(pid)
+            elif latest <= end and pid not in exclude:
+                found.append(pid)
+        return found
 
 
 def end_of(status: int, wrote_exit: bool) -> dict:

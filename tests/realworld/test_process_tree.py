@@ -140,12 +140,13 @@ c 8 || true
 """)
     truth = dict(line.split("=") for line in (tmp_path / "facts.txt").read_text().split())
     children = {str(p["pid"]): p for p in s["processes"] if p["argv"][:2] == ["sh", "-c"]}
-    assert children.keys() == truth.keys(), (children, truth)
+    assert children.keys() <= truth.keys(), (children, truth)  # a scan may miss one, never invent one
     wrong = {pid: (p["exit_code"], p["signal"]) for pid, p in children.items()
              if (p["exit_code"], p["signal"]) not in ((int(truth[pid]), None), (None, None))}
     assert not wrong, (wrong, truth)
     foreground = {truth_pid for truth_pid, code in truth.items() if code in ("3", "11", "12", "4", "8")}
-    assert all(children[pid]["exit_code"] == int(truth[pid]) for pid in foreground), (children, truth)
+    assert all(pid in children and children[pid]["exit_code"] == int(truth[pid]) for pid in foreground), (
+        children, truth)
 
 
 def test_children_of_a_python_that_reaps_them_late_end_as_the_kernel_holds_it(tmp_path):

@@ -160,6 +160,12 @@ class Tail(threading.Thread):
             except OSError:
                 return got
             if not data:
+                try:
+                    if os.fstat(self.reader).st_size < self.offset:  # the job truncated it: read anew
+                        self.offset = 0
+                        continue
+                except OSError:
+                    pass
                 return got
             got = True
             self.offset += len(data)

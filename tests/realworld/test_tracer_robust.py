@@ -172,3 +172,15 @@ def test_forked_child_starts_with_named_frames(python, tmp_path):
     frames = [r for r in records if r["pid"] == child and r["kind"] in ("call", "return")]
     assert [r["func"] for r in frames if r["kind"] == "call"][:3] == ["<module>", "main", "child_work"]
     assert all(r["file"] == str(program) and r["func"] for r in frames)
+
+
+def test_keyboard_interrupt_in_a_hook_then_calls_are_recorded(python, tmp_path):
+    """SIGINT lands while the job is deep in traced calls (most of that time is the hooks'):
+    the job gets its KeyboardInterrupt as it does plain, and its later calls are recorded."""
+    program = PROGRAMS / "interrupted.py"
+    alone = plain(python, program, cwd=tmp_path)
+    assert alone.stdout == "interrupted\nafter [1, 2, 3, 4, 5]\n", alone.stderr
+    under, records = monitored(python, program, out=tmp_path / "a", verbosity=2, cwd=tmp_path)
+    assert (under.returncode, under.stdout, under.stderr) == (alone.returncode, alone.stdout, alone.stderr)
+    assert len(calls_of(records, "after")) == 5
+    assert not faults(records)

@@ -89,8 +89,7 @@ _sources = set()  # paths whose source this stream has sent
 # .st: this thread's state. A new generation (level crossed 2, fork) is a new object, so
 # every thread rebuilds its stack; thread idents are reused, thread-locals are not.
 _tls = _thread._local()
-# frame -> (fid, locals state, thread state, code id, line) of a suspended generator or coroutine
-_suspended = {}
+_suspended = {}  # frame -> (fid, locals state) of a suspended generator or coroutine
 _fids = count(1)
 _backend = None
 _faulted = False
@@ -135,6 +134,9 @@ _deep = _job_limit // 2  # traced frames on a thread from which its depth is che
 _DEPTH_PROBE = 4 if sys.version_info[:2] == (3, 11) else 3
 _lifted = False  # is the real limit the job's plus HEADROOM
 _lost = {}  # exception type name -> events the hooks dropped because of it
+_main_ident = threading.main_thread().ident
+_rearm_pending = False  # a pending call will re-arm the main thread (_watch_main)
+_rearm_keep = []
 _hidden = False
 
 
@@ -547,9 +549,7 @@ if not hasattr(sys, "monitoring"):
 
 def _exit_kind(frame, info):
     """0 returned, 1 suspended, 2 left by an exception: from the instruction the frame
-    stopped at (settrace says only "return"). An exception thrown into a generator
-    (close(), throw()) leaves it from its yield: the hook tells that case by the
-    exception event before the return with no line between."""
+    stopped at (settrace says only "return")."""
     code = info[3]  # co_code builds a new bytes object on each read from 3.11 on
     lasti = frame.f_lasti
     if lasti < 0 or lasti >= len(code):
@@ -615,7 +615,6 @@ def _hooks(st):
     tid, stack, vars_of, _ = st
     tls = _tls
     put, time_, fids, append = _put, _time, _fids, stack.append
-    raised = set()  # generator frames an exception is passing through, no line run since
 
     def call(frame, event, arg):
         if tls is not _tls or _verbosity < 2:
@@ -631,9 +630,8 @@ def _hooks(st):
                 info = _learn(code)
                 if info is None:
                     return None
-            got = _suspended.pop(frame, None) if info[2] else None
-            if got is not None:
-                fid, state = got[0], got[1]
+            if info[2] and frame in _suspended:
+                fid, state = _suspended.pop(frame)
                 if state is not None:
                     vars_of[fid] = state
                 put((id(code), CALL, time_(), tid, fid, frame.f_lineno, len(stack), RESUMED))
@@ -661,8 +659,6 @@ def _hooks(st):
                 top = _resync(st, frame, local)
             _, fid, info = top
             if event == "line":
-                if raised:
-                    raised.discard(frame)
                 if _verbosity < 3:
                     frame.f_trace_lines = False
                 else:
@@ -670,24 +666,20 @@ def _hooks(st):
                          _changes(vars_of, fid, frame, info[1]) if _verbosity >= 4 else None))
             elif event == "return":
                 stack.pop()
-                kind = _exit_kind(frame, info) if info[2] or _verbosity >= 4 else 0
-                if raised and frame in raised:
-                    raised.discard(frame)
-                    if kind == 1 and arg is None:  # thrown in at the yield, it left from there
-                        kind = 2
-                extra = state = None
+                extra = None
                 if _verbosity >= 4:
+                    kind = _exit_kind(frame, info)
                     state = vars_of.pop(fid, None)
                     if kind != 2:
                         extra = {"value": _value_pair(arg, _limit, _redact)}
+                else:
+                    kind = _exit_kind(frame, info) if info[2] else 0
+                    state = None
                 if kind == 1:
-                    _suspended[frame] = (fid, state, st, id(info[0]), frame.f_lineno)
+                    _suspended[frame] = (fid, state)
                     extra = dict(extra, **YIELDED) if extra else YIELDED
                 put((id(info[0]), RETURN, time_(), tid, fid, frame.f_lineno, len(stack), extra))
             elif event == "exception":
-                if info[2]:  # handled if a line runs before the frame returns (see _exit_kind)
-                    raised.add(frame)
-                    frame.f_trace_lines = True
                 _exception(st, fid, len(stack) - 1, frame, arg[1], arg[2], frame.f_lineno)
             return local
         except Exception as exc:
@@ -760,6 +752,56 @@ def _schedule_main_thread():
     add(callback, None)
 
 
+def _watch_main():
+    """Re-arm the main thread when CPython dropped its trace function unseen (settrace).
+
+    An exception from a signal handler (KeyboardInterrupt) can land on a hook's very first
+    instruction, before its `try`: CPython then drops the thread's trace function and the
+    hook never knows. The control thread sees it: the main thread runs a user frame that no
+    hook traces. A pending call in the main thread puts the hooks back, and the trace of
+    the traced frames that lost it."""
+    global _rearm_pending
+    if _backend != "settrace" or _verbosity < 2 or _faulted or _rearm_pending:
+        return
+    f = sys._current_frames().get(_main_ident)
+    while f is not None and id(f.f_code) not in _traced:
+        f = f.f_back
+    if f is None or f.f_trace is not None:
+        return
+    import ctypes
+
+    callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
+
+    def in_main_thread(_arg):
+        global _rearm_pending
+        _rearm_pending = False
+        try:
+            hooks = getattr(_tls, "hooks", None)
+            if _verbosity >= 2 and not _faulted and _real_gettrace() is None:
+                _real_settrace(_global)
+                on_stack = {entry[0] for entry in _tls.st[1]} if hooks is not None else ()
+                f = _getframe(1)
+                while f is not None:
+                    if f.f_trace is None and f in on_stack:
+                        f.f_trace = hooks[1]
+                        f.f_trace_lines = _verbosity >= 3
+                    f = f.f_back
+        except KeyboardInterrupt:  # the job's, arrived in this very call: it gets it again
+            _thread.interrupt_main()
+        except Exception as exc:
+            _fault(exc)
+        return 0
+
+    callback = callback_type(in_main_thread)
+    _rearm_keep[:] = [callback]  # alive until it has run (the next one replaces it)
+    add = ctypes.pythonapi.Py_AddPendingCall
+    add.argtypes = (callback_type, ctypes.c_void_p)
+    add.restype = ctypes.c_int
+    _rearm_pending = True  # before the call: the main thread may run it at once
+    if add(callback, None) != 0:
+        _rearm_pending = False
+
+
 # --- sys.monitoring back-end (CPython 3.12+) ---------------------------------------------
 # Global events: PY_START (to meet each code object once: DISABLE where it is not user
 # code) and the exception events, which cannot be local. Each user code object gets the
@@ -769,7 +811,6 @@ def _schedule_main_thread():
 _tool = None
 _local_events = 0
 _local_codes = []  # code objects whose local events are set
-_loop_lines = {}  # (id(code), offset of a backward jump) -> its line when it jumps to it, else None
 if hasattr(sys, "monitoring"):
     _M = sys.monitoring
     _E = _M.events
@@ -836,7 +877,7 @@ if hasattr(sys, "monitoring"):
                 extra = (_changes(vars_of, fid, frame, _traced[id(code)][1], ADOPTED, "args")
                          if _verbosity >= 4 else ADOPTED)
             else:
-                fid, state = got[0], got[1]
+                fid, state = got
                 if state is not None:
                     vars_of[fid] = state
                 extra = RESUMED
@@ -868,8 +909,7 @@ if hasattr(sys, "monitoring"):
         try:
             frame = _getframe(1)
             try:
-                st = _tls.st
-                tid, stack, vars_of, _ = st
+                tid, stack, vars_of, _ = _tls.st
                 fid = stack.pop()
             except (AttributeError, IndexError):
                 st = _state(frame)
@@ -877,7 +917,7 @@ if hasattr(sys, "monitoring"):
                     return
                 tid, stack, vars_of, _ = st
                 fid = stack.pop()
-            _suspended[frame] = (fid, vars_of.pop(fid, None), st, id(code), -1 - offset)
+            _suspended[frame] = (fid, vars_of.pop(fid, None))
             extra = YIELDED
             if _verbosity >= 4:
                 extra = {"yield": True, "value": _value_pair(value, _limit, _redact)}
@@ -924,62 +964,27 @@ if hasattr(sys, "monitoring"):
         except Exception as exc:
             _fault(exc)
 
-    def _m_line(code, line, up=1):
+    def _m_line(code, line):
         try:
             try:
                 tid, stack, vars_of, _ = _tls.st
                 fid = stack[-1]
             except (AttributeError, IndexError):
-                st = _state(_getframe(up))
+                st = _state(_getframe(1))
                 if st is None:
                     return
                 tid, stack, vars_of, _ = st
                 fid = stack[-1]
             _put((id(code), LINE, _time(), tid, fid, line, len(stack) - 1,
-                  _changes(vars_of, fid, _getframe(up), _traced[id(code)][1])
-                  if _verbosity >= 4 else None))
-        except Exception as exc:
-            _fault(exc)
-
-    def _m_jump(code, src, dest):
-        """A backward jump to the line it jumps from (a loop on one line, a comprehension):
-        settrace, the spec's semantics, calls that a new line, LINE does not. Every other
-        jump is disabled where it is, at its first pass."""
-        if dest > src:
-            return _DISABLE
-        key = (id(code), src)
-        line = _loop_lines.get(key, 0)
-        if line == 0:
-            line = _loop_lines[key] = _same_line(code, src, dest)
-        if line is None:
-            return _DISABLE
-        try:  # _m_line's record, inline: this runs once per pass of a one-line loop
-            tid, stack, vars_of, _ = _tls.st
-            fid = stack[-1]
-        except (AttributeError, IndexError):
-            return _m_line(code, line, 2)
-        try:
-            _put((id(code), LINE, _time(), tid, fid, line, len(stack) - 1,
                   _changes(vars_of, fid, _getframe(1), _traced[id(code)][1])
                   if _verbosity >= 4 else None))
         except Exception as exc:
             _fault(exc)
-        return None
-
-    def _same_line(code, src, dest):
-        """The line of `dest` when `src` is on it too, else None."""
-        lines = {}
-        for start, end, line in code.co_lines():
-            for offset in (src, dest):
-                if start <= offset < end:
-                    lines[offset] = line
-        line = lines.get(dest)
-        return line if line is not None and line == lines.get(src) else None
 
     _CALLBACKS = (
         (_E.PY_START, _m_start), (_E.PY_RESUME, _m_resume), (_E.PY_THROW, _m_throw),
         (_E.PY_RETURN, _m_return), (_E.PY_YIELD, _m_yield), (_E.PY_UNWIND, _m_unwind),
-        (_E.RAISE, _m_raise), (_E.LINE, _m_line), (_E.JUMP, _m_jump),
+        (_E.RAISE, _m_raise), (_E.LINE, _m_line),
     )
 
 
@@ -998,7 +1003,7 @@ def _monitoring_install(level, old):
         for event, callback in _CALLBACKS:
             _M.register_callback(_tool, event, callback)
     _M.set_events(_tool, _GLOBAL_EVENTS if level >= 2 else 0)
-    events = 0 if level < 2 else _CALL_EVENTS | (_E.LINE | _E.JUMP if level >= 3 else 0)
+    events = 0 if level < 2 else _CALL_EVENTS | (_E.LINE if level >= 3 else 0)
     if events != _local_events:
         _local_events = events
         for code in _local_codes:
@@ -1011,72 +1016,6 @@ def _install(level, old):
         _monitoring_install(level, old)
     else:
         _settrace_install(level, old)
-
-# --- generators that end unseen ----------------------------------------------------------
-# A suspended generator can end with no event a hook sees: on 3.13 close() (or its garbage
-# collection) of one suspended outside any try block just drops its frame, and on 3.9/3.10
-# one whose last reference was a stale copy of a frame's locals dies inside the tracer's
-# own call, where CPython reports nothing. The control thread looks at the suspended
-# frames every tick (SWEEP_LIMIT of them a tick) and records the end of those whose
-# generator let them go: on 3.12 and before a generator that ends resumes first (as
-# cProfile counts it), unseen, so a marker says that what it ran then is not recorded;
-# on 3.13 it does not resume.
-SWEEP_LIMIT = 500
-_CLEAR_PROBE = sys.version_info >= (3, 13)  # frame.clear() refuses a suspended frame only from 3.13
-_refcount = sys.getrefcount
-_sweep_at = 0
-_unseen_said = False
-
-
-def _refcounts(items):
-    return [_refcount(pair[0]) for pair in items]
-
-
-def _alone():
-    """What _refcounts says of a key of _suspended that nothing else holds."""
-    keys = {object(): None}
-    return _refcounts(list(keys.items()))[0]
-
-
-_ALONE = _alone()
-
-
-def _sweep(limit=SWEEP_LIMIT):
-    """Record the end of the suspended generators that ended unseen (see above)."""
-    global _sweep_at, _unseen_said
-    suspended = _suspended
-    if not suspended or _verbosity < 2:
-        return
-    items = list(suspended.items())
-    if len(items) > limit:
-        start = _sweep_at % len(items)
-        _sweep_at = start + limit
-        items = (items[start:] + items[:start])[:limit]
-    refs = _refcounts(items)
-    for i, (frame, entry) in enumerate(items):
-        if refs[i] > _ALONE:
-            if not _CLEAR_PROBE:
-                continue
-            try:  # done and dropped by close() (a no-op then), or still suspended (refused)
-                frame.clear()
-            except RuntimeError:
-                continue
-        if suspended.pop(frame, None) is not entry:
-            continue
-        fid, _, st, key, line = entry
-        tid, depth, now = st[0], len(st[1]), _time()
-        if not _CLEAR_PROBE:
-            _put((key, CALL, now, tid, fid, line, depth, RESUMED))
-            if not _unseen_said:
-                _unseen_said = True
-                code = _traced[key][0]
-                _record("marker", {"gap": True, "text": (
-                    "generator %s (%s) ended inside the tracer's own call, where CPython reports "
-                    "no events (3.9/3.10: its last reference was the tracer's copy of a frame's "
-                    "locals): what it and others like it ran as they closed is not recorded"
-                    % (getattr(code, "co_qualname", code.co_name), code.co_filename))})
-        _put((key, RETURN, now, tid, fid, line, depth, None))
-
 
 # --- verbosity, faults, control --------------------------------------------------------
 def set_verbosity(level):
@@ -1203,9 +1142,9 @@ def _ctl_loop(token, wake, done):
             if _ctl_token is not token:
                 break
             try:
-                _sweep()
                 _raw.flush()
                 _poll_control()
+                _watch_main()
             except Exception as exc:
                 _fault(exc)
     finally:
@@ -1307,10 +1246,6 @@ def _finish(code):
     if _raw is None or _raw.fd < 0:
         return
     _stop_control()
-    try:
-        _sweep(len(_suspended))
-    except Exception:
-        pass
     old, _verbosity = _verbosity, 0
     try:
         _install(0, old)

@@ -89,7 +89,8 @@ _sources = set()  # paths whose source this stream has sent
 # .st: this thread's state. A new generation (level crossed 2, fork) is a new object, so
 # every thread rebuilds its stack; thread idents are reused, thread-locals are not.
 _tls = _thread._local()
-_suspended = {}  # frame -> (fid, locals state) of a suspended generator or coroutine
+# frame -> (fid, locals state, thread state, code id, line) of a suspended generator or coroutine
+_suspended = {}
 _fids = count(1)
 _backend = None
 _faulted = False
@@ -549,7 +550,9 @@ if not hasattr(sys, "monitoring"):
 
 def _exit_kind(frame, info):
     """0 returned, 1 suspended, 2 left by an exception: from the instruction the frame
-    stopped at (settrace says only "return")."""
+    stopped at (settrace says only "return"). An exception thrown into a generator
+    (close(), throw()) leaves it from its yield: the hook tells that case by the
+    exception event before the return with no line between."""
     code = info[3]  # co_code builds a new bytes object on each read from 3.11 on
     lasti = frame.f_lasti
     if lasti < 0 or lasti >= len(code):
@@ -615,6 +618,7 @@ def _hooks(st):
     tid, stack, vars_of, _ = st
     tls = _tls
     put, time_, fids, append = _put, _time, _fids, stack.append
+    raised = set()  # generator frames an exception is passing through, no line run since
 
     def call(frame, event, arg):
         if tls is not _tls or _verbosity < 2:
@@ -630,8 +634,9 @@ def _hooks(st):
                 info = _learn(code)
                 if info is None:
                     return None
-            if info[2] and frame in _suspended:
-                fid, state = _suspended.pop(frame)
+            got = _suspended.pop(frame, None) if info[2] else None
+            if got is not None:
+                fid, state = got[0], got[1]
                 if state is not None:
                     vars_of[fid] = state
                 put((id(code), CALL, time_(), tid, fid, frame.f_lineno, len(stack), RESUMED))
@@ -659,6 +664,8 @@ def _hooks(st):
                 top = _resync(st, frame, local)
             _, fid, info = top
             if event == "line":
+                if raised:
+                    raised.discard(frame)
                 if _verbosity < 3:
                     frame.f_trace_lines = False
                 else:
@@ -666,20 +673,24 @@ def _hooks(st):
                          _changes(vars_of, fid, frame, info[1]) if _verbosity >= 4 else None))
             elif event == "return":
                 stack.pop()
-                extra = None
+                kind = _exit_kind(frame, info) if info[2] or _verbosity >= 4 else 0
+                if raised and frame in raised:
+                    raised.discard(frame)
+                    if kind == 1 and arg is None:  # thrown in at the yield, it left from there
+                        kind = 2
+                extra = state = None
                 if _verbosity >= 4:
-                    kind = _exit_kind(frame, info)
                     state = vars_of.pop(fid, None)
                     if kind != 2:
                         extra = {"value": _value_pair(arg, _limit, _redact)}
-                else:
-                    kind = _exit_kind(frame, info) if info[2] else 0
-                    state = None
                 if kind == 1:
-                    _suspended[frame] = (fid, state)
+                    _suspended[frame] = (fid, state, st, id(info[0]), frame.f_lineno)
                     extra = dict(extra, **YIELDED) if extra else YIELDED
                 put((id(info[0]), RETURN, time_(), tid, fid, frame.f_lineno, len(stack), extra))
             elif event == "exception":
+                if info[2]:  # handled if a line runs before the frame returns (see _exit_kind)
+                    raised.add(frame)
+                    frame.f_trace_lines = True
                 _exception(st, fid, len(stack) - 1, frame, arg[1], arg[2], frame.f_lineno)
             return local
         except Exception as exc:
@@ -811,6 +822,7 @@ def _watch_main():
 _tool = None
 _local_events = 0
 _local_codes = []  # code objects whose local events are set
+_loop_lines = {}  # (id(code), offset of a backward jump) -> its line when it jumps to it, else None
 if hasattr(sys, "monitoring"):
     _M = sys.monitoring
     _E = _M.events
@@ -877,7 +889,7 @@ if hasattr(sys, "monitoring"):
                 extra = (_changes(vars_of, fid, frame, _traced[id(code)][1], ADOPTED, "args")
                          if _verbosity >= 4 else ADOPTED)
             else:
-                fid, state = got
+                fid, state = got[0], got[1]
                 if state is not None:
                     vars_of[fid] = state
                 extra = RESUMED
@@ -909,7 +921,8 @@ if hasattr(sys, "monitoring"):
         try:
             frame = _getframe(1)
             try:
-                tid, stack, vars_of, _ = _tls.st
+                st = _tls.st
+                tid, stack, vars_of, _ = st
                 fid = stack.pop()
             except (AttributeError, IndexError):
                 st = _state(frame)
@@ -917,7 +930,7 @@ if hasattr(sys, "monitoring"):
                     return
                 tid, stack, vars_of, _ = st
                 fid = stack.pop()
-            _suspended[frame] = (fid, vars_of.pop(fid, None))
+            _suspended[frame] = (fid, vars_of.pop(fid, None), st, id(code), -1 - offset)
             extra = YIELDED
             if _verbosity >= 4:
                 extra = {"yield": True, "value": _value_pair(value, _limit, _redact)}
@@ -964,27 +977,62 @@ if hasattr(sys, "monitoring"):
         except Exception as exc:
             _fault(exc)
 
-    def _m_line(code, line):
+    def _m_line(code, line, up=1):
         try:
             try:
                 tid, stack, vars_of, _ = _tls.st
                 fid = stack[-1]
             except (AttributeError, IndexError):
-                st = _state(_getframe(1))
+                st = _state(_getframe(up))
                 if st is None:
                     return
                 tid, stack, vars_of, _ = st
                 fid = stack[-1]
             _put((id(code), LINE, _time(), tid, fid, line, len(stack) - 1,
-                  _changes(vars_of, fid, _getframe(1), _traced[id(code)][1])
+                  _changes(vars_of, fid, _getframe(up), _traced[id(code)][1])
                   if _verbosity >= 4 else None))
         except Exception as exc:
             _fault(exc)
 
+    def _m_jump(code, src, dest):
+        """A backward jump to the line it jumps from (a loop on one line, a comprehension):
+        settrace, the spec's semantics, calls that a new line, LINE does not. Every other
+        jump is disabled where it is, at its first pass."""
+        if dest > src:
+            return _DISABLE
+        key = (id(code), src)
+        line = _loop_lines.get(key, 0)
+        if line == 0:
+            line = _loop_lines[key] = _same_line(code, src, dest)
+        if line is None:
+            return _DISABLE
+        try:  # _m_line's record, inline: this runs once per pass of a one-line loop
+            tid, stack, vars_of, _ = _tls.st
+            fid = stack[-1]
+        except (AttributeError, IndexError):
+            return _m_line(code, line, 2)
+        try:
+            _put((id(code), LINE, _time(), tid, fid, line, len(stack) - 1,
+                  _changes(vars_of, fid, _getframe(1), _traced[id(code)][1])
+                  if _verbosity >= 4 else None))
+        except Exception as exc:
+            _fault(exc)
+        return None
+
+    def _same_line(code, src, dest):
+        """The line of `dest` when `src` is on it too, else None."""
+        lines = {}
+        for start, end, line in code.co_lines():
+            for offset in (src, dest):
+                if start <= offset < end:
+                    lines[offset] = line
+        line = lines.get(dest)
+        return line if line is not None and line == lines.get(src) else None
+
     _CALLBACKS = (
         (_E.PY_START, _m_start), (_E.PY_RESUME, _m_resume), (_E.PY_THROW, _m_throw),
         (_E.PY_RETURN, _m_return), (_E.PY_YIELD, _m_yield), (_E.PY_UNWIND, _m_unwind),
-        (_E.RAISE, _m_raise), (_E.LINE, _m_line),
+        (_E.RAISE, _m_raise), (_E.LINE, _m_line), (_E.JUMP, _m_jump),
     )
 
 
@@ -1003,7 +1051,7 @@ def _monitoring_install(level, old):
         for event, callback in _CALLBACKS:
             _M.register_callback(_tool, event, callback)
     _M.set_events(_tool, _GLOBAL_EVENTS if level >= 2 else 0)
-    events = 0 if level < 2 else _CALL_EVENTS | (_E.LINE if level >= 3 else 0)
+    events = 0 if level < 2 else _CALL_EVENTS | (_E.LINE | _E.JUMP if level >= 3 else 0)
     if events != _local_events:
         _local_events = events
         for code in _local_codes:
@@ -1016,6 +1064,72 @@ def _install(level, old):
         _monitoring_install(level, old)
     else:
         _settrace_install(level, old)
+
+# --- generators that end unseen ----------------------------------------------------------
+# A suspended generator can end with no event a hook sees: on 3.13 close() (or its garbage
+# collection) of one suspended outside any try block just drops its frame, and on 3.9/3.10
+# one whose last reference was a stale copy of a frame's locals dies inside the tracer's
+# own call, where CPython reports nothing. The control thread looks at the suspended
+# frames every tick (SWEEP_LIMIT of them a tick) and records the end of those whose
+# generator let them go: on 3.12 and before a generator that ends resumes first (as
+# cProfile counts it), unseen, so a marker says that what it ran then is not recorded;
+# on 3.13 it does not resume.
+SWEEP_LIMIT = 500
+_CLEAR_PROBE = sys.version_info >= (3, 13)  # frame.clear() refuses a suspended frame only from 3.13
+_refcount = sys.getrefcount
+_sweep_at = 0
+_unseen_said = False
+
+
+def _refcounts(items):
+    return [_refcount(pair[0]) for pair in items]
+
+
+def _alone():
+    """What _refcounts says of a key of _suspended that nothing else holds."""
+    keys = {object(): None}
+    return _refcounts(list(keys.items()))[0]
+
+
+_ALONE = _alone()
+
+
+def _sweep(limit=SWEEP_LIMIT):
+    """Record the end of the suspended generators that ended unseen (see above)."""
+    global _sweep_at, _unseen_said
+    suspended = _suspended
+    if not suspended or _verbosity < 2:
+        return
+    items = list(suspended.items())
+    if len(items) > limit:
+        start = _sweep_at % len(items)
+        _sweep_at = start + limit
+        items = (items[start:] + items[:start])[:limit]
+    refs = _refcounts(items)
+    for i, (frame, entry) in enumerate(items):
+        if refs[i] > _ALONE:
+            if not _CLEAR_PROBE:
+                continue
+            try:  # done and dropped by close() (a no-op then), or still suspended (refused)
+                frame.clear()
+            except RuntimeError:
+                continue
+        if suspended.pop(frame, None) is not entry:
+            continue
+        fid, _, st, key, line = entry
+        tid, depth, now = st[0], len(st[1]), _time()
+        if not _CLEAR_PROBE:
+            _put((key, CALL, now, tid, fid, line, depth, RESUMED))
+            if not _unseen_said:
+                _unseen_said = True
+                code = _traced[key][0]
+                _record("marker", {"gap": True, "text": (
+                    "generator %s (%s) ended inside the tracer's own call, where CPython reports "
+                    "no events (3.9/3.10: its last reference was the tracer's copy of a frame's "
+                    "locals): what it and others like it ran as they closed is not recorded"
+                    % (getattr(code, "co_qualname", code.co_name), code.co_filename))})
+        _put((key, RETURN, now, tid, fid, line, depth, None))
+
 
 # --- verbosity, faults, control --------------------------------------------------------
 def set_verbosity(level):
@@ -1142,6 +1256,7 @@ def _ctl_loop(token, wake, done):
             if _ctl_token is not token:
                 break
             try:
+                _sweep()
                 _raw.flush()
                 _poll_control()
                 _watch_main()
@@ -1246,6 +1361,10 @@ def _finish(code):
     if _raw is None or _raw.fd < 0:
         return
     _stop_control()
+    try:
+        _sweep(len(_suspended))
+    except Exception:
+        pass
     old, _verbosity = _verbosity, 0
     try:
         _install(0, old)

@@ -36,6 +36,22 @@ with open(out, "w") as f:
     json.dump([[line, n] for (f, line), n in tracer.results().counts.items() if f == prog], f)
 """
 
+SETTRACE_LOCALS = """
+import json, sys
+prog, out, funcs = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+code = compile(open(prog).read(), prog, "exec")
+seen = []
+def trace(frame, event, arg):
+    if frame.f_code.co_filename == prog and frame.f_code.co_name in funcs and event == "line":
+        seen.append([frame.f_code.co_name, frame.f_lineno, {k: repr(v) for k, v in frame.f_locals.items()}])
+    return trace
+sys.settrace(trace)
+exec(code, {"__name__": "__main__", "__file__": prog})
+sys.settrace(None)
+with open(out, "w") as f:
+    json.dump(seen, f)
+"""
+
 SETTRACE_RETURNS = """
 import json, sys
 prog, out = sys.argv[1], sys.argv[2]
@@ -120,6 +136,26 @@ def test_line_counts_equal_trace_module(python, tmp_path):
     got = Counter(r["line"] for r in traced.of("line") if r["file"] == str(SAME_LINE))
     assert dict(got) == expected
     assert _index(traced, tmp_path).line_hits(str(SAME_LINE)) == expected
+
+
+def test_locals_at_each_pass_of_a_one_line_loop_equal_settrace(python, tmp_path):
+    """At verbosity 4 each pass of a one-line loop is a line record with the locals of that
+    pass: the index's locals at each line record equal what settrace shows at each line event."""
+    funcs = ("one_line_loop", "while_one_line")
+    traced = run_traced(python, SAME_LINE, tmp_path, verbosity=4)
+    assert traced.returncode == 0, traced.stderr
+    out = tmp_path / "oracle.json"
+    run_helper(python, SETTRACE_LOCALS, str(SAME_LINE), str(out), ",".join(funcs))
+    expected = json.loads(out.read_text())
+    assert len(expected) > 10
+    ix = _index(traced, tmp_path)
+    got = []
+    for rec in traced.of("line"):
+        if rec["file"] == str(SAME_LINE) and rec["func"] in funcs:
+            pos = ix.pos_of(rec["pid"], rec["seq"])
+            thread = next(t for t in ix.state_at(pos).threads if t.tid == rec["tid"])
+            got.append([rec["func"], rec["line"], {k: v[1] for k, v in thread.stack[-1].locals.items()}])
+    assert got == expected
 
 
 def test_return_lines_equal_settrace(python, tmp_path):

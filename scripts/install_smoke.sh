@@ -18,7 +18,28 @@ step() { echo "install smoke [${SECONDS}s]: $*" >&2; }
 
 if [ "$LIVE" = 1 ]; then "$ROOT/dev" system; fi  # Debian's activemq and Qt's offscreen libraries
 step "building the wheel"
+before=$(ls -A "$ROOT")
 wheel=$("$ROOT/scripts/build_wheel.sh" "$WORK/wheel")
+[ "$(ls -A "$ROOT")" = "$before" ] || fail "building the wheel left files in the clone"
+# pyproject.toml lists the packages by hand: a folder left out would be missing without a word
+(cd "$ROOT" && git ls-files jemgui resources) | "$PY" -c '
+import email
+import sys
+import zipfile
+
+wheel = zipfile.ZipFile(sys.argv[1])
+names = set(wheel.namelist())
+want = {"jemgui/" + f if f.startswith("resources/") else f for f in sys.stdin.read().split()}
+missing = sorted(want - names)
+meta = email.message_from_bytes(wheel.read("jemgui-0.1.0.dist-info/METADATA"))
+spdx = meta["License-Expression"]
+licensed = spdx == "Apache-2.0" and "jemgui-0.1.0.dist-info/licenses/LICENSE" in names
+print(f"install smoke: the wheel has {len(want) - len(missing)} of the {len(want)} files of jemgui/ and"
+      f" resources/, license {spdx}", file=sys.stderr)
+if missing:
+    print("install smoke: not in the wheel: " + " ".join(missing[:10]), file=sys.stderr)
+sys.exit(1 if missing or len(want) < 100 or not licensed else 0)
+' "$wheel" || fail "the wheel lacks files of the package, or its license"
 step "installing $(basename "$wheel") into a fresh venv in $WORK"
 "$PY" -m venv "$WORK/venv"
 "$WORK/venv/bin/python" -m pip install -q --disable-pip-version-check "$wheel"

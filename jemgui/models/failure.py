@@ -151,8 +151,10 @@ def fate(ix: Index, pos: int) -> tuple[str, str]:
     values = (ix.job.get("verbosity") or 0) >= 4
     frame = _Frame(seg, depth, line, ix.record(pos).get("func"))
     rows = ix.db.execute("SELECT pos, kind, seg, depth, line FROM records WHERE thread=? AND pos>? "
-                         "ORDER BY pos LIMIT ?", (thread, pos, WALK_LIMIT)).fetchall()
+                         "ORDER BY pos LIMIT ?", (thread, pos, WALK_LIMIT))  # read lazily: most walks are short
+    walked = 0
     for p, kind, s, d, ln in rows:
+        walked += 1
         if kind not in FRAME_KINDS:
             continue
         if not frame.returned and s == frame.seg:
@@ -182,7 +184,7 @@ def fate(ix: Index, pos: int) -> tuple[str, str]:
                 frame = _Frame(s, d, ln, r.get("func"))
                 continue
         return _decide(ix, frame, values, pos, rec, caller_went_on=True)
-    if len(rows) >= WALK_LIMIT:
+    if walked >= WALK_LIMIT:
         return UNCERTAIN, f"too many records after the raise to follow {frame.func}"
     if not frame.returned:
         if frame.activity:
@@ -226,6 +228,12 @@ def _printed(ix: Index, pos: int, rec: dict, doubt: str) -> tuple[str, str]:
     or a test runner's report do), else UNCERTAIN with `doubt`. The monitor records the
     job's output as one stream, so any process's output counts."""
     message = str(rec.get("message") or "").removesuffix("…")
+    if _short(rec.get("type")) == "SystemExit":  # Python prints no traceback: the exit status tells
+        status = ix.db.execute("SELECT exit_code FROM processes WHERE pid=?", (rec.get("pid"),)).fetchone()
+        wanted = int(message) if message.lstrip("-").isdigit() else 1
+        if status is not None and status[0] == wanted:
+            return ESCAPED, f"the process exited with the status SystemExit({message}) gives"
+        return UNCERTAIN, doubt
     needle = f"{_short(rec.get('type'))}: {message}" if message else f"{_short(rec.get('type'))}\n"
     for (p,) in ix.db.execute("SELECT pos FROM records WHERE kind=? AND pos>? ORDER BY pos LIMIT ?",
                               (LOG, pos, LOG_LIMIT)):

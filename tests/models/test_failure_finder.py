@@ -177,3 +177,14 @@ def test_hint_of_a_job_without_an_exit_code_does_not_call_it_non_zero(tmp_path):
     ix = open_index(write_archive(tmp_path / "job", [mon], job={**MANIFEST_JOB, "exit_code": None}))
     hint = ix.summary()["hint"]
     assert hint["reason"] != "non-zero exit" and "None" not in hint["based_on"]
+
+
+@pytest.mark.parametrize("message, exit_code, certain", [("done", 1, True), ("4", 4, True), ("4", 1, False)])
+def test_v2_sys_exit_is_certain_when_the_exit_status_is_the_one_it_gives(tmp_path, message, exit_code, certain):
+    """`raise SystemExit(...)` at module level prints no traceback; the process's status is the evidence."""
+    s = python()
+    s.frame("call", 1, 1, "<module>", 0)
+    s.frame("exception", 1, 15, "<module>", 0, type="SystemExit", message=message, traceback=TB[:1])
+    s.frame("return", 1, 15, "<module>", 0)
+    f = job(tmp_path, end(s, exit_code), exit_code=exit_code).summary()["failure"]
+    assert (f["type"], f["certain"]) == ("SystemExit", certain)

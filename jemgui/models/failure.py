@@ -149,12 +149,13 @@ def fate(ix: Index, pos: int) -> tuple[str, str]:
     rec = ix.record(pos)
     same = (rec.get("type"), rec.get("message"))
     values = (ix.job.get("verbosity") or 0) >= 4
-    frame = _Frame(seg, depth, line, ix.record(pos).get("func"))
+    frame = _Frame(seg, depth or 0, line, rec.get("func"))
     rows = ix.db.execute("SELECT pos, kind, seg, depth, line FROM records WHERE thread=? AND pos>? "
                          "ORDER BY pos LIMIT ?", (thread, pos, WALK_LIMIT))  # read lazily: most walks are short
     walked = 0
     for p, kind, s, d, ln in rows:
         walked += 1
+        d = d or 0  # a record without a depth (damaged input) counts as outermost
         if kind not in FRAME_KINDS:
             continue
         if not frame.returned and s == frame.seg:
@@ -173,7 +174,7 @@ def fate(ix: Index, pos: int) -> tuple[str, str]:
                 if "value" in r:  # a normal return, unless its caller gets the exception next
                     frame.activity = f"{frame.func} returned a value"
             continue
-        if not frame.returned and d is not None and d > frame.depth:
+        if not frame.returned and d > frame.depth:
             if kind == CALL and frame.activity is None:
                 frame.activity = f"{frame.func} called {ix.string(ix.row(p)[10]) or 'a function'} after it"
             continue
@@ -181,7 +182,7 @@ def fate(ix: Index, pos: int) -> tuple[str, str]:
         if kind == EXCEPTION and d == frame.depth - 1:
             r = ix.record(p)
             if r.get("traceback") is None and (r.get("type"), r.get("message")) == same:
-                frame = _Frame(s, d, ln, r.get("func"))
+                frame = _Frame(s, d, ln, r.get("func"))  # it propagated: follow it into the caller
                 continue
         return _decide(ix, frame, values, pos, rec, caller_went_on=True)
     if walked >= WALK_LIMIT:
@@ -219,8 +220,8 @@ def _decide(ix: Index, frame: _Frame, values: bool, pos: int, rec: dict, caller_
     lines_on = ix.db.execute("SELECT 1 FROM records WHERE seg=? AND kind=? LIMIT 1", (frame.seg, LINE)).fetchone()
     if frame.returned and lines_on:
         return ESCAPED, f"{frame.func} ran no line after it: the exception {where}"
-    return _printed(ix, pos, rec, f"{frame.func} left at the raising line, but verbosity 2 cannot tell a "
-                                  "return from an unwinding there")
+    return _printed(ix, pos, rec, f"{frame.func} left from the raising line; without line or value records "
+                                  "(verbosity 2) a return cannot be told from an unwinding there")
 
 
 def _printed(ix: Index, pos: int, rec: dict, doubt: str) -> tuple[str, str]:

@@ -291,50 +291,69 @@ def _describe(pid: int) -> Proc | None:
 class ExitWatcher(threading.Thread):
     """Reads the status of each watched process the moment it ends, while it is a zombie
     (before its parent's wait() takes it: a parent that reaps at once, such as
-    `subprocess.run`, leaves no time for the tree scan). Holds a pidfd per process."""
+    `subprocess.run`, leaves no time for the tree scan). Holds a pidfd per live process,
+    at most `LIMIT` (the monitor's own files need descriptors too)."""
+
+    LIMIT = 256
 
     def __init__(self):
         super().__init__(name="jem-exits", daemon=True)
         self.statuses: dict[int, int] = {}
-        self._poller = select.poll()
-        self._fds: dict[int, int] = {}
+        self._fds: dict[int, int] = {}  # pidfd -> pid, kept by this thread
+        self._new: list[tuple[int, int]] = []
         self._lock = threading.Lock()
         self._wake_read, self._wake_write = os.pipe()
-        self._poller.register(self._wake_read, select.POLLIN)
+        os.set_blocking(self._wake_write, False)
         self._stopped = False
 
     def watch(self, pid: int) -> None:
-        try:
-            fd = os.pidfd_open(pid)
-        except (OSError, AttributeError):
-            return
         with self._lock:
-            self._fds[fd] = pid
-            self._poller.register(fd, select.POLLIN)
-        os.write(self._wake_write, b"x")
+            if self._stopped or len(self._fds) + len(self._new) >= self.LIMIT:
+                return
+            try:
+                fd = os.pidfd_open(pid)
+            except (OSError, AttributeError):
+                return
+            self._new.append((fd, pid))
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_write, b"x")
+        except (BlockingIOError, OSError):
+            pass  # already woken
 
     def run(self) -> None:
+        poller = select.poll()
+        poller.register(self._wake_read, select.POLLIN)
         while not self._stopped:
-            for fd, _ in self._poller.poll():
+            for fd, _ in poller.poll():
                 if fd == self._wake_read:
                     os.read(self._wake_read, 4096)
+                    with self._lock:
+                        for new_fd, pid in self._new:
+                            self._fds[new_fd] = pid
+                            poller.register(new_fd, select.POLLIN)
+                        self._new.clear()
                     continue
+                poller.unregister(fd)
                 with self._lock:
-                    pid = self._fds.pop(fd, None)
-                    self._poller.unregister(fd)
-                os.close(fd)
-                status = zombie_status(pid) if pid is not None else None
+                    pid = self._fds.pop(fd)
+                    os.close(fd)
+                status = zombie_status(pid)
                 if status is not None:
                     self.statuses[pid] = status
 
     def stop(self) -> None:
-        self._stopped = True
-        os.write(self._wake_write, b"x")
+        with self._lock:
+            self._stopped = True
+        self._wake()
         if self.is_alive():
             self.join(1.0)
         with self._lock:
-            for fd in self._fds:
+            for fd in list(self._fds) + [fd for fd, _ in self._new]:
                 os.close(fd)
             self._fds.clear()
+            self._new.clear()
         os.close(self._wake_read)
         os.close(self._wake_write)

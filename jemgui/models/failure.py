@@ -15,6 +15,7 @@ Python or a test runner prints an escaped one.
 
 from __future__ import annotations
 
+import shlex
 import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -267,10 +268,35 @@ def _shell_failure(ix: Index, procs: dict[int, dict]) -> Failure | None:
     if found is None:
         return None
     pos, shell = found
+    pos = _before_exit_trap(ix, shell["pid"], pos)
     rec = ix.record(pos)
     code = shell.get("exit_code")
     return Failure("command", pos, True, f"the last command bash ran before it ended with exit code {code}",
                    shell["pid"], {"exit_code": code, "text": rec.get("text")})
+
+
+def _before_exit_trap(ix: Index, pid: int, last: int) -> int:
+    """The last command before an EXIT (or ERR) trap's handler ran, when the script set one: the
+    handler's commands come after the one that failed. Found by the handler's first command as
+    `trap` was given it (a function name, a literal command)."""
+    rows = ix.db.execute("SELECT pos FROM records WHERE pid=? AND kind=? ORDER BY pos DESC LIMIT 2000",
+                         (pid, COMMAND)).fetchall()
+    texts = [(p, str(ix.record(p).get("text") or "")) for (p,) in rows]
+    first = None
+    for _, text in texts:
+        try:
+            words = shlex.split(text)
+        except ValueError:
+            continue
+        if len(words) >= 3 and words[0] == "trap" and {"EXIT", "0", "ERR", "SIGEXIT"} & set(words[2:]):
+            first = words[1].split(";")[0].strip()
+            break
+    if not first:
+        return last
+    for i, (_, text) in enumerate(texts[:-1]):
+        if text.strip() == first and not text.startswith("trap "):
+            return texts[i + 1][0]
+    return last
 
 
 def _crash(ix: Index, procs: dict[int, dict]) -> Failure | None:

@@ -240,6 +240,15 @@ def test_set_e_in_a_called_script_names_the_inner_command(tmp_path):
     assert (os.path.basename(f["file"]), f["line"], f["exit_code"]) == ("inner.sh", 4, 2)
 
 
+def test_set_e_with_an_exit_trap_names_the_command_before_the_handler(tmp_path):
+    """Batch wrappers clean up in an EXIT trap: its commands run after the one that failed."""
+    (tmp_path / "wrapper.sh").write_text("set -e\ncleanup() {\n  echo cleaning\n}\ntrap cleanup EXIT\n"
+                                         "echo start\ngrep -q gain missing.db\necho never\n")
+    assert record(tmp_path / "a", 1, "bash", "wrapper.sh", cwd=tmp_path) == 2
+    f = summary(tmp_path / "a")["failure"]
+    assert (f["line"], f["message"]) == (7, "grep -q gain missing.db")
+
+
 def test_a_wrapper_passing_on_pythons_status_names_the_exception(tmp_path):
     """The usual wrapper: run the payload, keep its status, clean up, exit with it."""
     (tmp_path / "job.py").write_text(UNCAUGHT)

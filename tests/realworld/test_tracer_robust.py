@@ -184,3 +184,15 @@ def test_keyboard_interrupt_in_a_hook_then_calls_are_recorded(python, tmp_path):
     assert (under.returncode, under.stdout, under.stderr) == (alone.returncode, alone.stdout, alone.stderr)
     assert len(calls_of(records, "after")) == 5
     assert not faults(records)
+
+
+def test_job_claiming_the_tracers_monitoring_ids_runs_as_plain(python, tmp_path):
+    """A job that claims sys.monitoring tool ids (the ones the tracer holds, 3.12+) gets them,
+    sees the tools as it does plain, and its calls are still recorded, before and after."""
+    program = PROGRAMS / "monitoring_tools.py"
+    alone = plain(python, program, cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    under, records = monitored(python, program, out=tmp_path / "a", verbosity=2, cwd=tmp_path)
+    assert (under.returncode, under.stdout, under.stderr) == (0, alone.stdout, alone.stderr)
+    assert len(calls_of(records, "work")) == 6
+    assert not faults(records)

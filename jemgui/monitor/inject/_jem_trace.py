@@ -42,6 +42,7 @@ POLL = _jem_raw.FLUSH_EVERY  # s between flushes of the queue to the monitor (a 
 MESSAGE_LIMIT = 2000
 SOURCE_LIMIT = 4 << 20
 TOOL_IDS = (4, 3)  # sys.monitoring ids nobody in the standard library claims
+SPARE_TOOL_IDS = (5, 2, 1, 0)  # where the tracer moves when the job claims its id
 
 CALL, LINE, RETURN, EXCEPTION = _jem_raw.CALL, _jem_raw.LINE, _jem_raw.RETURN, _jem_raw.EXCEPTION
 RESUMED = {"resume": True}
@@ -247,12 +248,44 @@ def _hide():
         if hasattr(threading, "gettrace"):
             threading.gettrace = _threading_gettrace
     else:
-        real_get_tool = sys.monitoring.get_tool
+        monitoring = sys.monitoring
+        real_get_tool, real_use_tool_id = monitoring.get_tool, monitoring.use_tool_id
 
         def get_tool(tool_id):
             return None if tool_id == _tool and tool_id is not None else real_get_tool(tool_id)
 
-        sys.monitoring.get_tool = get_tool
+        def use_tool_id(tool_id, name):
+            if tool_id == _tool and tool_id is not None:
+                _move_tool()
+            return real_use_tool_id(tool_id, name)
+
+        monitoring.get_tool, monitoring.use_tool_id = get_tool, use_tool_id
+
+
+def _move_tool():
+    """The job claims JEM's sys.monitoring tool id: JEM moves to a free one (none free: it
+    stops, with a marker)."""
+    global _tool
+    old = _tool
+    new = next((t for t in TOOL_IDS + SPARE_TOOL_IDS if t != old and _M.get_tool(t) is None), None)
+    _M.set_events(old, 0)
+    for code in _local_codes:
+        _M.set_local_events(old, code, 0)
+    for event, _ in _CALLBACKS:
+        _M.register_callback(old, event, None)
+    _M.free_tool_id(old)
+    _tool = None
+    if new is None:
+        _fault(RuntimeError("the job claimed sys.monitoring tool %d and no other is free" % old))
+        return
+    _M.use_tool_id(new, "jem")
+    _tool = new
+    for event, callback in _CALLBACKS:
+        _M.register_callback(new, event, callback)
+    _M.set_events(new, _GLOBAL_EVENTS if _verbosity >= 2 else 0)
+    if _local_events:
+        for code in _local_codes:
+            _M.set_local_events(new, code, _local_events)
 
 
 def _rearm_later(exc):

@@ -1,0 +1,340 @@
+"""A PanDA job's log tarball (or any folder of a batch job's text logs) as JEM records.
+
+Streams (spec section 1 keys them by pid; the logs name few processes, so):
+- pid 1, the pilot: each `pilotlog.txt` line as a `log` record, its phases as
+  `state` records (STARTED, STAGE_IN, RUNNING, STAGE_OUT, LOG_CREATION, KILLED,
+  then DONE or FAILED at its last line), tracebacks it logged.
+- the payload's real pid (from `started -- pid=`; 2 when the pilot log does not
+  say): its `process` start and exit, `payload.stdout`/`payload.stderr` lines
+  merged by time, prmon's samples as `metric` records, tracebacks in its output.
+- pids 10, 11, ... in name order: every other text log (`log.<substep>`,
+  `setup.stdout`, AthenaMP worker logs, ...), one stream per file.
+
+Every log record keeps where it came from (`logfile`, `logline`) and its `level`;
+pilot lines also `module` and `function`. Each traceback becomes, in a thread of
+its own per exception, a `call` record per frame it shows (outermost first, so
+the stack is there to inspect) then `exception` records innermost first, the
+first with the `traceback`; chained exceptions follow one another in their
+printed order, each later one saying `chain` ("cause" or "context"). Both carry
+the code line the traceback printed as `code`. Each frame's exception is
+followed by its `return` without a value, as settrace reports an unwinding, so
+the thread ends with the traceback. A traceback the program logged and went on
+after (introduced by a DEBUG/INFO/WARNING line, any in the pilot's own log, or
+any when the payload exited 0) has a `line` record of its outermost frame
+before that frame's return: that frame caught it and went on, so it is not the
+failure.
+The exception records come just before the traceback's text, so the failure
+finder sees the fatal one printed, as Python prints an escaped exception.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from jemgui.models.converted import Converted
+from jemgui.models.gridlogs import jobreport, prmon, verdict
+from jemgui.models.gridlogs.pilotlog import Reader
+from jemgui.models.gridlogs.textlog import Clock, full_date, level_of
+from jemgui.models.gridlogs.tracebacks import Chain, Frame, Scanner
+from jemgui.models.records import MAX_LINE_BYTES
+from jemgui.models.report import ImportReport
+
+PILOT_PID = 1
+DEFAULT_PAYLOAD_PID = 2
+FIRST_LOG_PID = 10
+#: files that make a folder a grid job's work directory
+MARKERS = ("pilotlog.txt", "payload.stdout", "payload.stderr", "jobReport.json", "memory_monitor_output.txt")
+PRMON_FILES = re.compile(r"^(memory_monitor_output\.txt|prmon\.full\.[\w.-]+|mem\.full\.[\w.-]+)$")
+#: text logs read besides the pilot's and the payload's
+TEXT_LOG = re.compile(r"^(log\.[\w.-]+|setup\.std(out|err)|[\w.-]+\.(stdout|stderr|log))$")
+NOT_TEXT = re.compile(r"\.(json|py|pyc|sh|xml|root|tgz|gz|tar)$")
+HANDLED_LEVELS = frozenset(("DEBUG", "INFO", "WARNING", "VERBOSE"))
+
+
+def grid_root(names: list[PurePosixPath]) -> PurePosixPath | None:
+    """The shallowest folder holding a pilot or payload log, or None when there is none."""
+    roots = [n.parent for n in names if n.name in MARKERS]
+    return min(roots, key=lambda p: (len(p.parts), str(p))) if roots else None
+
+
+def wanted(rel: PurePosixPath) -> bool:
+    """Members of the work directory worth copying out of a pack (relative to it)."""
+    n = rel.name
+    if len(rel.parts) > 3:
+        return False
+    return (n in MARKERS or n in ("memory_monitor_summary.json", "payload_error_report.json",
+                                  "workernode_map.json", "pilot_heartbeat.json")
+            or PRMON_FILES.match(n) is not None or (TEXT_LOG.match(n) is not None and not NOT_TEXT.search(n)))
+
+
+@dataclass
+class _Streams:
+    """Records waiting for their `seq`: (ts, sort key, record) per pid."""
+
+    items: dict[int, list] = field(default_factory=dict)
+
+    def add(self, pid: int, ts: float, key: tuple, rec: dict) -> None:
+        self.items.setdefault(pid, []).append((ts, key, rec))
+
+    def build(self) -> dict[int, list[dict]]:
+        out = {}
+        for pid, items in sorted(self.items.items()):
+            items.sort(key=lambda it: (it[0], it[1]))
+            out[pid] = [{"seq": i, "ts": ts, "pid": pid, **rec} for i, (ts, _, rec) in enumerate(items)]
+        return out
+
+
+def _lines(path: Path, name: str, report: ImportReport):
+    """(number, text) of a text file; non-UTF-8 lines read as Latin-1, reported once per file."""
+    from jemgui.models.inputs import iter_lines
+
+    bad = 0
+    with open(path, "rb") as f:
+        for n, raw, ended in iter_lines(f, name, report, MAX_LINE_BYTES):
+            if not ended and raw.strip():
+                report.add(name, n, "cut-line", "the last line ends without a newline: cut short?")
+            raw = raw.rstrip(b"\r\n")
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = raw.decode("latin-1")
+                bad += 1
+                if bad == 1:
+                    report.add(name, n, "bad-utf8", "line is not UTF-8, read as Latin-1 (and any later such lines)")
+                else:
+                    report.count("bad-utf8")
+            yield n, text
+
+
+class _Job:
+    def __init__(self, root: Path, report: ImportReport):
+        self.root, self.report = root, report
+        self.streams = _Streams()
+        self.job: dict = {}
+        self.source = 0
+        self.tids: dict[int, int] = {}
+        self.chains: list[tuple[int, str, Chain, float, int]] = []  # (pid, file, chain, ts, source)
+        self.payload_ok: bool | None = None
+
+    def next_source(self) -> int:
+        self.source += 1
+        return self.source
+
+    # --- text logs -------------------------------------------------------------------
+
+    def text_log(self, path: Path, name: str, pid: int, stream: str, start: float) -> Clock:
+        src = self.next_source()
+        clock = Clock(start)
+        scanner = Scanner()
+        line_ts: dict[int, float] = {}
+        for n, text in _lines(path, name, self.report):
+            ts, _ = clock.stamp(text)
+            level = level_of(text)
+            rec = {"kind": "log", "stream": stream, "text": text + "\n", "logfile": name, "logline": n}
+            if level:
+                rec["level"] = level
+            self.streams.add(pid, ts, (src, n, 1, 0), rec)
+            scanner.feed(n, text, level)
+            line_ts[n] = ts
+        for chain in scanner.finish():
+            self.chains.append((pid, name, chain, line_ts.get(chain.start, start), src))
+        return clock
+
+    def pilot_log(self, path: Path) -> None:
+        reader = Reader()
+        src = self.next_source()
+        scanner = Scanner()
+        line_ts: dict[int, float] = {}
+        for n, text in _lines(path, "pilotlog.txt", self.report):
+            line = reader.feed(n, text)
+            rec = {"kind": "log", "stream": "stdout", "text": text + "\n", "logfile": "pilotlog.txt", "logline": n}
+            for key, value in (("level", line.level), ("module", line.module), ("function", line.func)):
+                if value:
+                    rec[key] = value
+            if not line.prefixed and not reader.result.lines[:1]:
+                self.report.add("pilotlog.txt", n, "bad-record", "line before the first timed pilot line")
+            self.streams.add(PILOT_PID, line.ts, (src, n, 1, 0), rec)
+            scanner.feed(n, text, line.level if line.prefixed else None)
+            line_ts[n] = line.ts
+        if not reader.result.lines:
+            self.report.add("pilotlog.txt", 0, "bad-member", "pilotlog.txt is empty")
+        self.pilot = res = reader.finish()
+        for chain in scanner.finish():
+            self.chains.append((PILOT_PID, "pilotlog.txt", chain, line_ts.get(chain.start, 0.0), src))
+        for ts, state, n in res.phases:
+            self.streams.add(PILOT_PID, ts, (src, n, 0, 0), {"kind": "state", "state": state})
+        self.job.update({k: v for k, v in res.job.items() if k != "last_reported_state"})
+
+    # --- tracebacks ----------------------------------------------------------------
+
+    def traceback_records(self) -> None:
+        for pid, name, chain, ts, src in self.chains:
+            handled = (pid == PILOT_PID or chain.logged_at in HANDLED_LEVELS
+                       or (self.payload_ok is True and pid != PILOT_PID))
+            k = 0
+            for exc in chain.excs:
+                if not exc.frames and not exc.type:  # a header and nothing after it
+                    continue
+                tid = self.tids[pid] = self.tids.get(pid, 0) + 1
+                # a traceback printed without frames still gets one, in the log that printed it
+                frames = exc.frames or [Frame(name, exc.header_line, "<unknown frame>")]
+                for depth, f in enumerate(frames):
+                    rec = {"kind": "call", "tid": tid, "fid": depth + 1, "file": f.file, "line": f.line,
+                           "func": f.func, "depth": depth}
+                    if f.code:
+                        rec["code"] = f.code
+                    self.streams.add(pid, ts, (src, chain.start, 0, k), rec)
+                    k += 1
+                where = [(d, f) for d, f in enumerate(frames)] or [(0, None)]
+                for i, (depth, f) in enumerate(reversed(where)):
+                    rec = {"kind": "exception", "tid": tid, "fid": depth + 1,
+                           "file": f.file if f else name, "line": f.line if f else exc.header_line,
+                           "func": f.func if f else "<log>", "depth": depth, "type": exc.type or "<unreadable>",
+                           "message": exc.message}
+                    if f is not None and f.code:
+                        rec["code"] = f.code
+                    if i == 0:
+                        rec["traceback"] = [[fr.file, fr.line, fr.func] for fr in frames]
+                        rec["logged"] = {"file": name, "line": exc.header_line, "to": exc.end_line}
+                        if exc.relation:
+                            rec["chain"] = exc.relation
+                    self.streams.add(pid, ts, (src, chain.start, 0, k), rec)
+                    k += 1
+                    if f is None:
+                        continue
+                    if depth == 0 and handled:
+                        self.streams.add(pid, ts, (src, chain.start, 0, k),
+                                         {"kind": "line", "tid": tid, "fid": 1, "file": f.file, "line": f.line,
+                                          "func": f.func, "depth": 0,
+                                          "handled": "the traceback was logged and the program went on"})
+                        k += 1
+                    # the frame is left (as settrace reports an unwinding: a return without a value)
+                    self.streams.add(pid, ts, (src, chain.start, 0, k),
+                                     {"kind": "return", "tid": tid, "fid": depth + 1, "file": f.file,
+                                      "line": f.line, "func": f.func, "depth": depth})
+                    k += 1
+
+
+def _reference_time(root: Path, pilot_ts: float | None) -> float:
+    """Where untimed lines start when nothing better is known: the first full date in a payload
+    log, else the file's modification time (kept by tar)."""
+    if pilot_ts is not None:
+        return pilot_ts
+    for name in ("payload.stdout", "payload.stderr"):
+        p = root / name
+        if p.is_file():
+            with open(p, "rb") as f:
+                for raw in f.readlines(1 << 20)[:2000]:
+                    ts = full_date(raw.decode("latin-1"))
+                    if ts is not None:
+                        return ts
+    try:
+        return min(p.stat().st_mtime for p in root.iterdir() if p.is_file())
+    except (OSError, ValueError):
+        return 0.0
+
+
+def convert_folder(root: Path, report: ImportReport) -> Converted:
+    """Read the work directory `root` (pilot log, payload output, logs, reports, prmon) as one job."""
+    job = _Job(root, report)
+    pilot = None
+    if (root / "pilotlog.txt").is_file():
+        job.pilot_log(root / "pilotlog.txt")
+        pilot = job.pilot
+    else:
+        report.add("pilotlog.txt", 0, "no-manifest", "no pilotlog.txt: job facts and the payload's pid unknown")
+    payload = pilot.payload if pilot else {}
+    pid = payload.get("pid", DEFAULT_PAYLOAD_PID)
+    first_pilot = pilot.lines[0].ts if pilot and pilot.lines else None
+    start = payload.get("started", _reference_time(root, first_pilot))
+
+    facts = {}
+    rep = jobreport.load(root / "jobReport.json", report) if (root / "jobReport.json").is_file() else None
+    if rep is not None:
+        facts = jobreport.job_report(rep)
+    perr = root / "payload_error_report.json"
+    wrapper = jobreport.load(perr, report) if perr.is_file() else None
+    wn = jobreport.load(root / "workernode_map.json", report) if (root / "workernode_map.json").is_file() else None
+    exit_code = facts.get("exit_code", payload.get("exit_code"))
+    if isinstance(exit_code, int):
+        job.payload_ok = exit_code == 0 and not (pilot and pilot.error_codes)
+
+    clocks = []
+    for name, stream in (("payload.stdout", "stdout"), ("payload.stderr", "stderr")):
+        if (root / name).is_file():
+            clocks.append(job.text_log(root / name, name, pid, stream, start))
+    logs = sorted(p for p in _text_logs(root))
+    for i, p in enumerate(logs):
+        rel = p.relative_to(root).as_posix()
+        stream = "stderr" if rel.endswith("stderr") else "stdout"
+        clocks.append(job.text_log(p, rel, FIRST_LOG_PID + i, stream, start))
+
+    monitors = sorted(p for p in root.iterdir() if p.is_file() and PRMON_FILES.match(p.name))
+    # the pilot's prmon watches the whole payload; a transform's own one only its substep
+    chosen = next((p for p in monitors if p.name == "memory_monitor_output.txt"), monitors[0] if monitors else None)
+    samples = prmon.read_samples(_lines(chosen, chosen.name, report), chosen.name, report) if chosen else []
+    for n, (ts, values) in enumerate(samples):
+        job.streams.add(pid, ts, (0, n, 1, 0), {"kind": "metric", "values": values})
+    summ = root / "memory_monitor_summary.json"
+    mm = jobreport.load(summ, report) if summ.is_file() else None
+
+    job.traceback_records()
+    # the payload's process: as the pilot logged it, else from its output's first and last times
+    last = max([c.last for c in clocks] + [start])
+    proc_start = {"kind": "process", "phase": "start", "argv": [payload.get("executable") or "payload"],
+                  "lang": "other", "cwd": str(root.name)}
+    job.streams.add(pid, start, (-1, 0, 0, 0), proc_start)
+    if "exit_code" in payload or exit_code is not None:
+        end = {"kind": "process", "phase": "exit",
+               "exit_code": payload.get("exit_code", exit_code if isinstance(exit_code, int) else -1)}
+        sig = pilot.signal if pilot else None
+        if sig and end["exit_code"] < 0:
+            import signal as _signal
+
+            num = getattr(_signal, sig, None)
+            if num is not None:
+                end["signal"] = int(num)
+        job.streams.add(pid, max(payload.get("ended", last), start), (1 << 30, 0, 0, 0), end)
+
+    out_job = dict(job.job)
+    if pilot and pilot.error_codes:
+        out_job["pilot_error_codes"] = pilot.error_codes
+    out_job.update({k: v for k, v in facts.items() if k not in ("machine",)})
+    if exit_code is not None:
+        out_job["exit_code"] = exit_code
+    machine = facts.get("machine") or {}
+    if wn:
+        out_job.setdefault("host", wn.get("host_name"))
+        out_job["worker_node"] = wn
+    if isinstance(machine.get("node"), str):
+        out_job.setdefault("host", machine["node"])
+    if wrapper:
+        out_job["wrapper_error"] = {"code": wrapper.get("error_code"), "diag": wrapper.get("error_diag")}
+    if mm:
+        out_job["memory_peak"] = prmon.peaks(mm)
+    out_job.setdefault("site", out_job.get("queue"))
+    out_job["started"] = first_pilot if first_pilot is not None else start
+    out_job["ended"] = max(last, pilot.lines[-1].ts if pilot and pilot.lines else last)
+    out_job["source"] = "pilot log tarball"
+    if pilot:
+        final = "KILLED" if pilot.signal else ("DONE" if job.payload_ok else "FAILED")
+        if job.payload_ok is not None or pilot.signal:
+            job.streams.add(PILOT_PID, out_job["ended"], (1 << 30, 0, 0, 0), {"kind": "state", "state": final})
+    streams = job.streams.build()
+    out_job["verdict"] = verdict.decide(out_job, streams)
+    return Converted(job={k: v for k, v in out_job.items() if v is not None}, streams=streams)
+
+
+def _text_logs(root: Path):
+    """The text logs besides pilotlog.txt and payload.std*: at the top, and AthenaMP workers' logs."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        depth = len(Path(dirpath).relative_to(root).parts)
+        dirnames[:] = [d for d in dirnames if depth < 2 and not os.path.islink(os.path.join(dirpath, d))]
+        for f in filenames:
+            if f in MARKERS or f == "pilotlog.txt" or NOT_TEXT.search(f) or PRMON_FILES.match(f):
+                continue
+            if TEXT_LOG.match(f) and (depth == 0 or f == "AthenaMP.log"):
+                yield Path(dirpath) / f

@@ -1,0 +1,76 @@
+"""Times and levels of free-form log lines (payload output, transform and athena logs).
+
+A line's time is read where it has one: a full date (`2018-03-04 09:33:08,400`,
+the transform's and most loggers' format) anywhere near its start, or a bare
+`HH:MM:SS` at its start (athena's `log.<substep>`), placed on the day of the
+last time known and moved to the next day when the clock goes back by more
+than twelve hours (a job running across midnight). Lines without a time take
+the last time known, so they sit after the last timed line; times never go
+back within a file (a line that reads earlier is held at the last time).
+Times are taken as UTC, as the pilot writes its own.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+
+_FULL = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:[,.](\d{1,6}))?")
+_CLOCK = re.compile(r"^(\d\d):(\d\d):(\d\d)(?:[,.](\d{1,6}))?\s")
+_LEVEL = re.compile(r"\b(VERBOSE|DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL|CATASTROPHE)\b")
+#: how far into a line a full date or a level may start
+DATE_REACH = 120
+LEVEL_REACH = 100
+DAY = 86400.0
+
+
+def full_date(text: str) -> float | None:
+    """Epoch seconds of the first full date near the start of `text`, or None."""
+    m = _FULL.search(text, 0, DATE_REACH + 26)
+    if m is None or m.start() > DATE_REACH:
+        return None
+    y, mo, d, h, mi, s = (int(m[i]) for i in range(1, 7))
+    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 61):
+        return None
+    frac = int(m[7]) / 10 ** len(m[7]) if m[7] else 0.0
+    try:
+        return calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) + frac
+    except (ValueError, OverflowError):
+        return None
+
+
+def level_of(text: str) -> str | None:
+    """The log level a line names near its start (WARN read as WARNING), or None."""
+    m = _LEVEL.search(text, 0, LEVEL_REACH)
+    if m is None:
+        return None
+    return "WARNING" if m[1] == "WARN" else m[1]
+
+
+class Clock:
+    """The running time of one file: `stamp(text)` gives each line its time."""
+
+    def __init__(self, start: float):
+        self.last = start
+        self.timed = False
+
+    def stamp(self, text: str) -> tuple[float, bool]:
+        """(time of the line, whether the line carried one)."""
+        ts = full_date(text)
+        if ts is None:
+            m = _CLOCK.match(text)
+            if m:
+                h, mi, s = int(m[1]), int(m[2]), int(m[3])
+                if h < 24 and mi < 60 and s < 61:
+                    frac = int(m[4]) / 10 ** len(m[4]) if m[4] else 0.0
+                    day = self.last - self.last % DAY
+                    ts = day + h * 3600 + mi * 60 + s + frac
+                    if ts < self.last - DAY / 2:
+                        ts += DAY
+        if ts is None:
+            return self.last, False
+        self.timed = True
+        if ts < self.last:
+            return self.last, True
+        self.last = ts
+        return ts, True

@@ -1,0 +1,154 @@
+"""Site or task? A first verdict on a failed grid job, with the log lines that decided it.
+
+Rules, in order (codes and their reading: `grid-logs.md` section 6, names from
+pilot3 `pilot/common/errorcodes.py`):
+1. The pilot's first error code (the one it reports) decides when its class is
+   clear: stage-in/out, local space, CVMFS, signals from the batch system,
+   Singularity are the site's; bad_alloc, SIGSEGV, missing outputs, user code
+   and the generic "payload exit != 0" (1305) are the task's. Codes that can go
+   either way (looping job, SIGXCPU, out of memory, time limit) are "unclear"
+   unless a log line settles them: the kernel's cgroup OOM kill makes 1212 the
+   site's.
+2. Without a pilot code, the transform's exit code: execution, validation and
+   log errors (65, 66, 68) and a crash by SIGSEGV (139) are the task's; a kill
+   by SIGKILL or SIGTERM (137, 143) the batch system's, so the site's.
+3. Without either, evidence in the logs: no space left, cgroup OOM kills,
+   CVMFS or network failures point at the site; `std::bad_alloc`, segmentation
+   faults and an exception in the user's code at the task.
+The evidence is each deciding line as `{file, line, text}`.
+"""
+
+from __future__ import annotations
+
+import re
+
+SITE, TASK, UNCLEAR = "site", "task", "unclear"
+
+#: code: (name, class)
+PILOT_CODES = {
+    1098: ("NOLOCALSPACE", SITE), 1099: ("STAGEINFAILED", SITE), 1100: ("REPLICANOTFOUND", SITE),
+    1110: ("SETUPFAILURE", SITE), 1115: ("NFSSQLITE", SITE), 1137: ("STAGEOUTFAILED", SITE),
+    1150: ("LOOPINGJOB", UNCLEAR), 1151: ("STAGEINTIMEOUT", SITE), 1152: ("STAGEOUTTIMEOUT", SITE),
+    1171: ("GETADMISMATCH", SITE), 1172: ("PUTADMISMATCH", SITE), 1200: ("KILLSIGNAL", SITE),
+    1201: ("SIGTERM", SITE), 1204: ("SIGXCPU", UNCLEAR), 1206: ("SIGBUS", SITE),
+    1211: ("MISSINGINSTALLATION", SITE), 1212: ("PAYLOADOUTOFMEMORY", UNCLEAR), 1213: ("REACHEDMAXTIME", UNCLEAR),
+    1306: ("SINGULARITYGENERALFAILURE", SITE), 1307: ("SINGULARITYNOLOOPDEVICES", SITE),
+    1308: ("SINGULARITYBINDPOINTFAILURE", SITE), 1309: ("SINGULARITYIMAGEMOUNTFAILURE", SITE),
+    1340: ("SINGULARITYNOTINSTALLED", SITE), 1345: ("SINGULARITYFAILEDUSERNAMESPACE", SITE),
+    1348: ("SINGULARITYRESOURCEUNAVAILABLE", SITE), 1320: ("LOGFILECREATIONFAILURE", SITE),
+    1327: ("UNREACHABLENETWORK", SITE), 1331: ("MISSINGINPUTFILE", SITE), 1333: ("NOREMOTESPACE", SITE),
+    1344: ("RESOURCEUNAVAILABLE", SITE), 1368: ("REMOTEFILEOPENTIMEDOUT", SITE), 1369: ("FRONTIER", SITE),
+    1377: ("CVMFSISNOTALIVE", SITE), 1379: ("PREEMPTION", SITE),
+    1104: ("USERDIRTOOLARGE", TASK), 1106: ("STDOUTTOOBIG", TASK), 1165: ("MISSINGOUTPUTFILE", TASK),
+    1220: ("UNKNOWNPAYLOADFAILURE", TASK), 1223: ("BADALLOC", TASK), 1235: ("PAYLOADEXCEEDMAXMEM", TASK),
+    1246: ("NOUSERTARBALL", TASK), 1305: ("PAYLOADEXECUTIONFAILURE", TASK), 1315: ("UNKNOWNTRFFAILURE", TASK),
+    1328: ("PAYLOADSIGSEGV", TASK), 1335: ("MISSINGUSERCODE", TASK), 1349: ("UNRECOGNIZEDTRFARGUMENTS", TASK),
+    1350: ("EMPTYOUTPUTFILE", TASK), 1355: ("COREDUMP", TASK),
+    1144: ("PANDAKILL", UNCLEAR), 1310: ("PAYLOADEXECUTIONEXCEPTION", UNCLEAR), 1319: ("INTERNALPILOTPROBLEM", UNCLEAR),
+}
+TRF_TASK = {65: "TRF_EXEC_FAIL", 66: "TRF_EXEC_VALIDATION_FAIL", 68: "TRF_EXEC_LOGERROR", 139: "TRF_SIG_SIGSEGV"}
+TRF_SITE = {137: "TRF_SIG_SIGKILL", 143: "TRF_SIG_SIGTERM"}
+
+#: (pattern, class, reason) of log lines that are evidence
+PATTERNS = [
+    (re.compile(r"No space left on device|Disk quota exceeded"), SITE, "no space left on the worker node"),
+    (re.compile(r"Memory cgroup out of memory|oom-kill|Killed process \d+"), SITE, "the kernel killed it for memory"),
+    (re.compile(r"(?i)cvmfs.*(not alive|failed|error|unavailable)|Transport endpoint is not connected"),
+     SITE, "CVMFS failure"),
+    (re.compile(r"Network is unreachable|Cannot find a valid frontier connection"), SITE, "network or Frontier failure"),
+    (re.compile(r"caught signal: SIG(TERM|KILL|XCPU|BUS)"), SITE, "the batch system sent a kill signal"),
+    (re.compile(r"std::bad_alloc|St9bad_alloc"), TASK, "bad_alloc in the payload"),
+    (re.compile(r"Segmentation fault|got a SIGSEGV signal|Caught signal 11"), TASK, "segmentation fault"),
+    (re.compile(r"did not pass corruption test|failed validation"), UNCLEAR, "a file failed validation"),
+]
+MAX_EVIDENCE = 8
+
+
+def pilot_error(codes: list[int] | None) -> dict | None:
+    """The pilot's reported (first) error code with its name."""
+    if not codes:
+        return None
+    name = PILOT_CODES.get(codes[0], (None, None))[0]
+    return {"code": codes[0], "name": name}
+
+
+def _scan(streams: dict[int, list[dict]]) -> list[tuple[str, str, dict]]:
+    """(class, reason, evidence) of each log line a pattern matches, in time order."""
+    found = []
+    seen: set[str] = set()
+    for recs in streams.values():
+        for r in recs:
+            if r.get("kind") != "log":
+                continue
+            text = r.get("text") or ""
+            for rx, cls, reason in PATTERNS:
+                if rx.search(text):
+                    key = f"{reason}|{r.get('logfile')}"
+                    if key not in seen or len(found) < MAX_EVIDENCE:
+                        seen.add(key)
+                        found.append((r["ts"], cls, reason, {"file": r.get("logfile"), "line": r.get("logline"),
+                                                             "text": text.rstrip("\n")[:500]}))
+                    break
+    found.sort(key=lambda f: f[0])
+    return [f[1:] for f in found]
+
+
+def _worst_lines(streams: dict[int, list[dict]]) -> list[dict]:
+    """The payload's and transform's first FATAL/CRITICAL lines, else its first ERROR lines (not the pilot's)."""
+    worst: dict[str, list[dict]] = {"bad": [], "error": []}
+    for pid, recs in streams.items():
+        if pid == 1:
+            continue
+        for r in recs:
+            level = r.get("level") if r.get("kind") == "log" else None
+            if level in ("FATAL", "CRITICAL", "CATASTROPHE", "ERROR"):
+                found = worst["error" if level == "ERROR" else "bad"]
+                if len(found) < 3:
+                    found.append({"file": r.get("logfile"), "line": r.get("logline"),
+                                  "text": (r.get("text") or "").rstrip("\n")[:500]})
+    return worst["bad"] or worst["error"]
+
+
+def _pilot_lines(streams: dict[int, list[dict]], code: int) -> list[dict]:
+    out = []
+    for r in streams.get(1, []):
+        text = r.get("text") or ""
+        if r.get("kind") == "log" and ("pilotErrorCodes" in text or "error has already been set" in text
+                                       or f"error code: {code}" in text):
+            out.append({"file": "pilotlog.txt", "line": r.get("logline"), "text": text.rstrip("\n")[:500]})
+    return out[:3]
+
+
+def decide(job: dict, streams: dict[int, list[dict]]) -> dict | None:
+    """The verdict for a failed job (None when it succeeded): class, reason, evidence."""
+    codes = job.get("pilot_error_codes") or []
+    exit_code = job.get("exit_code")
+    if not codes and exit_code == 0:
+        return None
+    hits = _scan(streams)
+    perr = pilot_error(codes)
+    if perr:
+        name, cls = PILOT_CODES.get(perr["code"], (None, UNCLEAR))
+        evidence = _pilot_lines(streams, perr["code"])
+        if cls == UNCLEAR:
+            deciding = [h for h in hits if h[0] != UNCLEAR]
+            if deciding:
+                cls = deciding[0][0]
+                evidence += [h[2] for h in deciding[:MAX_EVIDENCE]]
+                return {"class": cls, "reason": f"pilot error {perr['code']} ({name}) and {deciding[0][1]}",
+                        "evidence": evidence}
+        if cls == TASK:
+            evidence += _worst_lines(streams)
+        return {"class": cls, "reason": f"pilot error {perr['code']} ({name or 'unknown code'})",
+                "evidence": evidence + [h[2] for h in hits if h[0] == cls][:MAX_EVIDENCE]}
+    if isinstance(exit_code, int) and exit_code in TRF_TASK:
+        return {"class": TASK, "reason": f"transform exit code {exit_code} ({TRF_TASK[exit_code]})",
+                "evidence": (_worst_lines(streams) + [h[2] for h in hits])[:MAX_EVIDENCE]}
+    if isinstance(exit_code, int) and exit_code in TRF_SITE:
+        return {"class": SITE, "reason": f"transform exit code {exit_code} ({TRF_SITE[exit_code]}): killed from outside",
+                "evidence": [h[2] for h in hits][:MAX_EVIDENCE]}
+    decided = [h for h in hits if h[0] != UNCLEAR]
+    if decided:
+        return {"class": decided[0][0], "reason": decided[0][1], "evidence": [h[2] for h in decided][:MAX_EVIDENCE]}
+    return {"class": UNCLEAR, "reason": f"exit code {exit_code}, no pilot error code and no telling log line",
+            "evidence": [h[2] for h in hits][:MAX_EVIDENCE]}

@@ -1,0 +1,266 @@
+"""A PanDA pilot's log tarball opens as one job: pilot lines, payload output, tracebacks, prmon, reports.
+
+Fixtures: tests/models/gridlogs_fixtures.py, text shaped like the public formats (sources named there).
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from jemgui.models.gridlogs.job import convert_folder
+from jemgui.models.gridlogs.pilotlog import Reader
+from jemgui.models.gridlogs.textlog import Clock
+from jemgui.models.gridlogs.tracebacks import Scanner
+from jemgui.models.index import open_index
+from jemgui.models.inputs import list_jobs
+from jemgui.models.report import ImportReport
+from jemgui.models.summary import summarize
+from tests.models import gridlogs_fixtures as fx
+from tests.models.test_legacy_jmd import assert_well_formed
+
+
+def utc(text: str) -> float:
+    date, clock = text.split(" ")
+    return calendar.timegm((*map(int, date.split("-")), *map(int, clock.split(":")), 0, 0, 0))
+
+
+def convert(tmp_path, files):
+    report = ImportReport()
+    return convert_folder(fx.unpack(tmp_path, files), report), report
+
+
+def logs_of(conv, name):
+    return [r for recs in conv.streams.values() for r in recs if r["kind"] == "log" and r.get("logfile") == name]
+
+
+# --- parts ----------------------------------------------------------------------------------
+
+
+def scan(text: str, levels=None):
+    s = Scanner()
+    for n, line in enumerate(text.splitlines(), 1):
+        s.feed(n, line, (levels or {}).get(n))
+    return s.finish()
+
+
+def test_a_chained_traceback_keeps_both_exceptions_their_frames_and_code_lines():
+    [chain] = scan("output before\n" + fx.USER_TRACEBACK + "after\n")
+    first, last = chain.excs
+    assert (first.type, first.message, first.relation) == ("KeyError", "'jet_pt_min'", None)
+    assert [(f.file, f.line, f.func, f.code) for f in first.frames] == [
+        ("/srv/workDir/analysis.py", 41, "load_config", "return table[key]")]  # the ~~~^^^ marker is no code
+    assert (last.type, last.message, last.relation) == ("RuntimeError", "config key jet_pt_min missing", "cause")
+    assert [(f.line, f.func) for f in last.frames] == [(88, "<module>"), (80, "main"), (43, "load_config")]
+    assert (chain.start, chain.end) == (2, 17)
+
+
+def test_handling_chain_syntax_error_and_a_cut_traceback():
+    text = ("Traceback (most recent call last):\n  File \"a.py\", line 3, in f\n    x()\nValueError: bad\n\n"
+            "During handling of the above exception, another exception occurred:\n\n"
+            "Traceback (most recent call last):\n  File \"b.py\", line 1\n    def (\n        ^\n"
+            "SyntaxError: invalid syntax\nnext\n"
+            "Traceback (most recent call last):\n  File \"c.py\", line 9, in g\n")
+    first, cut = scan(text)
+    assert [e.relation for e in first.excs] == [None, "context"]
+    assert (first.excs[1].type, first.excs[1].frames[0].func, first.excs[1].frames[0].code) == \
+        ("SyntaxError", "<module>", "def (")
+    assert cut.excs[0].type == "" and cut.excs[0].frames[0].line == 9
+
+
+def test_the_pilots_signal_stack_dump_is_not_an_exception():
+    text = fx.pilotlog(fx.T0, -1, "failed", codes=[1201], signal=True)
+    assert scan(text) == []
+
+
+def test_clock_reads_full_dates_athena_times_across_midnight_and_holds_untimed_lines():
+    clock = Clock(utc("2026-08-17 23:50:00"))
+    assert clock.stamp("untimed")[0] == utc("2026-08-17 23:50:00")
+    assert clock.stamp("23:59:58 AthenaEventLoopMgr   INFO start")[0] == utc("2026-08-17 23:59:58")
+    assert clock.stamp("00:00:03 G4SimTimer   ERROR x")[0] == utc("2026-08-18 00:00:03")
+    assert clock.stamp("no time here") == (utc("2026-08-18 00:00:03"), False)
+    assert clock.stamp("Py.x 2026-08-18 00:01:00,250 INFO y")[0] == utc("2026-08-18 00:01:00") + 0.25
+    assert clock.stamp("Py.x 2026-08-17 10:00:00,000 INFO clock went back")[0] == utc("2026-08-18 00:01:00") + 0.25
+
+
+def test_pilot_reader_keeps_level_module_function_and_the_jobs_facts():
+    r = Reader()
+    lines = [r.feed(n, t) for n, t in enumerate(fx.pilotlog(fx.T0, 1, "failed", codes=[1305]).splitlines(), 1)]
+    res = r.finish()
+    started = next(x for x in lines if "started -- pid" in x.text)
+    assert (started.level, started.module, started.func) == ("INFO", "pilot.control.payloads.generic", "run_payload")
+    assert lines[1].text.startswith("***  PanDA Pilot") and lines[1].ts == lines[0].ts and not lines[1].prefixed
+    assert res.job == {"queue": fx.QUEUE, "id": fx.PANDA_ID, "task": fx.TASK, "transformation": "Sim_tf.py",
+                       "log_file": f"log.{fx.TASK}._000123.job.log.tgz.1", "label": "managed", "host": fx.NODE,
+                       "site": fx.QUEUE, "last_reported_state": "starting"}
+    assert (res.payload["pid"], res.payload["exit_code"], res.payload["state"]) == (fx.PID, 1, "failed")
+    assert res.error_codes == [1305]
+    assert [p[1] for p in res.phases] == ["STARTED", "STAGE_IN", "RUNNING", "STAGE_OUT", "LOG_CREATION"]
+
+
+# --- whole jobs -----------------------------------------------------------------------------
+
+
+def test_user_job_records_follow_the_spec_with_pids_for_pilot_payload_and_logs(tmp_path):
+    conv, report = convert(tmp_path, fx.user_job_python_exception())
+    assert_well_formed(conv.streams)
+    assert sorted(conv.streams) == [1, fx.PID]
+    pilot = conv.streams[1]
+    assert Counter(r["kind"] for r in pilot) == {"log": 17, "state": 6}
+    assert pilot[-1]["state"] == "FAILED"
+    payload = conv.streams[fx.PID]
+    start, end = payload[0], payload[-1]
+    assert (start["kind"], start["phase"], start["argv"]) == ("process", "start", ["/srv/container_script.sh"])
+    assert (end["kind"], end["phase"], end["exit_code"]) == ("process", "exit", 1)
+    assert start["ts"] == utc("2026-08-17 08:31:00") + 0.45
+    assert conv.job["id"] == fx.PANDA_ID and conv.job["exit_code"] == 1 and conv.job["pilot_error_codes"] == [1305]
+    assert conv.job["wrapper_error"] == {"code": 5318, "diag": "payload failed"}
+    assert {r["stream"] for r in payload if r["kind"] == "log"} == {"stdout", "stderr"}
+    assert report.total == 0
+
+
+def test_the_fatal_traceback_is_the_failure_with_its_stack_and_chain(tmp_path):
+    path = fx.pack(tmp_path, fx.user_job_python_exception())
+    ix = open_index(path)
+    s = summarize(ix)
+    f = s["failure"]
+    assert (f["type"], f["message"], f["file"], f["line"], f["func"]) == (
+        "RuntimeError", "config key jet_pt_min missing", "/srv/workDir/analysis.py", 43, "load_config")
+    assert [(fr["line"], fr["func"]) for fr in f["stack"]] == [(88, "<module>"), (80, "main"), (43, "load_config")]
+    rec = ix.record(f["position"])
+    assert rec["chain"] == "cause" and rec["code"].startswith("raise RuntimeError")
+    assert f["certain"] is True
+    cause = [r for r in (ix.record(p) for p in range(ix.count)) if r.get("type") == "KeyError" and r.get("traceback")]
+    assert len(cause) == 2  # printed in payload.stdout after `=== stderr ===` and in payload.stderr
+
+
+def test_validation_failure_places_athena_times_across_midnight(tmp_path):
+    conv, report = convert(tmp_path, fx.validation_failure())
+    assert_well_formed(conv.streams)
+    log = logs_of(conv, "log.EVNTtoHITS")
+    assert [r["ts"] for r in log] == [utc("2026-08-17 23:59:55"), utc("2026-08-17 23:59:58"),
+                                      utc("2026-08-18 00:00:03"), utc("2026-08-18 00:01:59"),
+                                      utc("2026-08-18 00:01:59")]  # the untimed last line after the last timed
+    assert [r.get("level") for r in log] == ["INFO", "INFO", "ERROR", "FATAL", None]
+    assert log[0]["pid"] == 10
+    out = logs_of(conv, "payload.stdout")
+    assert out[2]["level"] == "CRITICAL" and out[2]["ts"] == utc("2026-08-18 00:02:10") + 0.4
+    j = conv.job
+    assert (j["exit_code"], j["exit_acronym"], j["transform"]) == (68, "TRF_EXEC_LOGERROR", "Sim_tf")
+    assert j["executors"][0]["name"] == "EVNTtoHITS" and j["executors"][0]["rc"] == 68
+    assert j["executors"][0]["memory"]["max"] == {"maxPSS": 2100000, "maxRSS": 2300000}
+    assert j["files"]["input"] == ["EVNT.12345._000001.pool.root.1"]
+    v = j["verdict"]
+    assert v["class"] == "task"
+    assert {"file": "log.EVNTtoHITS", "line": 4, "text": "00:01:59 AthenaEventLoopMgr  FATAL Event loop failed"} \
+        in v["evidence"]
+
+
+def test_killed_job_has_prmon_metrics_a_kill_state_and_a_site_verdict(tmp_path):
+    conv, report = convert(tmp_path, fx.killed_by_batch())
+    assert_well_formed(conv.streams)
+    metrics = [r for r in conv.streams[fx.PID] if r["kind"] == "metric"]
+    assert len(metrics) == 38
+    assert metrics[0]["ts"] == 1786955460 and metrics[1]["ts"] == 1786955460 + 61
+    assert metrics[3]["values"]["rss"] == (1_000_000 + 3 * 80_000) * 1024
+    assert metrics[3]["values"]["vms"] == 2 * (1_000_000 + 3 * 80_000) * 1024
+    assert metrics[3]["values"]["cpu"] == pytest.approx(57 / 61 * 100)
+    assert "cpu" not in metrics[0]["values"]
+    assert conv.job["memory_peak"]["rss"] == 3_960_000 * 1024
+    states = [r["state"] for r in conv.streams[1] if r["kind"] == "state"]
+    assert "KILLED" in states and states[-1] == "KILLED"
+    exit_rec = conv.streams[fx.PID][-1]
+    assert exit_rec["exit_code"] == -1 and exit_rec["signal"] == 15
+    v = conv.job["verdict"]
+    assert (v["class"], v["reason"]) == ("site", "pilot error 1201 (SIGTERM)")
+    assert any("caught signal: SIGTERM" in e["text"] for e in v["evidence"])
+
+
+def test_a_logged_and_handled_traceback_is_not_the_failure(tmp_path):
+    files = fx.success_with_logged_traceback()
+    conv, _ = convert(tmp_path / "a", files)
+    assert_well_formed(conv.streams)
+    handled = [r for r in conv.streams[fx.PID] if r["kind"] == "line" and r.get("handled")]
+    assert len(handled) == 1 and handled[0]["func"] == "read"
+    assert conv.job["verdict"] is None if "verdict" in conv.job else True
+    # the same WARNING-logged traceback in a job the batch system killed: still not its failure
+    killed = fx.killed_by_batch()
+    killed["payload.stdout"] = files["payload.stdout"]
+    ix = open_index(fx.pack(tmp_path, killed))
+    s = summarize(ix)
+    assert s["final_state"] == "KILLED" and s["failure"] is None
+
+
+def test_an_unlogged_traceback_in_a_failed_job_is_its_failure(tmp_path):
+    files = fx.killed_by_batch()
+    files["payload.stderr"] = (b"Traceback (most recent call last):\n  File \"/srv/run.py\", line 7, in <module>\n"
+                               b"    boom()\nZeroDivisionError: division by zero\n")
+    s = summarize(open_index(fx.pack(tmp_path, files)))
+    assert (s["failure"]["type"], s["failure"]["line"]) == ("ZeroDivisionError", 7)
+
+
+# --- input detection, CLI, damage -------------------------------------------------------------
+
+
+def jemgui(*args, env_dir):
+    env = {**os.environ, "JEMGUI_CACHE_DIR": str(env_dir)}
+    return subprocess.run([sys.executable, "-m", "jemgui", *map(str, args)], capture_output=True, text=True,
+                          timeout=120, env=env)
+
+
+def test_cli_summary_and_inspect_failure_on_the_tarball_and_the_unpacked_folder(tmp_path):
+    files = fx.user_job_python_exception()
+    packed = fx.pack(tmp_path, files)
+    folder = fx.unpack(tmp_path / "unpacked", files)
+    for path in (packed, folder):
+        out = jemgui("summary", path, "--json", env_dir=tmp_path / "cache")
+        assert out.returncode == 0, out.stderr
+        s = json.loads(out.stdout)
+        assert (s["job"]["id"], s["job"]["task"], s["job"]["site"], s["job"]["host"]) == (
+            fx.PANDA_ID, fx.TASK, fx.QUEUE, fx.NODE)
+        assert s["exit_code"] == 1 and s["job"]["verdict"]["class"] == "task"
+        out = jemgui("inspect", path, "--failure", "--json", env_dir=tmp_path / "cache")
+        assert out.returncode == 0, out.stderr
+        state = json.loads(out.stdout)
+        assert state["record"]["type"] == "RuntimeError"
+        [thread] = [t for t in state["threads"] if t["tid"] == state["record"]["tid"]]
+        assert [fr["func"] for fr in thread["stack"]] == ["<module>", "main", "load_config"]
+    assert [r.label for r in list_jobs(packed)] == [f"tarball_PandaJob_{fx.PANDA_ID}_{fx.QUEUE}"]
+
+
+def test_cut_tarball_keeps_the_members_before_the_cut(tmp_path):
+    files = {"pilotlog.txt": fx.user_job_python_exception()["pilotlog.txt"],
+             "log.big": os.urandom(200_000).hex().encode()}
+    path = fx.pack(tmp_path, files)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    out = jemgui("summary", path, "--json", env_dir=tmp_path / "cache")
+    assert out.returncode == 0, out.stderr
+    s = json.loads(out.stdout)
+    assert s["job"]["id"] == fx.PANDA_ID
+    assert any("cut or damaged" in p["message"] for p in s["problems"]["problems"])
+
+
+def test_garbage_non_utf8_and_bad_json_are_reported_and_the_rest_kept(tmp_path):
+    files = fx.validation_failure()
+    files["pilotlog.txt"] = b"\x00\xffgarbage \xe9t\xe9\n" + files["pilotlog.txt"] + b"half a li"
+    files["jobReport.json"] = files["jobReport.json"][:100]
+    files["memory_monitor_output.txt"] = fx.prmon_rows(1787011100, 3, 1000, 10).encode() + b"12\tnot numbers\n"
+    conv, report = convert(tmp_path, files)
+    assert_well_formed(conv.streams)
+    codes = Counter(p.code for p in report.problems)
+    assert codes["bad-utf8"] == 1 and codes["bad-json"] == 1 and codes["cut-line"] == 1
+    assert codes["bad-record"] >= 1  # the prmon row with the wrong number of cells
+    assert conv.job["id"] == fx.PANDA_ID and "exit_acronym" not in conv.job
+    assert conv.job["exit_code"] == 68  # from the pilot's `finished pid=...`, as the report is unreadable
+    pilot = logs_of(conv, "pilotlog.txt")
+    assert pilot[0]["text"].startswith("\x00ÿgarbage été") and pilot[-1]["text"] == "half a li\n"
+    assert len([r for r in conv.streams[fx.PID] if r["kind"] == "metric"]) == 3
+    for p in report.problems:
+        assert "\n" not in str(p)

@@ -4,7 +4,8 @@ Accepted: an archive folder (`manifest.json` + `events/`), the same packed as
 `.tar`, `.tar.gz`, `.tgz` or `.zip` with the manifest at any depth (several
 jobs: `list_jobs` names them, `open_input(job=...)` picks one), a bare
 `.jsonl`/`.jsonl.gz` stream, a legacy `JEM_MON.jmd` or a tarball holding one,
-and a Chrome trace-event JSON file.
+a Chrome trace-event JSON file, and a grid job's logs without JEM data (a
+PanDA pilot's log tarball, `.tgz.N` too, or its unpacked folder: `gridlogs`).
 
 Packed inputs are never extracted as they stand: only regular members with a
 safe relative name are copied, each through a size cap and a compression-ratio
@@ -147,7 +148,7 @@ def _kind(path: Path) -> str:
     name = path.name.lower()
     if path.is_dir():
         return "folder"
-    if name.endswith(TAR_SUFFIXES):
+    if name.endswith(TAR_SUFFIXES) or re.search(r"\.(tgz|tar\.gz)\.\d+$", name):  # a pilot log's `.tgz.<attempt>`
         return "tar"
     if name.endswith(".zip"):
         return "zip"
@@ -218,6 +219,8 @@ def list_jobs(path: str | os.PathLike) -> list[JobRef]:
         refs = [JobRef(str(r) if str(r) != "." else "", _root_label(r, path)) for r in _job_roots(names)]
         if not refs:
             refs = [JobRef(str(n), n.name) for n in _legacy_logs(names)]
+        if not refs and (grid := _grid_root(names)) is not None:
+            refs = [JobRef(str(grid) if str(grid) != "." else "", _root_label(grid, path))]
         return refs
     return [JobRef("", path.name)]
 
@@ -346,9 +349,20 @@ def _from_converter(path: Path, which: str, label: str | None = None) -> JobInpu
     return inp
 
 
+def _grid_root(names: list[PurePosixPath]) -> PurePosixPath | None:
+    """The work directory of a grid job's logs (a pilot log tarball), when there is one."""
+    from jemgui.models.gridlogs.job import grid_root
+
+    return grid_root(names)
+
+
 def _from_folder(base: Path, top: Path, job: str | None, tmp) -> JobInput:
     names = _member_names(top, "folder")
     roots = _job_roots(names)
+    if not roots and not _legacy_logs(names) and (grid := _grid_root(names)) is not None:
+        from jemgui.models.gridlogs.tarball import open_gridlogs
+
+        return open_gridlogs(top, "folder", grid)
     if not roots and _legacy_logs(names):
         legacy = _legacy_logs(names)
         ref = _pick([JobRef(str(n), n.name) for n in legacy], job, base.name)
@@ -409,6 +423,10 @@ def _from_pack(path: Path, kind: str, job: str | None) -> JobInput:
     """Copy the chosen job's members out of a tar or zip, safely, then read it as a folder."""
     names = _member_names(path, kind)
     roots = _job_roots(names)
+    if not roots and not _legacy_logs(names) and (grid := _grid_root(names)) is not None:
+        from jemgui.models.gridlogs.tarball import open_gridlogs
+
+        return open_gridlogs(path, kind, grid)
     if roots:
         ref = _pick([JobRef(str(r) if str(r) != "." else "", _root_label(r, path)) for r in roots], job, path.name)
         prefix = PurePosixPath(ref.key) if ref.key else None

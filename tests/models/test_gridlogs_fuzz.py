@@ -1,0 +1,63 @@
+"""Damaged copies of pilot log tarballs: any corruption gives well-formed records and one-line problems, never a crash."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jemgui.models.gridlogs.job import convert_folder
+from jemgui.models.inputs import UnreadableInput, open_input
+from jemgui.models.report import ImportReport
+from tests.models import gridlogs_fixtures as fx
+from tests.models.test_legacy_jmd import assert_well_formed
+
+FIXTURES = [fx.user_job_python_exception(), fx.killed_by_batch(), fx.validation_failure(),
+            fx.success_with_logged_traceback()]
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def damage(data: bytes, edits: list[tuple[float, bytes]], cut: float | None) -> bytes:
+    """Overwrite bytes at the given relative places, then maybe cut the end off."""
+    buf = bytearray(data)
+    for where, junk in edits:
+        if buf:
+            at = int(where * (len(buf) - 1))
+            buf[at:at + len(junk)] = junk
+    if cut is not None:
+        buf = buf[: int(cut * len(buf))]
+    return bytes(buf)
+
+
+EDITS = st.lists(st.tuples(st.floats(0, 1), st.binary(min_size=1, max_size=40)), max_size=6)
+
+
+@SETTINGS
+@given(which=st.integers(0, len(FIXTURES) - 1), member=st.integers(0, 10), edits=EDITS,
+       cut=st.none() | st.floats(0, 1))
+def test_damaged_logs_give_well_formed_records(tmp_path_factory, which, member, edits, cut):
+    files = dict(FIXTURES[which])
+    name = sorted(files)[member % len(files)]
+    files[name] = damage(files[name], edits, cut)
+    report = ImportReport()
+    conv = convert_folder(fx.unpack(tmp_path_factory.mktemp("d"), files), report)
+    assert_well_formed(conv.streams)
+    for p in report.problems:
+        assert "\n" not in str(p)
+
+
+@SETTINGS
+@given(which=st.integers(0, len(FIXTURES) - 1), edits=EDITS, cut=st.none() | st.floats(0.05, 1))
+def test_damaged_tarballs_open_or_fail_with_one_line(tmp_path_factory, which, edits, cut):
+    path = fx.pack(tmp_path_factory.mktemp("t"), FIXTURES[which])
+    path.write_bytes(damage(path.read_bytes(), edits, cut))
+    try:
+        inp = open_input(path)
+    except UnreadableInput as exc:
+        assert "\n" not in str(exc) and str(exc)
+        return
+    try:
+        assert_well_formed({s.pid: s.records for s in inp.streams if s.records is not None})
+        for p in inp.report.problems:
+            assert "\n" not in str(p)
+    finally:
+        inp.close()

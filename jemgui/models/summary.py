@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from jemgui.models import failure as failures
+from jemgui.models.gridlogs import summary as grid_summary
 from jemgui.models.records import FINAL_STATES
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ def summarize(ix: Index) -> dict:
     failure = _failure_json(ix, found) if found else None
     report = ix.report
     final_state = _final_state(ix)
-    return {
+    return grid_summary.amend(ix, {  # a pilot log tarball's job: its exit, pilot error and verdict
         "job": job,
         "label": ix.label,
         "complete": ix.complete,
@@ -159,4 +160,4 @@ def summarize(ix: Index) -> dict:
         "holes": sum(len(s["holes"]) for s in streams),
         "problems": report.to_json(),
         "hint": _hint(ix, failure, job, processes, peak),
-    }
+    })

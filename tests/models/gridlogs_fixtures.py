@@ -222,6 +222,7 @@ def pack(dest: Path, files: dict[str, bytes], name: str | None = None) -> Path:
     name = name or f"log.{TASK}._000123.job.log.tgz.1"
     top = f"tarball_PandaJob_{PANDA_ID}_{QUEUE}"
     path = dest / name
+    dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(path, "w:gz") as tar:
         for member, data in files.items():
             info = tarfile.TarInfo(f"{top}/{member}")

@@ -264,3 +264,22 @@ def test_garbage_non_utf8_and_bad_json_are_reported_and_the_rest_kept(tmp_path):
     assert len([r for r in conv.streams[fx.PID] if r["kind"] == "metric"]) == 3
     for p in report.problems:
         assert "\n" not in str(p)
+
+
+def test_summary_gives_exit_pilot_error_peaks_and_the_verdict_with_evidence(tmp_path):
+    killed = summarize(open_index(fx.pack(tmp_path / "k", fx.killed_by_batch())))
+    assert killed["pilot_error"] == {"code": 1201, "name": "SIGTERM"}
+    assert killed["exit_acronym"] is None and killed["exit_code"] == -1
+    top = 1_000_000 + 37 * 80_000
+    assert (killed["peak"]["rss"], killed["peak"]["pss"]) == (top * 1024, (top - 1000) * 1024)
+    hint = killed["hint"]
+    assert hint["class"] == "site" and hint["based_on"].startswith("pilotlog.txt:")
+    assert all(set(e) == {"file", "line", "text"} for e in hint["evidence"])
+    valid = summarize(open_index(fx.pack(tmp_path / "v", fx.validation_failure())))
+    assert (valid["exit_code"], valid["exit_acronym"]) == (68, "TRF_EXEC_LOGERROR")
+    assert valid["exit_message"].startswith("Fatal error in athena logfile")
+    assert valid["pilot_error"] == {"code": 1305, "name": "PAYLOADEXECUTIONFAILURE"}
+    assert valid["failure"] is None and valid["hint"]["class"] == "task"
+    ok = summarize(open_index(fx.pack(tmp_path / "o", fx.success_with_logged_traceback())))
+    assert ok["pilot_error"] is None and ok["exit_acronym"] == "OK" and ok["failure"] is None
+    assert ok["hint"]["class"] == "none"  # the existing summary's word for a job that succeeded

@@ -43,4 +43,4 @@ class Inspection(QObject):
             self.cursor.seek(failure)
             return None
         self.cursor.seek(0)
-        return "the job did not fail of an exception" if where == "failure" else None
+        return "no failure recorded in this job" if where == "failure" else None

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from jemgui.models.cursor import FRAME, POS, Cursor
+from jemgui.models.export import record_name
 from jemgui.views import theme
 from jemgui.views.background import BackgroundQueries
 from jemgui.views.binding import subscribe
@@ -233,7 +234,7 @@ class MetricsPlot(QWidget):
             self.exceptions = pg.ScatterPlotItem(
                 x=[m[1] for m in exc], y=[0.96] * len(exc), data=[m[0] for m in exc],
                 symbol="t", size=10, pen=pg.mkPen("#b71c1c"), brush=pg.mkBrush("#e53935"),
-                hoverable=True, tip=lambda x, y, data: f"{texts.get(data, 'exception')}\n(record {data})")
+                hoverable=True, tip=lambda x, y, data: f"{texts.get(data, 'exception')}\n(record {self._record_name(data)})")
             self.exceptions.sigClicked.connect(lambda _item, points, _ev: self.cursor.seek(int(points[0].data())))
             self.marks_box.addItem(self.exceptions)
             self.exceptions.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
@@ -245,8 +246,12 @@ class MetricsPlot(QWidget):
                                    label=text, labelOpts={"position": 0.85 - 0.1 * (i % 3),
                                                           "color": theme.KIND_COLOURS["state"],
                                                           "anchors": [(0, 0.5), (0, 0.5)]})
-            line.setToolTip(f"state {text} (record {pos})")
+            line.setToolTip(f"state {text} (record {self._record_name(pos)})")
             self.marks_box.addItem(line, ignoreBounds=True)
+
+    def _record_name(self, pos: int) -> str:
+        """PID:SEQ, as every other output names a record."""
+        return record_name(self.index.record(int(pos)))
 
     # -- cursor ----------------------------------------------------------------
 

@@ -47,6 +47,21 @@ def test_exception_marks_arrive_and_seek_when_clicked(qtbot, window):
     assert window.inspection.cursor.pos == RAISE
 
 
+def test_marks_name_their_record_as_pid_seq(qtbot, window):
+    """The plot's tooltips name records as inspect --record takes them, not by position."""
+    wait_for_queries(QApplication.instance(), window)
+    ix, plot = window.inspection.index, window.metrics
+    qtbot.waitUntil(lambda: plot.exceptions is not None)
+    rec = ix.record(RAISE)
+    assert plot._record_name(RAISE) == f"{rec['pid']}:{rec['seq']}"
+    states = [m for m in ix.marks() if m[2] == "state"]
+    assert states, "the test job has state records"
+    pos = states[0][0]
+    state = ix.record(pos)
+    tips = [item.toolTip() for item in plot.marks_box.allChildren()]
+    assert f"(record {state['pid']}:{state['seq']})" in " ".join(tips)
+
+
 def test_series_can_be_switched_on_and_off(window):
     plot = window.metrics
     assert set(plot.curves) == {"load1", "rss"}

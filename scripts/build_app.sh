@@ -14,7 +14,9 @@ mkdir -p "$OUT"
 
 "$ROOT/scripts/build_wheel.sh" "$WORK/wheel" >/dev/null
 "$PY" -m venv "$WORK/venv"
-"$WORK/venv/bin/python" -m pip install -q --disable-pip-version-check "$WORK"/wheel/jemgui-*.whl 'pyinstaller>=6.5'
+# no .pyc at install: PyInstaller compiles what it takes, and the install takes half the time
+"$WORK/venv/bin/python" -m pip install -q --disable-pip-version-check --no-compile \
+  "$WORK"/wheel/jemgui-*.whl 'pyinstaller>=6.5'
 (cd "$WORK" && "$WORK/venv/bin/python" -m PyInstaller --noconfirm --clean --log-level WARN \
   --distpath "$OUT" --workpath "$WORK/pyinstaller" "$ROOT/jemgui.spec")
 

@@ -11,6 +11,8 @@ import pytest
 from PySide6.QtGui import QImage
 
 ROOT = Path(__file__).resolve().parents[2]
+# the build (a venv from the wheel, then PyInstaller) takes minutes: past the suite's 300 s per test
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,6 @@ def jemgui(app, *args, cwd=None):
                           capture_output=True, text=True, timeout=180)
 
 
-@pytest.mark.slow
 def test_the_app_renders_the_demo_job_at_its_failure(app):
     out, _ = app
     shot = QImage(str(out / "jemgui-demo.png"))
@@ -42,7 +43,6 @@ def test_the_app_renders_the_demo_job_at_its_failure(app):
     assert "Job reco_task_17" in r.stdout and "exit code 1" in r.stdout
 
 
-@pytest.mark.slow
 def test_the_app_summarizes_the_archive_it_carries(app):
     out, _ = app
     shipped = out / "jemgui" / "_internal" / "jemgui" / "resources" / "demo" / "archive"
@@ -51,7 +51,6 @@ def test_the_app_summarizes_the_archive_it_carries(app):
     assert "Job reco_task_17" in r.stdout and "exit code 1" in r.stdout
 
 
-@pytest.mark.slow
 def test_the_app_records_a_bash_job_calling_python(app, tmp_path):
     (tmp_path / "work.py").write_text("def square(x):\n    return x * x\n\n\nprint(square(3) + square(4))\n")
     (tmp_path / "wrapper.sh").write_text("set -e\necho start\npython3 work.py\necho done\n")

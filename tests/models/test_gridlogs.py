@@ -283,3 +283,29 @@ def test_summary_gives_exit_pilot_error_peaks_and_the_verdict_with_evidence(tmp_
     ok = summarize(open_index(fx.pack(tmp_path / "o", fx.success_with_logged_traceback())))
     assert ok["pilot_error"] is None and ok["exit_acronym"] == "OK" and ok["failure"] is None
     assert ok["hint"]["class"] == "none"  # the existing summary's word for a job that succeeded
+
+
+def _log(pid, n, text, level=None, name="payload.stderr"):
+    rec = {"seq": n, "ts": 1.0 + n, "pid": pid, "kind": "log", "stream": "stderr", "text": text + "\n",
+           "logfile": name, "logline": n + 1}
+    return {**rec, "level": level} if level else rec
+
+
+def test_verdict_weighs_either_way_codes_by_the_logs_and_falls_back_on_exit_codes():
+    from jemgui.models.gridlogs.verdict import decide
+
+    oom = {fx.PID: [_log(fx.PID, 0, "reading"), _log(fx.PID, 1, "Memory cgroup out of memory: Killed process 28455")]}
+    v = decide({"pilot_error_codes": [1212], "exit_code": -1}, oom)
+    assert v["class"] == "site" and v["reason"].startswith("pilot error 1212 (PAYLOADOUTOFMEMORY) and the kernel")
+    assert {"file": "payload.stderr", "line": 2, "text": "Memory cgroup out of memory: Killed process 28455"} \
+        in v["evidence"]
+    quiet = {fx.PID: [_log(fx.PID, 0, "reading")]}
+    assert decide({"pilot_error_codes": [1212], "exit_code": -1}, quiet)["class"] == "unclear"
+    assert decide({"exit_code": 137}, quiet)["class"] == "site"
+    assert decide({"exit_code": 65}, quiet)["class"] == "task"
+    segv = {fx.PID: [_log(fx.PID, 0, "Caught signal 11(Segmentation fault)", "FATAL", "log.RAWtoALL")]}
+    v = decide({"exit_code": 1}, segv)
+    assert (v["class"], v["reason"], v["evidence"][0]["file"]) == ("task", "segmentation fault", "log.RAWtoALL")
+    assert decide({"exit_code": 0}, segv) is None
+    disk = {1: [_log(1, 0, "No space left on device", name="pilotlog.txt")]}
+    assert decide({"pilot_error_codes": [1098], "exit_code": 1}, disk)["class"] == "site"

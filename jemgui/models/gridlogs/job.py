@@ -51,6 +51,8 @@ PRMON_FILES = re.compile(r"^(memory_monitor_output\.txt|prmon\.full\.[\w.-]+|mem
 #: text logs read besides the pilot's and the payload's
 TEXT_LOG = re.compile(r"^(log\.[\w.-]+|setup\.std(out|err)|[\w.-]+\.(stdout|stderr|log))$")
 NOT_TEXT = re.compile(r"\.(json|py|pyc|sh|xml|root|tgz|gz|tar)$")
+#: log records kept of one file (each costs memory until the index is built); later lines are only scanned
+MAX_LOG_LINES = 500_000
 HANDLED_LEVELS = frozenset(("DEBUG", "INFO", "WARNING", "VERBOSE"))
 
 
@@ -133,12 +135,18 @@ class _Job:
         for n, text in _lines(path, name, self.report):
             ts, _ = clock.stamp(text)
             level = level_of(text)
+            scanner.feed(n, text, level)
+            if scanner.inside:
+                line_ts[n] = ts
+            if n > MAX_LOG_LINES:
+                if n == MAX_LOG_LINES + 1:
+                    self.report.add(name, n, "too-large", f"more than {MAX_LOG_LINES} lines: the rest are "
+                                    "searched for tracebacks but not kept as log records")
+                continue
             rec = {"kind": "log", "stream": stream, "text": text + "\n", "logfile": name, "logline": n}
             if level:
                 rec["level"] = level
             self.streams.add(pid, ts, (src, n, 1, 0), rec)
-            scanner.feed(n, text, level)
-            line_ts[n] = ts
         for chain in scanner.finish():
             self.chains.append((pid, name, chain, line_ts.get(chain.start, start), src))
         return clock

@@ -13,6 +13,7 @@ Times are taken as UTC, as the pilot writes its own.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 
 _FULL = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:[,.](\d{1,6}))?")
@@ -29,12 +30,21 @@ def full_date(text: str) -> float | None:
     m = _FULL.search(text, 0, DATE_REACH + 26)
     if m is None or m.start() > DATE_REACH:
         return None
-    y, mo, d, h, mi, s = (int(m[i]) for i in range(1, 7))
-    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 61):
+    midnight = _midnight(m[1], m[2], m[3])
+    h, mi, s = int(m[4]), int(m[5]), int(m[6])
+    if midnight is None or not (h < 24 and mi < 60 and s < 61):
         return None
     frac = int(m[7]) / 10 ** len(m[7]) if m[7] else 0.0
+    return midnight + h * 3600 + mi * 60 + s + frac
+
+
+@functools.lru_cache(maxsize=256)
+def _midnight(y: str, mo: str, d: str) -> float | None:
+    """Epoch seconds of a day's start (UTC); a job's lines name few days, so they are remembered."""
+    if not (1 <= int(mo) <= 12 and 1 <= int(d) <= 31):
+        return None
     try:
-        return calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) + frac
+        return float(calendar.timegm((int(y), int(mo), int(d), 0, 0, 0, 0, 0, 0)))
     except (ValueError, OverflowError):
         return None
 

@@ -79,6 +79,11 @@ class Scanner:
     _code_wanted: bool = False
     _prev_level: str | None = None
 
+    @property
+    def inside(self) -> bool:
+        """Whether the last line fed started or continued a traceback."""
+        return self._state != "idle"
+
     def feed(self, n: int, text: str, level: str | None = None) -> None:
         state = self._state
         if state == "tb":

@@ -53,7 +53,7 @@ TRF_SITE = {137: "TRF_SIG_SIGKILL", 143: "TRF_SIG_SIGTERM"}
 PATTERNS = [
     (re.compile(r"No space left on device|Disk quota exceeded"), SITE, "no space left on the worker node"),
     (re.compile(r"Memory cgroup out of memory|oom-kill|Killed process \d+"), SITE, "the kernel killed it for memory"),
-    (re.compile(r"(?i)cvmfs.*(not alive|failed|error|unavailable)|Transport endpoint is not connected"),
+    (re.compile(r"(?i:cvmfs.*(not alive|failed|error|unavailable))|Transport endpoint is not connected"),
      SITE, "CVMFS failure"),
     (re.compile(r"Network is unreachable|Cannot find a valid frontier connection"), SITE, "network or Frontier failure"),
     (re.compile(r"caught signal: SIG(TERM|KILL|XCPU|BUS)"), SITE, "the batch system sent a kill signal"),
@@ -62,6 +62,10 @@ PATTERNS = [
     (re.compile(r"did not pass corruption test|failed validation"), UNCLEAR, "a file failed validation"),
 ]
 MAX_EVIDENCE = 8
+#: words one of PATTERNS needs, so most lines cost a few substring tests and no regex
+WORDS = ("No space", "Disk quota", "out of memory", "oom-kill", "Killed process", "cvmfs", "CVMFS", "Transport endpoint",
+         "unreachable", "frontier", "caught signal", "bad_alloc", "Segmentation", "SIGSEGV", "Caught signal",
+         "corruption test", "failed validation")
 
 
 def pilot_error(codes: list[int] | None) -> dict | None:
@@ -81,14 +85,17 @@ def _scan(streams: dict[int, list[dict]]) -> list[tuple[str, str, dict]]:
             if r.get("kind") != "log":
                 continue
             text = r.get("text") or ""
-            for rx, cls, reason in PATTERNS:
-                if rx.search(text):
-                    key = f"{reason}|{r.get('logfile')}"
-                    if key not in seen or len(found) < MAX_EVIDENCE:
-                        seen.add(key)
-                        found.append((r["ts"], cls, reason, {"file": r.get("logfile"), "line": r.get("logline"),
-                                                             "text": text.rstrip("\n")[:500]}))
-                    break
+            if not any(w in text for w in WORDS):
+                continue
+            hit = next((p for p in PATTERNS if p[0].search(text)), None)
+            if hit is None:
+                continue
+            _, cls, reason = hit
+            key = f"{reason}|{r.get('logfile')}"
+            if key not in seen or len(found) < MAX_EVIDENCE:
+                seen.add(key)
+                found.append((r["ts"], cls, reason, {"file": r.get("logfile"), "line": r.get("logline"),
+                                                     "text": text.rstrip("\n")[:500]}))
     found.sort(key=lambda f: f[0])
     return [f[1:] for f in found]
 

@@ -309,3 +309,35 @@ def test_verdict_weighs_either_way_codes_by_the_logs_and_falls_back_on_exit_code
     assert decide({"exit_code": 0}, segv) is None
     disk = {1: [_log(1, 0, "No space left on device", name="pilotlog.txt")]}
     assert decide({"pilot_error_codes": [1098], "exit_code": 1}, disk)["class"] == "site"
+
+
+def test_non_debug_pilot_log_old_memory_monitor_and_athenamp_worker_logs(tmp_path):
+    files = fx.validation_failure()
+    # without --debug the pilot writes `asctime | level | message` (pilot3 pilot/util/loggingsupport.py)
+    plain = []
+    for line in files["pilotlog.txt"].decode().splitlines(keepends=True):
+        parts = line.split(" | ")
+        plain.append(" | ".join([parts[0], parts[1], parts[4]]) if len(parts) >= 5 else line)
+    files["pilotlog.txt"] = "".join(plain).encode()
+    # MemoryMonitor's header (pilot3 pilot/test/resource/memory_monitor_output.txt)
+    files["memory_monitor_output.txt"] = (b"Time VMEM PSS RSS Swap rchar wchar rbytes wbytes\n"
+                                          b"1787011100 2000 900 1000 0 10 20 30 40\n"
+                                          b"1787011161 4000 1900 2000 0 11 21 31 41\n")
+    files["athenaMP-workers-EVNTtoHITS-sim/worker_3/AthenaMP.log"] = (
+        b"00:00:40 AthenaEventLoopMgr   INFO   ===>>>  start processing event #7, run #284500 on slot 0  <<<===\n"
+        b"00:00:41 AthenaEventLoopMgr   ERROR  worker 3 lost its input\n")
+    conv, report = convert(tmp_path, files)
+    assert_well_formed(conv.streams)
+    assert report.total == 0
+    pilot = logs_of(conv, "pilotlog.txt")
+    started = next(r for r in pilot if "started -- pid" in r["text"])
+    assert started["level"] == "INFO" and "module" not in started
+    assert conv.job["id"] == fx.PANDA_ID and conv.streams[fx.PID][0]["kind"] == "process"
+    metrics = [r["values"] for r in conv.streams[fx.PID] if r["kind"] == "metric"]
+    assert metrics == [{"vms": 2000 * 1024, "pss": 900 * 1024, "rss": 1000 * 1024, "swap": 0, "rchar": 10,
+                        "wchar": 20, "read_bytes": 30, "write_bytes": 40},
+                       {"vms": 4000 * 1024, "pss": 1900 * 1024, "rss": 2000 * 1024, "swap": 0, "rchar": 11,
+                        "wchar": 21, "read_bytes": 31, "write_bytes": 41}]
+    worker = logs_of(conv, "athenaMP-workers-EVNTtoHITS-sim/worker_3/AthenaMP.log")
+    assert [r["ts"] for r in worker] == [utc("2026-08-18 00:00:40"), utc("2026-08-18 00:00:41")]
+    assert worker[1]["level"] == "ERROR"

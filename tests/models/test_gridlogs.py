@@ -341,3 +341,37 @@ def test_non_debug_pilot_log_old_memory_monitor_and_athenamp_worker_logs(tmp_pat
     worker = logs_of(conv, "athenaMP-workers-EVNTtoHITS-sim/worker_3/AthenaMP.log")
     assert [r["ts"] for r in worker] == [utc("2026-08-18 00:00:40"), utc("2026-08-18 00:00:41")]
     assert worker[1]["level"] == "ERROR"
+
+
+def test_a_jem_archive_inside_the_tarball_joins_the_logs_timeline(tmp_path):
+    from tests.models.jobs import write_archive
+
+    files = fx.user_job_python_exception()
+    jem = write_archive(tmp_path / "src" / "jem")
+    for f in sorted(jem.rglob("*")):
+        if f.is_file():
+            files[f"JEM/{f.relative_to(jem).as_posix()}"] = f.read_bytes()
+    for path in (fx.pack(tmp_path / "packed", files), fx.unpack(tmp_path / "folder", files)):
+        ix = open_index(path)
+        s = summarize(ix)
+        assert s["job"]["id"] == "4711" and s["job"]["task"] == fx.TASK  # the manifest's id, the pilot's task
+        assert s["pilot_error"] == {"code": 1305, "name": "PAYLOADEXECUTIONFAILURE"}
+        pids = {st["pid"] for st in s["streams"]}
+        assert {100, 150, 200} <= pids and {1, fx.PID} <= pids  # JEM's processes and the pilot's and payload's
+        logged = [r for r in (ix.record(p) for p in range(ix.count)) if r.get("logfile") == "pilotlog.txt"]
+        assert len(logged) == 17
+        assert not s["holes"]
+
+
+def test_a_grid_stream_whose_pid_the_jem_archive_uses_moves_to_a_free_pid(tmp_path):
+    from tests.models.jobs import failing_python, write_archive
+
+    files = fx.user_job_python_exception()
+    jem = write_archive(tmp_path / "src" / "jem", [failing_python(fx.PID), failing_python(1)])
+    for f in sorted(jem.rglob("*")):
+        if f.is_file():
+            files[f"JEM/{f.relative_to(jem).as_posix()}"] = f.read_bytes()
+    s = summarize(open_index(fx.pack(tmp_path, files)))
+    streams = {st["pid"]: st for st in s["streams"]}
+    assert set(streams) == {1, fx.PID, fx.PID + 1, fx.PID + 2}
+    assert not s["holes"] and all(not st["holes"] for st in streams.values())

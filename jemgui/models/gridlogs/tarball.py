@@ -2,7 +2,8 @@
 
 A pack is never extracted as it stands: the work directory's log members are
 copied through `inputs`' safe, capped copy into a private temporary folder
-and read from there.
+and read from there. When the tarball also holds a JEM archive (the job ran
+under `jemgui run`), `join` adds the logs' streams to that job's timeline.
 """
 
 from __future__ import annotations
@@ -12,6 +13,49 @@ from pathlib import Path, PurePosixPath
 
 from jemgui.models.gridlogs import job as gridjob
 from jemgui.models.report import ImportReport
+
+
+def _copy_out(path: Path, kind: str, root: PurePosixPath, dest: Path, report: ImportReport) -> Path:
+    """The work directory's log members copied from the pack into `dest`; the folder they are in."""
+    from jemgui.models import inputs
+
+    def wanted(rel: PurePosixPath) -> bool:
+        inside = inputs._relative_to(rel, root) if str(root) not in ("", ".") else rel
+        return inside is not None and gridjob.wanted(inside)
+
+    if kind == "tar":
+        inputs._copy_tar(path, dest, wanted, report)
+    else:
+        inputs._copy_zip(path, dest, wanted, report)
+    return dest / root if str(root) not in ("", ".") else dest
+
+
+def join(inp, path: Path, kind: str, root: PurePosixPath) -> None:
+    """Add the grid logs at `root` in `path` to the JEM job `inp`: their streams join its timeline
+    (a pid the JEM archive already uses moves to the next free one), their facts fill what its
+    manifest leaves out, and the pilot's verdict comes along."""
+    from jemgui.models import inputs
+
+    if inp._tmp is None:
+        inp._tmp = tempfile.TemporaryDirectory(prefix="jemgui-")
+    dest = Path(inp._tmp.name) / "gridlogs"
+    dest.mkdir(exist_ok=True)
+    if kind == "folder":
+        top = path / root if str(root) not in ("", ".") else path
+    else:
+        top = _copy_out(path, kind, root, dest, inp.report)
+    conv = gridjob.convert_folder(top, inp.report)
+    used = {s.pid for s in inp.streams}
+    free = max(used | set(conv.streams) | {0}) + 1
+    for pid, recs in sorted(conv.streams.items()):
+        if pid in used:
+            pid, free = free, free + 1
+            for r in recs:
+                r["pid"] = pid
+        inp.streams.append(inputs.Stream(name=f"{path.name}#{pid}", pid=pid, records=recs))
+    inp.manifest = inp.manifest or {"format": "jem-archive", "version": 1, "job": {}}
+    job = inp.manifest.get("job") if isinstance(inp.manifest.get("job"), dict) else {}
+    inp.manifest["job"] = {**conv.job, **{k: v for k, v in job.items() if v is not None}}
 
 
 def open_gridlogs(path: Path, kind: str, root: PurePosixPath):
@@ -26,20 +70,11 @@ def open_gridlogs(path: Path, kind: str, root: PurePosixPath):
     else:
         tmp = tempfile.TemporaryDirectory(prefix="jemgui-")
         dest = Path(tmp.name)
-
-        def wanted(rel: PurePosixPath) -> bool:
-            inside = inputs._relative_to(rel, root) if str(root) not in ("", ".") else rel
-            return inside is not None and gridjob.wanted(inside)
-
         try:
-            if kind == "tar":
-                inputs._copy_tar(path, dest, wanted, report)
-            else:
-                inputs._copy_zip(path, dest, wanted, report)
+            top = _copy_out(path, kind, root, dest, report)
         except Exception:
             tmp.cleanup()
             raise
-        top = dest / root if str(root) not in ("", ".") else dest
     try:
         conv = gridjob.convert_folder(top, report)
     except Exception:

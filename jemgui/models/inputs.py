@@ -375,6 +375,10 @@ def _from_folder(base: Path, top: Path, job: str | None, tmp) -> JobInput:
     _read_manifest(root, inp)
     _read_events(root, inp)
     _read_logs(root, inp)
+    if (grid := _grid_root(names)) is not None:  # a JEM archive among a grid job's logs: one timeline
+        from jemgui.models.gridlogs.tarball import join
+
+        join(inp, top, "folder", grid)
     return inp
 
 
@@ -454,6 +458,10 @@ def _from_pack(path: Path, kind: str, job: str | None) -> JobInput:
         raise
     if roots:
         inp = _from_folder(path, dest / prefix if prefix else dest, None, tmp)
+        if (grid := _grid_root(names)) is not None:  # a JEM archive among a grid job's logs: one timeline
+            from jemgui.models.gridlogs.tarball import join
+
+            join(inp, path, kind, grid)
     else:
         inp = _from_converter(dest / ref.key, "jmd", label=ref.label)
         inp._tmp = tmp

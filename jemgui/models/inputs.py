@@ -18,7 +18,6 @@ import gzip
 import io
 import os
 import re
-import shutil
 import tarfile
 import tempfile
 import zipfile
@@ -105,7 +104,13 @@ class JobInput:
 
 
 class CappedReader(io.RawIOBase):
-    """Reads a decompressing stream and stops at a size or ratio cap (zip/gzip bombs)."""
+    """Reads a decompressing stream and stops at a size or ratio cap (zip/gzip bombs).
+
+    It hands out at most `BLOCK` bytes a read: a stream that is cut or damaged
+    raises on the read that meets the damage, and only that block is lost.
+    """
+
+    BLOCK = 1 << 16
 
     def __init__(self, inner, name: str, packed_size: int):
         self.inner, self.name, self.packed = inner, name, max(packed_size, 1)
@@ -115,7 +120,7 @@ class CappedReader(io.RawIOBase):
         return True
 
     def readinto(self, buf) -> int:
-        data = self.inner.read(len(buf))
+        data = self.inner.read(min(len(buf), self.BLOCK))
         self.seen += len(data)
         if self.seen > MAX_MEMBER_BYTES or (
             self.seen > RATIO_FLOOR and self.seen / self.packed > MAX_RATIO
@@ -239,13 +244,26 @@ def _member_names(path: Path, kind: str) -> list[PurePosixPath]:
                 out += [rel / f for f in filenames]
             return [_safe_name(str(p)) or p for p in out]
         if kind == "tar":
-            with tarfile.open(path) as tar:
-                return [p for m in tar.getmembers() if m.isfile() and (p := _safe_name(m.name))]
+            return _tar_names(path)
         with zipfile.ZipFile(path) as zf:
             return [p for i in zf.infolist() if not i.is_dir() and (p := _safe_name(i.filename))]
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
         first = str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
         raise UnreadableInput(f"{path.name}: cannot read the pack ({first})") from exc
+
+
+def _tar_names(path: Path) -> list[PurePosixPath]:
+    """The files of a tarball, member by member: a cut or damaged one keeps those before the damage."""
+    names: list[PurePosixPath] = []
+    try:
+        with tarfile.open(path) as tar:
+            for m in tar:
+                if m.isfile() and (p := _safe_name(m.name)):
+                    names.append(p)
+    except (tarfile.TarError, OSError, EOFError, zlib.error):
+        if not names:
+            raise
+    return names
 
 
 # --- opening one job -------------------------------------------------------------
@@ -397,7 +415,26 @@ def _read_manifest(root: Path, inp: JobInput) -> None:
         data = {"job": {}} if not isinstance(data, dict) else {**data, "job": {}}
     elif data.get("format") != "jem-archive":
         inp.report.add("manifest.json", 0, "bad-manifest", "manifest.json does not say format jem-archive")
+    wrong = [k for k, ok in JOB_FIELDS.items() if data["job"].get(k) is not None and not ok(data["job"][k])]
+    if wrong:
+        inp.report.add("manifest.json", 0, "bad-manifest",
+                       f"job {', '.join(wrong)} of the wrong type in manifest.json; left out")
+        data = {**data, "job": {k: v for k, v in data["job"].items() if k not in wrong}}
     inp.manifest = data
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+#: the manifest's job fields (spec section 4) and the values they may hold besides null
+JOB_FIELDS = {
+    **dict.fromkeys(("id", "name", "site", "host", "user", "cwd"), lambda v: isinstance(v, str)),
+    "argv": lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v),
+    "started": _number, "ended": _number,
+    "exit_code": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "verbosity": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 4,
+}
 
 
 def _read_events(root: Path, inp: JobInput) -> None:
@@ -484,10 +521,11 @@ def _copy_member(src, dest: Path, rel: PurePosixPath, packed: int, report: Impor
     reader = CappedReader(src, str(rel), packed)
     try:
         with open(target, "wb") as out:
-            shutil.copyfileobj(io.BufferedReader(reader, 1 << 20), out, 1 << 20)
+            while block := reader.read(reader.BLOCK):  # written as they come (see CappedReader)
+                out.write(block)
     except TooLarge as exc:
         report.add(str(rel), 0, "too-large", f"{exc}; kept what came before the cap")
-    except (OSError, EOFError, zlib.error) as exc:
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:  # BadZipFile: a CRC mismatch
         report.add(str(rel), 0, "bad-member", f"the pack is damaged here ({exc}); kept what was readable")
 
 
@@ -509,7 +547,7 @@ def _copy_tar(path: Path, dest: Path, wanted, report: ImportReport) -> None:
                     # the member's share of the pack is unknown in a compressed tar: use its size
                     # against the whole file, which is what a bomb inflates
                     _copy_member(src, dest, rel, max(path.stat().st_size, 1), report)
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         report.add(path.name, 0, "bad-member", f"the tarball is cut or damaged ({exc}); kept what was readable")
 
 
@@ -528,7 +566,7 @@ def _copy_zip(path: Path, dest: Path, wanted, report: ImportReport) -> None:
                 continue
             try:
                 src = zf.open(info)
-            except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError, zlib.error) as exc:
                 report.add(info.filename, 0, "bad-member", f"cannot read member ({exc})")
                 continue
             _copy_member(src, dest, rel, max(info.compress_size, 1), report)

@@ -6,12 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 
-from conftest import assert_same_archive, finish_follow, start_follow
+from conftest import assert_same_archive, finish_follow, follow_listening, start_follow
 
+#: `turns` loop turns, then (given a file name) waiting until that file exists
 JOB = """
-import sys, time
+import os, sys, time
 def turn(i):
     total = i * 2
     return total
@@ -19,29 +19,33 @@ for i in range(int(sys.argv[1])):
     turn(i)
     if i % 200 == 0:
         time.sleep(0.05)
+while len(sys.argv) > 2 and not os.path.exists(sys.argv[2]):
+    time.sleep(0.01)
 print("done")
 """
 
 
-def run_job(tmp_path, url, extra, turns, env=None):
+def run_job(tmp_path, url, extra, turns, env=None, hold=None):
     script = tmp_path / "job.py"
     script.write_text(JOB)
     cmd = [sys.executable, "-m", "jemgui", "run", "--job-id", "cli-1", "--out", str(tmp_path / "archive"),
-           "--broker", url, *extra, "--", sys.executable, str(script), str(turns)]
+           "--broker", url, *extra, "--", sys.executable, str(script), str(turns),
+           *([str(hold)] if hold else [])]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
 
 
 def test_run_publishes_is_followed_and_answers_its_owner(broker, pki, tmp_path, credential):
     follow = start_follow(broker.url, "cli-1", tmp_path / "capture", credential, "--idle-timeout", "30")
-    time.sleep(1.0)
-    job = run_job(tmp_path, broker.url, ["--ca-dir", str(pki.ca_dir)], turns=4000,
+    follow_listening(follow, tmp_path / "capture")
+    release = tmp_path / "release"  # the job runs until it was pinged
+    job = run_job(tmp_path, broker.url, ["--ca-dir", str(pki.ca_dir)], turns=4000, hold=release,
                   env={"X509_USER_PROXY": str(pki.owner_proxy.write_proxy(tmp_path / "proxy.pem"))})
     cert, key = credential
-    time.sleep(1.0)
     send = subprocess.run([sys.executable, "-m", "jemgui", "send", "--broker", broker.url, "--job", "cli-1",
                            "--cert", str(cert), "--key", str(key), "ping"],
                           capture_output=True, text=True, timeout=60)
+    release.touch()
     out, err = job.communicate(timeout=120)
     assert job.returncode == 0, err
     assert out == "done\n"  # the job's own output, unchanged

@@ -261,6 +261,8 @@ def test_garbage_non_utf8_and_bad_json_are_reported_and_the_rest_kept(tmp_path):
     assert conv.job["exit_code"] == 68  # from the pilot's `finished pid=...`, as the report is unreadable
     pilot = logs_of(conv, "pilotlog.txt")
     assert pilot[0]["text"].startswith("\x00ÿgarbage été") and pilot[-1]["text"] == "half a li\n"
+    assert pilot[0]["ts"] == pilot[1]["ts"] == fx.T_LATE + 0.102  # held for the first timed line's time
+    assert [p.line for p in report.problems if p.code == "bad-record" and p.file == "pilotlog.txt"] == [1]
     assert len([r for r in conv.streams[fx.PID] if r["kind"] == "metric"]) == 3
     for p in report.problems:
         assert "\n" not in str(p)
@@ -375,3 +377,18 @@ def test_a_grid_stream_whose_pid_the_jem_archive_uses_moves_to_a_free_pid(tmp_pa
     streams = {st["pid"]: st for st in s["streams"]}
     assert set(streams) == {1, fx.PID, fx.PID + 1, fx.PID + 2}
     assert not s["holes"] and all(not st["holes"] for st in streams.values())
+
+
+def test_past_the_line_cap_a_log_is_still_searched_for_tracebacks(tmp_path, monkeypatch):
+    from jemgui.models.gridlogs import job
+
+    monkeypatch.setattr(job, "MAX_LOG_LINES", 5)
+    files = fx.user_job_python_exception()
+    conv, report = convert(tmp_path, files)
+    assert_well_formed(conv.streams)
+    assert len(logs_of(conv, "payload.stdout")) == 5
+    assert [p.line for p in report.problems if p.code == "too-large"] == [6, 6, 6]  # pilotlog.txt is capped too
+    raised = [r for r in conv.streams[fx.PID] if r["kind"] == "exception" and r.get("traceback")]
+    assert [(r["type"], r["logged"]["file"]) for r in raised] == [
+        ("KeyError", "payload.stdout"), ("RuntimeError", "payload.stdout"),
+        ("KeyError", "payload.stderr"), ("RuntimeError", "payload.stderr")]

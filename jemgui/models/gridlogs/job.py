@@ -51,8 +51,9 @@ PRMON_FILES = re.compile(r"^(memory_monitor_output\.txt|prmon\.full\.[\w.-]+|mem
 #: text logs read besides the pilot's and the payload's
 TEXT_LOG = re.compile(r"^(log\.[\w.-]+|setup\.std(out|err)|[\w.-]+\.(stdout|stderr|log))$")
 NOT_TEXT = re.compile(r"\.(json|py|pyc|sh|xml|root|tgz|gz|tar)$")
-#: log records kept of one file (each costs memory until the index is built); later lines are only scanned
-MAX_LOG_LINES = 500_000
+#: log records kept of one file: records are held in memory until indexed (about 5 kB each through the
+#: indexer, measured), so a 1 GB payload.stdout would not fit; later lines are only searched for tracebacks
+MAX_LOG_LINES = 200_000
 HANDLED_LEVELS = frozenset(("DEBUG", "INFO", "WARNING", "VERBOSE"))
 
 
@@ -156,18 +157,33 @@ class _Job:
         src = self.next_source()
         scanner = Scanner()
         line_ts: dict[int, float] = {}
+        early: list[tuple[int, dict]] = []
         for n, text in _lines(path, "pilotlog.txt", self.report):
-            line = reader.feed(n, text)
+            line = reader.feed(n, text)  # every line, for the facts near the end
+            scanner.feed(n, text, line.level if line.prefixed else None)
+            if scanner.inside:
+                line_ts[n] = line.ts
+            if n > MAX_LOG_LINES:
+                if n == MAX_LOG_LINES + 1:
+                    self.report.add("pilotlog.txt", n, "too-large", f"more than {MAX_LOG_LINES} lines: the rest "
+                                    "are read for the job's facts and tracebacks but not kept as log records")
+                continue
             rec = {"kind": "log", "stream": "stdout", "text": text + "\n", "logfile": "pilotlog.txt", "logline": n}
             for key, value in (("level", line.level), ("module", line.module), ("function", line.func)):
                 if value:
                     rec[key] = value
-            if not line.prefixed and not reader.result.lines[:1]:
-                self.report.add("pilotlog.txt", n, "bad-record", "line before the first timed pilot line")
+            if line.level is None and not line.prefixed:  # before any timed line: held until one comes
+                self.report.add("pilotlog.txt", n, "bad-record", "line before the first timed pilot line; "
+                                "placed at the log's start")
+                early.append((n, rec))
+                continue
+            for m, held in early:
+                self.streams.add(PILOT_PID, line.ts, (src, m, 1, 0), held)
+            early.clear()
             self.streams.add(PILOT_PID, line.ts, (src, n, 1, 0), rec)
-            scanner.feed(n, text, line.level if line.prefixed else None)
-            line_ts[n] = line.ts
-        if not reader.result.lines:
+        for m, held in early:  # no timed line at all
+            self.streams.add(PILOT_PID, _reference_time(self.root, None), (src, m, 1, 0), held)
+        if reader.result.first is None:
             self.report.add("pilotlog.txt", 0, "bad-member", "pilotlog.txt is empty")
         self.pilot = res = reader.finish()
         for chain in scanner.finish():
@@ -256,7 +272,7 @@ def convert_folder(root: Path, report: ImportReport) -> Converted:
         report.add("pilotlog.txt", 0, "no-manifest", "no pilotlog.txt: job facts and the payload's pid unknown")
     payload = pilot.payload if pilot else {}
     pid = payload.get("pid", DEFAULT_PAYLOAD_PID)
-    first_pilot = pilot.lines[0].ts if pilot and pilot.lines else None
+    first_pilot = pilot.first.ts if pilot and pilot.first else None
     start = payload.get("started", _reference_time(root, first_pilot))
 
     facts = {}
@@ -325,7 +341,7 @@ def convert_folder(root: Path, report: ImportReport) -> Converted:
         out_job["memory_peak"] = prmon.peaks(mm)
     out_job.setdefault("site", out_job.get("queue"))
     out_job["started"] = first_pilot if first_pilot is not None else start
-    out_job["ended"] = max(last, pilot.lines[-1].ts if pilot and pilot.lines else last)
+    out_job["ended"] = max(last, pilot.last.ts if pilot and pilot.last else last)
     out_job["source"] = "pilot log tarball"
     if pilot:
         final = "KILLED" if pilot.signal else ("DONE" if job.payload_ok else "FAILED")

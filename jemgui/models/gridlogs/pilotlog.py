@@ -57,7 +57,9 @@ class Line:
 class PilotLog:
     """What one pilotlog.txt says."""
 
-    lines: list[Line] = field(default_factory=list)
+    #: the first and the last line (the lines themselves go to records as they are read)
+    first: Line | None = None
+    last: Line | None = None
     job: dict = field(default_factory=dict)
     #: the payload: pid, executable, start and end time, exit code, state (as the pilot logged them)
     payload: dict = field(default_factory=dict)
@@ -99,10 +101,10 @@ class Reader:
         parsed = parse_prefix(text)
         res = self.result
         if parsed is None:
-            if not res.lines:
+            prev = res.last
+            if prev is None:
                 line = Line(n, self._ts, text, prefixed=False)
             else:
-                prev = res.lines[-1]
                 line = Line(n, prev.ts, text, prev.level, prev.module, prev.func, prefixed=False)
             self._message.append(text)
         else:
@@ -115,7 +117,9 @@ class Reader:
             if not res.phases:
                 res.phases.append((ts, "STARTED", n))
             self._events(n, ts, message)
-        res.lines.append(line)
+        if res.first is None:
+            res.first = line
+        res.last = line
         return line
 
     def _phase(self, ts: float, state: str, n: int) -> None:

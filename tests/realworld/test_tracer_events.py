@@ -3,9 +3,10 @@
 Real programs run under the tracer exactly as the monitor injects it, on every CPython
 3.9-3.13 (settrace below 3.12, sys.monitoring from 3.12); the oracles are independent:
 the `trace` module's count of each line (a line that runs again with no other line in
-between is a new line event, as settrace has it), cProfile's call counts, and the
-project's own index, in which no generator frame may stay suspended once the program
-has ended it (closed, collected, thrown into, exhausted, left by a break).
+between is a new line event, as settrace has it), the locals and return lines a plain
+settrace function sees, cProfile's call counts, and the project's own index, in which
+no generator frame may stay suspended once the program has ended it (closed, collected,
+thrown into, exhausted, left by a break).
 """
 
 from __future__ import annotations

@@ -392,3 +392,34 @@ def test_past_the_line_cap_a_log_is_still_searched_for_tracebacks(tmp_path, monk
     assert [(r["type"], r["logged"]["file"]) for r in raised] == [
         ("KeyError", "payload.stdout"), ("RuntimeError", "payload.stdout"),
         ("KeyError", "payload.stderr"), ("RuntimeError", "payload.stderr")]
+
+
+def test_payload_logs_in_the_nodes_local_time_are_placed_in_utc(tmp_path):
+    """The transform's asctime and athena's %H:%M:%S are local time; the pilot's are UTC (CEST here)."""
+    import re
+    import time as _time
+
+    def shift(data: bytes) -> bytes:
+        def full(m):
+            t = utc(f"{m[1]} {m[2]}") + 7200
+            return _time.strftime("%Y-%m-%d %H:%M:%S", _time.gmtime(t)).encode()
+
+        def clock(m):
+            h = (int(m[1]) + 2) % 24
+            return f"{h:02d}:{m[2].decode()}:{m[3].decode()} ".encode()
+
+        data = re.sub(rb"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)", lambda m: full([None, m[1].decode(), m[2].decode()]),
+                      data)
+        return re.sub(rb"(?m)^(\d\d):(\d\d):(\d\d) ", clock, data)
+
+    files = fx.validation_failure()
+    files["payload.stdout"] = shift(files["payload.stdout"])
+    files["log.EVNTtoHITS"] = shift(files["log.EVNTtoHITS"])
+    assert files["log.EVNTtoHITS"].startswith(b"01:59:55 ")
+    conv, report = convert(tmp_path, files)
+    assert_well_formed(conv.streams)
+    assert [r["ts"] for r in logs_of(conv, "log.EVNTtoHITS")][:4] == [
+        utc("2026-08-17 23:59:55"), utc("2026-08-17 23:59:58"), utc("2026-08-18 00:00:03"), utc("2026-08-18 00:01:59")]
+    assert logs_of(conv, "payload.stdout")[2]["ts"] == utc("2026-08-18 00:02:10") + 0.4
+    [note] = [p for p in report.problems if p.code == "local-time"]
+    assert "UTC+2 h" in note.message

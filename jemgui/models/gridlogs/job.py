@@ -37,7 +37,7 @@ from pathlib import Path, PurePosixPath
 from jemgui.models.converted import Converted
 from jemgui.models.gridlogs import jobreport, prmon, verdict
 from jemgui.models.gridlogs.pilotlog import Reader
-from jemgui.models.gridlogs.textlog import Clock, full_date, level_of
+from jemgui.models.gridlogs.textlog import Clock, full_date, level_of, local_offset
 from jemgui.models.gridlogs.tracebacks import Chain, Frame, Scanner
 from jemgui.models.records import MAX_LINE_BYTES
 from jemgui.models.report import ImportReport
@@ -128,9 +128,9 @@ class _Job:
 
     # --- text logs -------------------------------------------------------------------
 
-    def text_log(self, path: Path, name: str, pid: int, stream: str, start: float) -> Clock:
+    def text_log(self, path: Path, name: str, pid: int, stream: str, start: float, offset: int = 0) -> Clock:
         src = self.next_source()
-        clock = Clock(start)
+        clock = Clock(start, offset)
         scanner = Scanner()
         line_ts: dict[int, float] = {}
         for n, text in _lines(path, name, self.report):
@@ -242,19 +242,27 @@ class _Job:
                     k += 1
 
 
+def _first_date(path: Path) -> float | None:
+    """The first full date in the first lines of a log, or None."""
+    if not path.is_file():
+        return None
+    with open(path, "rb") as f:
+        for raw in f.readlines(1 << 20)[:2000]:
+            ts = full_date(raw.decode("latin-1"))
+            if ts is not None:
+                return ts
+    return None
+
+
 def _reference_time(root: Path, pilot_ts: float | None) -> float:
     """Where untimed lines start when nothing better is known: the first full date in a payload
     log, else the file's modification time (kept by tar)."""
     if pilot_ts is not None:
         return pilot_ts
     for name in ("payload.stdout", "payload.stderr"):
-        p = root / name
-        if p.is_file():
-            with open(p, "rb") as f:
-                for raw in f.readlines(1 << 20)[:2000]:
-                    ts = full_date(raw.decode("latin-1"))
-                    if ts is not None:
-                        return ts
+        ts = _first_date(root / name)
+        if ts is not None:
+            return ts
     try:
         return min(p.stat().st_mtime for p in root.iterdir() if p.is_file())
     except (OSError, ValueError):
@@ -286,15 +294,19 @@ def convert_folder(root: Path, report: ImportReport) -> Converted:
     if isinstance(exit_code, int):
         job.payload_ok = exit_code == 0 and not (pilot and pilot.error_codes)
 
+    offset = local_offset(_first_date(root / "payload.stdout"), payload.get("started"))
+    if offset:
+        report.add("payload.stdout", 0, "local-time", f"the payload's times are the node's local time, UTC"
+                   f"{offset / 3600:+g} h by the pilot's clock; placed in UTC")
     clocks = []
     for name, stream in (("payload.stdout", "stdout"), ("payload.stderr", "stderr")):
         if (root / name).is_file():
-            clocks.append(job.text_log(root / name, name, pid, stream, start))
+            clocks.append(job.text_log(root / name, name, pid, stream, start, offset))
     logs = sorted(p for p in _text_logs(root))
     for i, p in enumerate(logs):
         rel = p.relative_to(root).as_posix()
         stream = "stderr" if rel.endswith("stderr") else "stdout"
-        clocks.append(job.text_log(p, rel, FIRST_LOG_PID + i, stream, start))
+        clocks.append(job.text_log(p, rel, FIRST_LOG_PID + i, stream, start, offset))
 
     monitors = sorted(p for p in root.iterdir() if p.is_file() and PRMON_FILES.match(p.name))
     # the pilot's prmon watches the whole payload; a transform's own one only its substep

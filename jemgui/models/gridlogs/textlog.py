@@ -7,7 +7,9 @@ last time known and moved to the next day when the clock goes back by more
 than twelve hours (a job running across midnight). Lines without a time take
 the last time known, so they sit after the last timed line; times never go
 back within a file (a line that reads earlier is held at the last time).
-Times are taken as UTC, as the pilot writes its own.
+The pilot writes UTC, but the transform and athena write the worker node's
+local time: `local_offset` finds that offset from the payload's first dated
+line and the pilot's payload start, and a Clock takes it off every time.
 """
 
 from __future__ import annotations
@@ -57,26 +59,50 @@ def level_of(text: str) -> str | None:
     return "WARNING" if m[1] == "WARN" else m[1]
 
 
-class Clock:
-    """The running time of one file: `stamp(text)` gives each line its time."""
+#: how far a payload's first dated line may be from the pilot's payload start and still be UTC
+UTC_SLACK = 20 * 60
+ZONE_STEP = 15 * 60
 
-    def __init__(self, start: float):
+
+def local_offset(first_dated: float | None, payload_start: float | None) -> int:
+    """Seconds the node's clock is ahead of UTC (0 when it looks like UTC or nothing tells).
+
+    The transform's first line comes within seconds of the payload's start; one
+    that is hours off by a whole time-zone step was written in local time.
+    """
+    if first_dated is None or payload_start is None:
+        return 0
+    delta = first_dated - payload_start
+    step = round(delta / ZONE_STEP) * ZONE_STEP
+    if abs(delta) <= UTC_SLACK or abs(delta - step) > 10 * 60 or abs(step) > 14 * 3600:
+        return 0
+    return int(step)
+
+
+class Clock:
+    """The running time of one file: `stamp(text)` gives each line its time (UTC)."""
+
+    def __init__(self, start: float, offset: int = 0):
         self.last = start
         self.timed = False
+        self.offset = offset
 
     def stamp(self, text: str) -> tuple[float, bool]:
         """(time of the line, whether the line carried one)."""
         ts = full_date(text)
-        if ts is None:
+        if ts is not None:
+            ts -= self.offset
+        else:
             m = _CLOCK.match(text)
             if m:
                 h, mi, s = int(m[1]), int(m[2]), int(m[3])
                 if h < 24 and mi < 60 and s < 61:
                     frac = int(m[4]) / 10 ** len(m[4]) if m[4] else 0.0
-                    day = self.last - self.last % DAY
-                    ts = day + h * 3600 + mi * 60 + s + frac
-                    if ts < self.last - DAY / 2:
+                    local = self.last + self.offset
+                    ts = local - local % DAY + h * 3600 + mi * 60 + s + frac
+                    if ts < local - DAY / 2:
                         ts += DAY
+                    ts -= self.offset
         if ts is None:
             return self.last, False
         self.timed = True

@@ -225,6 +225,8 @@ def test_cli_summary_and_inspect_failure_on_the_tarball_and_the_unpacked_folder(
         assert (s["job"]["id"], s["job"]["task"], s["job"]["site"], s["job"]["host"]) == (
             fx.PANDA_ID, fx.TASK, fx.QUEUE, fx.NODE)
         assert s["exit_code"] == 1 and s["job"]["verdict"]["class"] == "task"
+        assert {"file": "payload.stderr", "line": 16, "text": "RuntimeError: config key jet_pt_min missing"} \
+            in s["hint"]["evidence"]
         out = jemgui("inspect", path, "--failure", "--json", env_dir=tmp_path / "cache")
         assert out.returncode == 0, out.stderr
         state = json.loads(out.stdout)
@@ -423,3 +425,21 @@ def test_payload_logs_in_the_nodes_local_time_are_placed_in_utc(tmp_path):
     assert logs_of(conv, "payload.stdout")[2]["ts"] == utc("2026-08-18 00:02:10") + 0.4
     [note] = [p for p in report.problems if p.code == "local-time"]
     assert "UTC+2 h" in note.message
+
+
+def test_an_unhandled_traceback_decides_task_when_no_code_does_and_a_pilot_traceback_is_never_the_failure(tmp_path):
+    files = fx.killed_by_batch()
+    files["pilotlog.txt"] = files["pilotlog.txt"].replace(b"pilotErrorCodes = [1201, 1315]", b"nothing reported") \
+        .replace(b"caught signal: SIGTERM", b"caught nothing")
+    pilot_tb = (b"2026-08-17 08:40:00,000 | WARNING  | pilot.util.monitoring           | check_disk                | "
+                b"exception caught:\nTraceback (most recent call last):\n  File \"/srv/pilot3/pilot/util/disk.py\", "
+                b"line 12, in du\n    out = run(cmd)\nTimeoutError: du timed out\n")
+    at = files["pilotlog.txt"].index(b"2026-08-17 09:12:30")
+    files["pilotlog.txt"] = files["pilotlog.txt"][:at] + pilot_tb + files["pilotlog.txt"][at:]
+    files["payload.stderr"] = (b"Traceback (most recent call last):\n  File \"/srv/run.py\", line 7, in <module>\n"
+                               b"    boom()\nZeroDivisionError: division by zero\n")
+    s = summarize(open_index(fx.pack(tmp_path, files)))
+    assert s["pilot_error"] is None and s["exit_code"] == -1
+    assert (s["hint"]["class"], s["hint"]["reason"]) == ("task", "an exception in the job's own code")
+    assert s["hint"]["evidence"] == [{"file": "payload.stderr", "line": 4, "text": "ZeroDivisionError: division by zero"}]
+    assert s["failure"]["type"] == "ZeroDivisionError"  # not the pilot's TimeoutError, logged later

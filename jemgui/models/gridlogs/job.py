@@ -121,6 +121,8 @@ class _Job:
         self.tids: dict[int, int] = {}
         self.chains: list[tuple[int, str, Chain, float, int]] = []  # (pid, file, chain, ts, source)
         self.payload_ok: bool | None = None
+        #: the exception line of each traceback in the payload's logs not logged as handled
+        self.raised: list[dict] = []
 
     def next_source(self) -> int:
         self.source += 1
@@ -198,6 +200,10 @@ class _Job:
         for pid, name, chain, ts, src in self.chains:
             handled = (pid == PILOT_PID or chain.logged_at in HANDLED_LEVELS
                        or (self.payload_ok is True and pid != PILOT_PID))
+            last = chain.last
+            if not handled and last.type:
+                self.raised.append({"file": name, "line": last.end_line,
+                                    "text": f"{last.type}: {last.message}" if last.message else last.type})
             k = 0
             for exc in chain.excs:
                 if not exc.frames and not exc.type:  # a header and nothing after it
@@ -360,7 +366,7 @@ def convert_folder(root: Path, report: ImportReport) -> Converted:
         if job.payload_ok is not None or pilot.signal:
             job.streams.add(PILOT_PID, out_job["ended"], (1 << 30, 0, 0, 0), {"kind": "state", "state": final})
     streams = job.streams.build()
-    out_job["verdict"] = verdict.decide(out_job, streams)
+    out_job["verdict"] = verdict.decide(out_job, streams, job.raised)
     return Converted(job={k: v for k, v in out_job.items() if v is not None}, streams=streams)
 
 

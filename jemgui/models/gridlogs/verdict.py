@@ -14,7 +14,9 @@ pilot3 `pilot/common/errorcodes.py`):
    by SIGKILL or SIGTERM (137, 143) the batch system's, so the site's.
 3. Without either, evidence in the logs: no space left, cgroup OOM kills,
    CVMFS or network failures point at the site; `std::bad_alloc`, segmentation
-   faults and an exception in the user's code at the task.
+   faults and an exception in the user's code (a traceback in the payload's
+   output that was not logged as handled) at the task.
+A task verdict also shows the last unhandled traceback's exception line.
 The evidence is each deciding line as `{file, line, text}`.
 """
 
@@ -126,13 +128,19 @@ def _pilot_lines(streams: dict[int, list[dict]], code: int) -> list[dict]:
     return out[:3]
 
 
-def decide(job: dict, streams: dict[int, list[dict]]) -> dict | None:
-    """The verdict for a failed job (None when it succeeded): class, reason, evidence."""
+def decide(job: dict, streams: dict[int, list[dict]], raised: list[dict] | None = None) -> dict | None:
+    """The verdict for a failed job (None when it succeeded): class, reason, evidence.
+
+    `raised` holds the exception lines (`{file, line, text}`) of the tracebacks
+    in the payload's logs that were not logged as handled, in order.
+    """
     codes = job.get("pilot_error_codes") or []
     exit_code = job.get("exit_code")
     if not codes and exit_code == 0:
         return None
     hits = _scan(streams)
+    if raised:
+        hits.append((TASK, "an exception in the job's own code", raised[-1]))
     perr = pilot_error(codes)
     if perr:
         name, cls = PILOT_CODES.get(perr["code"], (None, UNCLEAR))

@@ -443,3 +443,25 @@ def test_an_unhandled_traceback_decides_task_when_no_code_does_and_a_pilot_trace
     assert (s["hint"]["class"], s["hint"]["reason"]) == ("task", "an exception in the job's own code")
     assert s["hint"]["evidence"] == [{"file": "payload.stderr", "line": 4, "text": "ZeroDivisionError: division by zero"}]
     assert s["failure"]["type"] == "ZeroDivisionError"  # not the pilot's TimeoutError, logged later
+
+
+def test_an_input_file_that_failed_validation_is_unclear(tmp_path):
+    """Shaped like the failed report in pilot3 pilot/test/test_jobreport_parser.py (exit 66, rc -1)."""
+    files = fx.validation_failure()
+    files["pilotlog.txt"] = files["pilotlog.txt"].replace(b"pilotErrorCodes = [1305]", b"no codes")
+    report = {"created": "2018-03-04T09:33:09", "exitAcronym": "TRF_EXEC_VALIDATION_FAIL", "exitCode": 66,
+              "exitMsg": "File EVNT.13276676._000045.pool.root.1 did not pass corruption test", "exitMsgExtra": "",
+              "executor": [{"errMsg": None, "exeConfig": {"script": "athena.py", "substep": "sim"},
+                            "name": "EVNTtoHITS", "rc": -1, "statusOK": False, "validation": False}],
+              "files": {"input": [{"dataset": None, "nentries": None, "type": "EVNT",
+                                   "subFiles": [{"file_guid": None, "name": "EVNT.13276676._000045.pool.root.1"}]}]},
+              "name": "Sim_tf", "reportVersion": "2.0.7",
+              "resource": {"executor": {"EVNTtoHITS": {"cpuTime": None, "wallTime": None}},
+                           "machine": {"node": "nid15407", "model_name": "AMD Opteron(TM) Processor 6274"}}}
+    files["jobReport.json"] = json.dumps(report, indent=2, sort_keys=True).encode()
+    conv, rep = convert(tmp_path, files)
+    v = conv.job["verdict"]
+    assert v["class"] == "unclear" and v["reason"].startswith("an input file failed validation")
+    assert conv.job["executors"] == [{"name": "EVNTtoHITS", "rc": -1, "statusOK": False, "errMsg": None,
+                                      "cpuTime": None, "wallTime": None, "memory": {"max": None, "avg": None}}]
+    assert conv.job["host"] == fx.NODE  # the pilot's server update names the node first

@@ -11,7 +11,9 @@ pilot3 `pilot/common/errorcodes.py`):
    site's.
 2. Without a pilot code, the transform's exit code: execution, validation and
    log errors (65, 66, 68) and a crash by SIGSEGV (139) are the task's; a kill
-   by SIGKILL or SIGTERM (137, 143) the batch system's, so the site's.
+   by SIGKILL or SIGTERM (137, 143) the batch system's, so the site's. An input
+   file that "did not pass corruption test" (66 before any executor ran) is
+   "unclear": a damaged replica at the site or a bad file from the step before.
 3. Without either, evidence in the logs: no space left, cgroup OOM kills,
    CVMFS or network failures point at the site; `std::bad_alloc`, segmentation
    faults and an exception in the user's code (a traceback in the payload's
@@ -156,6 +158,12 @@ def decide(job: dict, streams: dict[int, list[dict]], raised: list[dict] | None 
             evidence += _worst_lines(streams)
         return {"class": cls, "reason": f"pilot error {perr['code']} ({name or 'unknown code'})",
                 "evidence": evidence + [h[2] for h in hits if h[0] == cls][:MAX_EVIDENCE]}
+    message = job.get("exit_message") or ""
+    inputs = (job.get("files") or {}).get("input") or []
+    if exit_code == 66 and "did not pass corruption test" in message and any(f and f in message for f in inputs):
+        return {"class": UNCLEAR, "reason": "an input file failed validation: a damaged replica at the site, "
+                                            "or a bad file from the step before",
+                "evidence": [{"file": "jobReport.json", "line": 0, "text": message}]}
     if isinstance(exit_code, int) and exit_code in TRF_TASK:
         return {"class": TASK, "reason": f"transform exit code {exit_code} ({TRF_TASK[exit_code]})",
                 "evidence": (_worst_lines(streams) + [h[2] for h in hits])[:MAX_EVIDENCE]}

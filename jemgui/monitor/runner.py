@@ -424,8 +424,7 @@ class Monitor:
         self._poll_streams()
         if proc.pid not in self._streams.writers:
             if PYTHON.match(os.path.basename(proc.argv[0]) if proc.argv else ""):
-                self._untraceable(proc.pid, proc.ppid, proc.argv, "it wrote no records (a Python older "
-                                  "than 3.9, one started without the job's PYTHONPATH, or the tracer failed)")
+                self._untraceable(proc.pid, proc.ppid, proc.argv, _why_no_records(code))
             if not proc.recorded:
                 self._record_start(proc)
         if code is None and proc.pid not in self._parents.known:
@@ -643,6 +642,19 @@ def _last_exit(path: Path) -> dict | None:
             except ValueError:
                 continue
     return None
+
+
+def _why_no_records(code: int | None) -> str:
+    """Why a Python process of the job wrote no records, as far as its end tells (a pool worker
+    terminated while it started is killed before its tracer was loaded, not untraceable)."""
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"it wrote no records: {name} ended it while it started, before its tracer was loaded"
+    return ("it wrote no records (it ended while it started, before its tracer was loaded; or a Python "
+            "older than 3.9, one started without the job's PYTHONPATH, or the tracer failed)")
 
 
 def _may_have_stream(proc: Proc) -> bool:

@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -297,3 +298,180 @@ def test_an_uncaught_exception_is_named_with_pythons_traceback(tmp_path, version
         assert (f["kind"], f["type"].rsplit(".", 1)[-1], f["message"]) == ("exception", "KeyError", "3"), f
         assert [[Path(fl).name, line, func] for fl, line, func in f["traceback"]] == printed
         assert f["certain"] is True and s["hint"]["class"] == "task"
+
+
+# -- programs nobody here wrote: pytest, pip ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pytest_313(tmp_path_factory) -> str:
+    """A CPython 3.13 venv with pytest from the package index, made once per session."""
+    venv = tmp_path_factory.mktemp("venv-3.13")
+    made = subprocess.run([interpreter("3.13"), "-m", "venv", str(venv)], capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    python = venv / "bin" / "python"
+    if made.returncode == 0:
+        made = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                               "pytest"], capture_output=True, text=True, timeout=TIMEOUT)
+    if made.returncode != 0:
+        last = (made.stderr.strip().splitlines() or ["no message"])[-1]
+        pytest.fail(f"cannot install pytest into a CPython 3.13 venv: {last}", pytrace=False)
+    return str(python)
+
+
+def _pytest_timing(data: bytes) -> bytes:
+    return re.sub(rb" in \d+\.\d+s( \(\d+:\d\d:\d\d\))?", b" in <time>", data)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["3.11", "3.13"])
+def test_pytest_run_of_a_real_test_file(tmp_path, version, request):
+    """pytest with passing, parametrized and failing tests and pytest.raises: the same report
+    (its timing masked) and exit code 1; the failure named is the failing test's assertion,
+    not an exception a `pytest.raises` expected."""
+    python = interpreter("3.11") if version == "3.11" else request.getfixturevalue("pytest_313")
+    argv = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "calib_checks.py"]
+    plain, summaries = same_job(tmp_path, argv, files=("calib_checks.py",), mask=_pytest_timing,
+                                verbosities=(2, 3))
+    assert plain.rc == 1 and b"1 failed, 7 passed in" in plain.out, plain.out[-1000:]
+    for s in summaries:
+        f = s["failure"]
+        assert f is not None, s["hint"]
+        assert (f["kind"], f["type"].rsplit(".", 1)[-1]) == ("exception", "AssertionError"), f
+        assert (f["func"], f["line"]) == ("test_calibration_drift", line_of("calib_checks.py", "assert drift"))
+        assert "ZeroDivisionError" not in s["hint"]["based_on"] and "KeyError" not in s["hint"]["based_on"]
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.13"])
+def test_pip_version_and_list(tmp_path, version):
+    """pip reads every installed distribution: the monitor's injected folder must not show."""
+    python = interpreter(version)
+    script = '"$PY" -m pip --version && "$PY" -m pip list'
+    plain, _ = same_job(tmp_path, ["bash", "-c", script], env=job_env(PY=python), verbosities=(2, 4))
+    assert plain.rc == 0 and b"pip " in plain.out and b"Package" in plain.out, plain.err
+
+
+# -- processes: pools, executors, threads ----------------------------------------------------------
+
+
+def gap_marked(archive: Path, pid: int) -> bool:
+    """The archive says that records of process `pid` may be missing."""
+    return any(r["kind"] == "marker" and r.get("gap") and str(pid) in r["text"] for r in records(archive))
+
+
+def main_pid(archive: Path, script: str) -> int:
+    """The pid of the job's Python process that runs `script`."""
+    return next(r["pid"] for r in records(archive) if r["kind"] == "process" and r["phase"] == "start"
+                and r["lang"] == "python" and script in r["argv"])
+
+
+def calls_by_process(archive: Path, script: str, func: str) -> Counter:
+    return Counter(r["pid"] for r in records(archive) if r["kind"] == "call" and _is(r, script, func))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize("version", ["3.11", "3.13"])
+def test_multiprocessing_pool_as_a_context_manager(tmp_path, version, method):
+    """`with Pool(2) as pool: pool.map(...)`: __exit__ terminates the workers; every call of the
+    workers is recorded, or a marker names each worker whose last records may be missing."""
+    plain, _ = same_job(tmp_path, [interpreter(version), "pool_job.py", method, "200"], files=("pool_job.py",),
+                        verbosities=(2, 3))
+    assert plain.out == f"{method} 200 2646700\n".encode()
+    for archive in (tmp_path / "archives").iterdir():
+        recorded = calls_by_process(archive, "pool_job.py", "square")
+        ran = json.loads((tmp_path / "job" / f"workers.{main_pid(archive, 'pool_job.py')}.json").read_text())
+        for pid, n in ran.items():
+            assert recorded[int(pid)] == n or (recorded[int(pid)] < n and gap_marked(archive, int(pid))), \
+                f"{archive.name}: worker {pid} ran {n} tasks, {recorded[int(pid)]} recorded, no marker says so"
+        assert set(recorded) <= {int(pid) for pid in ran}
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.13"])
+def test_process_pool_executor_and_threads(tmp_path, version):
+    """concurrent.futures' process pool (its workers exit when it shuts down), threads sharing a
+    lock and a thread pool: every call in every process and thread is recorded."""
+    plain, _ = same_job(tmp_path, [interpreter(version), "futures_job.py"], files=("futures_job.py",),
+                        verbosities=(2, 3))
+    assert plain.rc == 0 and plain.out.startswith(b"checksums [")
+    for archive in (tmp_path / "archives").iterdir():
+        checksums = calls_by_process(archive, "futures_job.py", "checksum")
+        assert sum(checksums.values()) == 20 and len(checksums) <= 2, (archive.name, checksums)
+        main = main_pid(archive, "futures_job.py")
+        assert main not in checksums
+        words = [r for r in records(archive) if r["kind"] == "call" and _is(r, "futures_job.py", "count_words")]
+        assert len(words) == 7 and {r["pid"] for r in words} == {main}
+        assert len({r["tid"] for r in words}) >= 2  # the plain threads' and the thread pool's
+
+
+# -- jobs killed from outside ----------------------------------------------------------------------
+
+
+def _payload_pid(cwd: Path) -> int:
+    """The pid the payload wrote once it runs (the file is removed for the next run)."""
+    pidfile = cwd / "payload.pid"
+    deadline = time.monotonic() + 60
+    while not (pidfile.exists() and pidfile.read_text().strip()):
+        assert time.monotonic() < deadline, "the payload never started"
+        time.sleep(0.05)
+    time.sleep(0.3)  # mid-run: its loop has called tick() many times
+    pid = int(pidfile.read_text())
+    pidfile.unlink()
+    return pid
+
+
+def test_a_payload_terminated_from_outside(tmp_path):
+    """SIGTERM to the Python payload of a wrapper (a batch system's limit on it): bash reports
+    143 and exits with it, as plain; the archive is readable and says SIGTERM came from outside."""
+    def terminate_payload(proc, cwd):
+        os.kill(_payload_pid(cwd), signal.SIGTERM)
+
+    plain, summaries = same_job(tmp_path, ["bash", "terminated.sh"], files=("terminated.sh",),
+                                env=job_env(PY=interpreter("3.11")), during=terminate_payload, verbosities=(2, 4))
+    assert plain.rc == 143 and plain.err == b"Terminated\npayload ended with 143\n"
+    for s in summaries:
+        payload = next(p for p in s["processes"] if p["lang"] == "python")
+        assert payload["signal"] == signal.SIGTERM, payload
+        assert s["hint"]["class"] == "site" and "SIGTERM" in s["hint"]["based_on"], s["hint"]
+
+
+def test_a_job_whose_process_group_is_terminated(tmp_path):
+    """The batch system ends the whole job (SIGTERM to its process group): the same end as plain."""
+    def terminate_group(proc, cwd):
+        _payload_pid(cwd)
+        os.killpg(proc.pid, signal.SIGTERM)
+
+    plain, summaries = same_job(tmp_path, ["bash", "terminated.sh"], files=("terminated.sh",),
+                                env=job_env(PY=interpreter("3.13")), during=terminate_group, verbosities=(2, 4))
+    assert plain.rc == -signal.SIGTERM
+    for s in summaries:
+        assert s["hint"]["class"] == "site", s["hint"]
+
+
+def test_a_python_terminated_while_it_starts(tmp_path):
+    """A Python killed before its tracer was loaded (a pool worker terminated as it starts; here
+    a user site `.pth` hook holds its start): the archive names it and how it ended, not a failed
+    tracer or a Python too old."""
+    site = tmp_path / "userbase" / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "slow_start.pth").write_text("import time; time.sleep(60)\n")
+
+    def terminate_python(proc, cwd):
+        import psutil
+
+        deadline = time.monotonic() + 60
+        while True:
+            tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+            python = [p for p in tree if p.cmdline()[-1:] == ["print('never')"]]
+            if python and time.time() - python[0].create_time() > 1.5:
+                python[0].terminate()
+                return
+            assert time.monotonic() < deadline, "the job's Python never started"
+            time.sleep(0.1)
+
+    plain, summaries = same_job(tmp_path, [interpreter("3.11"), "-c", "print('never')"], during=terminate_python,
+                                env=job_env(PYTHONUSERBASE=str(tmp_path / "userbase")), verbosities=(1, 2))
+    assert plain.rc == -signal.SIGTERM and plain.out == b""
+    for archive in (tmp_path / "archives").iterdir():
+        named = [r["text"] for r in records(archive) if r["kind"] == "marker" and r.get("untraced")]
+        assert len(named) == 1 and "SIGTERM ended it while it started" in named[0], named

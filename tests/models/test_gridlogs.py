@@ -108,7 +108,15 @@ def test_pilot_reader_keeps_level_module_function_and_the_jobs_facts():
 
 
 def test_user_job_records_follow_the_spec_with_pids_for_pilot_payload_and_logs(tmp_path):
-    conv, report = convert(tmp_path, fx.user_job_python_exception())
+    files = fx.user_job_python_exception()
+    # pilot3 pilot/util/workernode.py and pilot/util/heartbeat.py keys
+    files["workernode_map.json"] = json.dumps({"site": fx.QUEUE, "host_name": fx.NODE, "cpu_model": "AMD EPYC 7402",
+                                               "n_logical_cpus": 96, "total_memory": 515_000_000}).encode()
+    files["pilot_heartbeat.json"] = json.dumps({"last_pilot_update": 1786957900, "last_server_update": 1786957800,
+                                                "max_diff_time": 60, "time_since_detection": 0}).encode()
+    conv, report = convert(tmp_path, files)
+    assert conv.job["worker_node"]["cpu_model"] == "AMD EPYC 7402"
+    assert conv.job["pilot_heartbeat"]["last_server_update"] == 1786957800
     assert_well_formed(conv.streams)
     assert sorted(conv.streams) == [1, fx.PID]
     pilot = conv.streams[1]

@@ -296,6 +296,8 @@ def convert_folder(root: Path, report: ImportReport) -> Converted:
     perr = root / "payload_error_report.json"
     wrapper = jobreport.load(perr, report) if perr.is_file() else None
     wn = jobreport.load(root / "workernode_map.json", report) if (root / "workernode_map.json").is_file() else None
+    beat = root / "pilot_heartbeat.json"
+    heartbeat = jobreport.load(beat, report) if beat.is_file() else None
     exit_code = facts.get("exit_code", payload.get("exit_code"))
     if isinstance(exit_code, int):
         job.payload_ok = exit_code == 0 and not (pilot and pilot.error_codes)
@@ -353,6 +355,8 @@ def convert_folder(root: Path, report: ImportReport) -> Converted:
         out_job["worker_node"] = wn
     if isinstance(machine.get("node"), str):
         out_job.setdefault("host", machine["node"])
+    if heartbeat:
+        out_job["pilot_heartbeat"] = heartbeat
     if wrapper:
         out_job["wrapper_error"] = {"code": wrapper.get("error_code"), "diag": wrapper.get("error_diag")}
     if mm:

@@ -17,6 +17,8 @@ from conftest import (
     start_follow,
 )
 
+from tests.waiting import wait_for
+
 #: about 7 records a turn; with a pause of `PAUSE` s every 250 turns the job runs a few seconds
 TURNS, PAUSE = 8000, 0.06
 
@@ -39,12 +41,18 @@ def test_broker_crash_and_restart_while_the_job_publishes(pki, tmp_path, credent
     broker = start_broker()
     try:
         follow = follow_job(broker.url, tmp_path, credential, "fault-restart")
-        # long enough to go on for seconds after the broker is back
-        job = LiveJob(tmp_path, broker.url, pki, "fault-restart", 6000, 0.3).start()
+        # the job goes on until its live link is back (else it could end while the broker is
+        # down, and nobody would be left to answer for the batches lost in the crash)
+        release = tmp_path / "release"
+        job = LiveJob(tmp_path, broker.url, pki, "fault-restart", 6000, 0.3, hold=release).start()
         job.wait_records(5_000)
         t0 = time.monotonic()
         broker.restart(crash=True)  # in-flight batches are lost with it
         down = time.monotonic() - t0
+        links = [s.connection for s in job.services if hasattr(s, "connection")]
+        wait_for(lambda: links and all(c.connected and c.generation > 1 for c in links), 60,
+                 "the job's live link to reconnect")
+        release.touch()
         capture = check_capture(follow, job, tmp_path)
     finally:
         broker.close()

@@ -473,3 +473,19 @@ def test_an_input_file_that_failed_validation_is_unclear(tmp_path):
     assert conv.job["executors"] == [{"name": "EVNTtoHITS", "rc": -1, "statusOK": False, "errMsg": None,
                                       "cpuTime": None, "wallTime": None, "memory": {"max": None, "avg": None}}]
     assert conv.job["host"] == fx.NODE  # the pilot's server update names the node first
+
+
+def test_a_traceback_relayed_line_by_line_through_a_logger_keeps_its_frames_and_is_not_handled():
+    prefix = "2026-08-17 08:35:0{} | INFO     | "
+    lines = ["processing", "Traceback (most recent call last):", '  File "/srv/run.py", line 7, in <module>',
+             "    boom()", "ZeroDivisionError: division by zero", "next"]
+    [chain] = scan("\n".join(prefix.format(i) + x for i, x in enumerate(lines)), {n: "INFO" for n in range(1, 7)})
+    exc = chain.last
+    assert (exc.type, [(f.file, f.line, f.code) for f in exc.frames]) == (
+        "ZeroDivisionError", [("/srv/run.py", 7, "boom()")])
+    assert chain.logged_at is None
+    # one message logged at WARNING whose text is the traceback: handled
+    logged = ("2026-08-17 08:35:00,1 | WARNING  | Traceback (most recent call last):\n"
+              '  File "/srv/run.py", line 7, in <module>\n    boom()\nZeroDivisionError: division by zero\n')
+    [chain] = scan(logged, {1: "WARNING"})
+    assert chain.logged_at == "WARNING" and chain.last.frames[0].line == 7

@@ -8,6 +8,10 @@ printed cause first, joined by "The above exception was the direct cause of the
 following exception:" or "During handling of the above exception, another
 exception occurred:". A bare `  File ...` stack without the header (the pilot's
 `caught signal: SIGTERM in FRAME=` dump) is not an exception and is ignored.
+A traceback whose every line went through a logger (runcontainer logs each line
+of the user's output) carries the logger's prefix on each line: the prefix of
+the header line, with any digit standing for any digit (the time changes), is
+taken off the lines after it.
 """
 
 from __future__ import annotations
@@ -50,9 +54,11 @@ class Chain:
     """A printed exception and the ones chained before it (cause first, as printed)."""
 
     excs: list[Exc]
-    #: the level of the log line just before the first header (the logger that printed it), or None
+    #: the level of the log message the traceback belongs to (the line before it, or the header's own
+    #: when a logger wrote the header after its prefix and the frames bare), or None
     logged_at: str | None = None
-    prefix: str = ""
+    #: the header line's text before the header, as a pattern (digits may change), or None
+    prefix: re.Pattern | None = None
 
     @property
     def start(self) -> int:
@@ -108,7 +114,9 @@ class Scanner:
         if at is None:
             self._prev_level = level if text.strip() else self._prev_level
             return
-        self._chain = Chain([], logged_at=self._prev_level, prefix=text[:at])
+        prefix = re.compile(re.sub(r"\d", r"\\d", re.escape(text[:at]))) if text[:at].strip() else None
+        # a logger's message that ends in the header (its level), else the log line just before it
+        self._chain = Chain([], logged_at=level if prefix is not None else self._prev_level, prefix=prefix)
         self._relation = None
         self._start(n, text)
 
@@ -121,8 +129,9 @@ class Scanner:
         exc = self._exc
         assert exc is not None and self._chain is not None
         prefix = self._chain.prefix
-        if prefix and text.startswith(prefix):
-            text = text[len(prefix):]
+        if prefix is not None and (m := prefix.match(text)):
+            text = text[m.end():]
+            self._chain.logged_at = None  # relayed line by line (the program's stderr), not one logged message
         exc.end_line = n
         m = _FRAME.match(text)
         if m:

@@ -108,6 +108,17 @@ def test_caught_recursion_error_then_calls_are_recorded(python, tmp_path):
     assert not unreturned(records)
 
 
+def test_uncaught_recursion_error_prints_as_plain(python, tmp_path):
+    """Recursion without end, not caught: the job fails with the traceback Python prints
+    plain, entry for entry (the tracer's refusal of the frame too deep leaves no trace)."""
+    program = PROGRAMS / "recursion_limit.py"
+    alone = plain(python, program, "uncaught", cwd=tmp_path)
+    assert alone.returncode == 1 and alone.stderr.rstrip().endswith("RecursionError: maximum recursion depth exceeded")
+    under, records = monitored(python, program, "uncaught", out=tmp_path / "a", verbosity=2, cwd=tmp_path)
+    assert (under.returncode, under.stdout, under.stderr) == (1, alone.stdout, alone.stderr)
+    assert not faults(records)
+
+
 @pytest.mark.slow
 def test_cpython_test_json_passes_under_the_monitor(tmp_path):
     """CPython's own test_json (recursion tests, tracing switched off and back) passes under
@@ -176,13 +187,18 @@ def test_forked_child_starts_with_named_frames(python, tmp_path):
 
 def test_keyboard_interrupt_in_a_hook_then_calls_are_recorded(python, tmp_path):
     """SIGINT lands while the job is deep in traced calls (most of that time is the hooks'):
-    the job gets its KeyboardInterrupt as it does plain, and its later calls are recorded."""
+    the job gets its KeyboardInterrupt as it does plain, and its later calls are recorded;
+    those made at once are recorded too, or a marker says they may be missing (3.11 runs a
+    signal handler on a hook's very first instruction, before any of the hook's code)."""
     program = PROGRAMS / "interrupted.py"
     alone = plain(python, program, cwd=tmp_path)
-    assert alone.stdout == "interrupted\nafter [1, 2, 3, 4, 5]\n", alone.stderr
+    assert alone.stdout == "interrupted\nafter [1, 2, 3, 4, 5]\nlater [-1, 0, 1, 2, 3]\n", alone.stderr
     under, records = monitored(python, program, out=tmp_path / "a", verbosity=2, cwd=tmp_path)
     assert (under.returncode, under.stdout, under.stderr) == (alone.returncode, alone.stdout, alone.stderr)
-    assert len(calls_of(records, "after")) == 5
+    assert len(calls_of(records, "later")) == 5
+    job = calls_of(records, "later")[0]["pid"]
+    assert len(calls_of(records, "after")) == 5 or [
+        r for r in records if r["pid"] == job and r["kind"] == "marker" and r.get("gap")]
     assert not faults(records)
 
 

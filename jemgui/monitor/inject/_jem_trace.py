@@ -131,14 +131,19 @@ _real_threading_settrace = threading.settrace
 _job_limit = _real_getlimit()
 _deep = _job_limit // 2  # traced frames on a thread from which its depth is checked
 # The limit, over the job's, that CPython refuses to set exactly when the frame a hook sees
-# start is one deeper than the job may go (measured on CPython 3.9 to 3.13: 3.11 counts the
-# C call into the hook as a level of its own).
-_DEPTH_PROBE = 4 if sys.version_info[:2] == (3, 11) else 3
+# start is one deeper than the job may go (measured on CPython 3.9 to 3.13: up to 3.11 the
+# C call into the hook counts as a level of its own). Up to 3.11 C calls that nest (a
+# comparison, a repr) count too: in the job's deepest frame they may nest one level more
+# than plain, never less.
+_DEPTH_PROBE = 4 if sys.version_info < (3, 12) else 3
 _lifted = False  # is the real limit the job's plus HEADROOM
 _lost = {}  # exception type name -> events the hooks dropped because of it
 _main_ident = threading.main_thread().ident
-_rearm_pending = False  # a pending call will re-arm the main thread (_watch_main)
-_rearm_keep = []
+_refused = [None, None]  # the RecursionError raised for the job, and the frame it refused
+_rearm_pending = False  # a pending call will check the main thread (_watch_main)
+_rearm_keep = []  # its ctypes callback and Py_AddPendingCall, made once
+_watch_ticks = 0
+WATCH_EVERY = 4  # control ticks between checks that the main thread is still traced
 _hidden = False
 
 
@@ -306,6 +311,31 @@ def _rearm_later(exc):
             local(frame, "return", None)
 
     _real_setprofile(rearm)
+
+
+class _TooDeep(Exception):
+    """A settrace hook saw a frame start deeper than the job's limit."""
+
+
+def _strip(exc, tb):
+    """Cut the refused frame and the hook from the traceback `tb` of a RecursionError the
+    tracer raised for the job (settrace), at the first exception event of a frame further
+    out: it then reads as CPython's own (also in how many entries a printed one keeps)."""
+    if exc is not _refused[0]:
+        return
+    refused = _refused[1]
+    if tb is None or tb.tb_frame is refused:
+        return
+    while tb.tb_next is not None:
+        if tb.tb_next.tb_frame is refused or _ours_code(tb.tb_next.tb_frame.f_code):
+            tb.tb_next = None
+            _refused[:] = [None, None]
+            return
+        tb = tb.tb_next
+
+
+def _ours_code(code):
+    return code.co_filename == __file__
 
 
 def _dropped(exc):
@@ -604,10 +634,10 @@ def _exit_kind(frame, info):
 
 def _global(frame, event, arg):
     """The trace function a thread starts with: builds its state and its own hooks."""
-    if _verbosity < 2:
-        _real_settrace(None)
-        return None
     try:
+        if _verbosity < 2:
+            _real_settrace(None)
+            return None
         hooks = getattr(_tls, "hooks", None)
         if hooks is None:
             if _adopt(frame.f_back) is None:
@@ -616,6 +646,8 @@ def _global(frame, event, arg):
         _real_settrace(hooks[0])
         return hooks[0](frame, event, arg)
     except Exception as exc:
+        if exc is _refused[0]:  # the job's own RecursionError (see _hooks)
+            raise
         _fault(exc)
         return None
     except BaseException as exc:
@@ -625,10 +657,10 @@ def _global(frame, event, arg):
 
 def _stale(frame, event, arg):
     """A traced frame's event after its thread's hooks went stale (a new generation)."""
-    if _verbosity < 2:
-        _real_settrace(None)
-        return None
     try:
+        if _verbosity < 2:
+            _real_settrace(None)
+            return None
         hooks = getattr(_tls, "hooks", None)
         if hooks is None:
             if _adopt(frame) is None:
@@ -654,13 +686,11 @@ def _hooks(st):
     raised = set()  # generator frames an exception is passing through, no line run since
 
     def call(frame, event, arg):
-        if tls is not _tls or _verbosity < 2:
-            return _global(frame, event, arg)
-        if len(stack) >= _deep and _too_deep():
-            exc = RecursionError(RECURSION_MESSAGE)  # what the job gets plain, one frame up
-            _rearm_later(exc)
-            raise exc
         try:
+            if tls is not _tls or _verbosity < 2:
+                return _global(frame, event, arg)
+            if len(stack) >= _deep and _too_deep():
+                raise _TooDeep
             code = frame.f_code
             info = _traced.get(id(code))
             if info is None:
@@ -681,17 +711,23 @@ def _hooks(st):
             append((frame, fid, info))
             frame.f_trace_lines = _verbosity >= 3
             return local
+        except _TooDeep:
+            pass
         except Exception as exc:
             _fault(exc)
             return None
         except BaseException as exc:
             _rearm_later(exc)
             raise
+        exc = RecursionError(RECURSION_MESSAGE)  # what the job gets plain, one frame up
+        _refused[:] = [exc, frame]
+        _rearm_later(exc)
+        raise exc
 
     def local(frame, event, arg):
-        if tls is not _tls or _verbosity < 2:
-            return _stale(frame, event, arg)
         try:
+            if tls is not _tls or _verbosity < 2:
+                return _stale(frame, event, arg)
             top = stack[-1] if stack else None
             if top is None or top[0] is not frame:
                 top = _resync(st, frame, local)
@@ -721,6 +757,8 @@ def _hooks(st):
                     extra = dict(extra, **YIELDED) if extra else YIELDED
                 put((id(info[0]), RETURN, time_(), tid, fid, frame.f_lineno, len(stack), extra))
             elif event == "exception":
+                if arg[1] is _refused[0]:
+                    _strip(arg[1], arg[2])
                 if info[2]:  # handled if a line runs before the frame returns (see _exit_kind)
                     raised.add(frame)
                     frame.f_trace_lines = True
@@ -800,50 +838,55 @@ def _watch_main():
     """Re-arm the main thread when CPython dropped its trace function unseen (settrace).
 
     An exception from a signal handler (KeyboardInterrupt) can land on a hook's very first
-    instruction, before its `try`: CPython then drops the thread's trace function and the
-    hook never knows. The control thread sees it: the main thread runs a user frame that no
-    hook traces. A pending call in the main thread puts the hooks back, and the trace of
-    the traced frames that lost it."""
-    global _rearm_pending
+    instruction, before its `try` (3.11 runs signal handlers there): CPython then drops the
+    thread's trace function and no hook of the tracer ever runs in it again. Every
+    WATCH_EVERY ticks a pending call in the main thread checks, and puts the hooks back
+    (and the local trace of the traced frames that lost it), with a marker."""
+    global _rearm_pending, _watch_ticks
     if _backend != "settrace" or _verbosity < 2 or _faulted or _rearm_pending:
         return
-    f = sys._current_frames().get(_main_ident)
-    while f is not None and id(f.f_code) not in _traced:
-        f = f.f_back
-    if f is None or f.f_trace is not None:
+    _watch_ticks += 1
+    if _watch_ticks % WATCH_EVERY:
         return
     import ctypes
 
-    callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
-
-    def in_main_thread(_arg):
-        global _rearm_pending
-        _rearm_pending = False
-        try:
-            hooks = getattr(_tls, "hooks", None)
-            if _verbosity >= 2 and not _faulted and _real_gettrace() is None:
-                _real_settrace(_global)
-                on_stack = {entry[0] for entry in _tls.st[1]} if hooks is not None else ()
-                f = _getframe(1)
-                while f is not None:
-                    if f.f_trace is None and f in on_stack:
-                        f.f_trace = hooks[1]
-                        f.f_trace_lines = _verbosity >= 3
-                    f = f.f_back
-        except KeyboardInterrupt:  # the job's, arrived in this very call: it gets it again
-            _thread.interrupt_main()
-        except Exception as exc:
-            _fault(exc)
-        return 0
-
-    callback = callback_type(in_main_thread)
-    _rearm_keep[:] = [callback]  # alive until it has run (the next one replaces it)
-    add = ctypes.pythonapi.Py_AddPendingCall
-    add.argtypes = (callback_type, ctypes.c_void_p)
-    add.restype = ctypes.c_int
+    if not _rearm_keep:
+        _rearm_keep.append(ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)(_rearm_main))
+        add = ctypes.pythonapi.Py_AddPendingCall
+        add.argtypes = (type(_rearm_keep[0]), ctypes.c_void_p)
+        add.restype = ctypes.c_int
+        _rearm_keep.append(add)
+    callback, add = _rearm_keep
     _rearm_pending = True  # before the call: the main thread may run it at once
     if add(callback, None) != 0:
         _rearm_pending = False
+
+
+def _rearm_main(_arg):
+    """The pending call of _watch_main, in the main thread."""
+    global _rearm_pending
+    _rearm_pending = False
+    try:
+        hooks = getattr(_tls, "hooks", None)
+        if _verbosity < 2 or _faulted or _real_gettrace() is not None or hooks is None:
+            return 0
+        _real_settrace(_global)
+        _record("marker", {"text": "an exception reached the tracer's hook in the main thread "
+                                   "before the hook could see it; tracing is back, the calls "
+                                   "of the last %d ms are not recorded" % (POLL * WATCH_EVERY * 1000),
+                           "gap": True})
+        on_stack = {entry[0] for entry in _tls.st[1]}
+        f = _getframe(1)
+        while f is not None:
+            if f.f_trace is None and f in on_stack:
+                f.f_trace = hooks[1]
+                f.f_trace_lines = _verbosity >= 3
+            f = f.f_back
+    except KeyboardInterrupt:  # the job's, arrived in this very call: it gets it again
+        _thread.interrupt_main()
+    except Exception as exc:
+        _fault(exc)
+    return 0
 
 
 # --- sys.monitoring back-end (CPython 3.12+) ---------------------------------------------
@@ -898,7 +941,9 @@ if hasattr(sys, "monitoring"):
         except Exception as exc:
             _fault(exc)
         if too_deep:
-            raise RecursionError(RECURSION_MESSAGE)
+            exc = RecursionError(RECURSION_MESSAGE)
+            _refused[:] = [exc, _getframe(1)]
+            raise exc
 
     def _m_resume(code, offset):
         _resumed(code, offset, _getframe(1))
@@ -1004,6 +1049,8 @@ if hasattr(sys, "monitoring"):
                     return
             stack = st[1]
             if stack[-1] is None:  # the frame failed at its start (_m_start)
+                if exc is _refused[0]:
+                    exc.__traceback__ = None  # the caller's frame starts it again, as plain
                 return
             _exception(st, stack[-1], len(stack) - 1, frame, exc, exc.__traceback__,
                        -1 - offset)

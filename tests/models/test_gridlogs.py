@@ -489,3 +489,13 @@ def test_a_traceback_relayed_line_by_line_through_a_logger_keeps_its_frames_and_
               '  File "/srv/run.py", line 7, in <module>\n    boom()\nZeroDivisionError: division by zero\n')
     [chain] = scan(logged, {1: "WARNING"})
     assert chain.logged_at == "WARNING" and chain.last.frames[0].line == 7
+
+
+def test_an_uncaught_traceback_after_a_warning_print_is_still_the_failure(tmp_path):
+    """Output stops after it: the program did not go on, whatever line came before."""
+    files = fx.killed_by_batch()
+    files["payload.stderr"] = (b"WARNING: numpy is old\nTraceback (most recent call last):\n"
+                               b'  File "/srv/run.py", line 7, in <module>\n    boom()\n'
+                               b"ZeroDivisionError: division by zero\n")
+    s = summarize(open_index(fx.pack(tmp_path, files)))
+    assert s["failure"]["type"] == "ZeroDivisionError"

@@ -19,10 +19,10 @@ printed order, each later one saying `chain` ("cause" or "context"). Both carry
 the code line the traceback printed as `code`. Each frame's exception is
 followed by its `return` without a value, as settrace reports an unwinding, so
 the thread ends with the traceback. A traceback the program logged and went on
-after (introduced by a DEBUG/INFO/WARNING line, any in the pilot's own log, or
-any when the payload exited 0) has a `line` record of its outermost frame
-before that frame's return: that frame caught it and went on, so it is not the
-failure.
+after (introduced by a DEBUG/INFO/WARNING line and followed by more lines
+with a level in its file, any in the pilot's own log, or any when the payload
+exited 0) has a `line` record of its outermost frame before that frame's
+return: that frame caught it and went on, so it is not the failure.
 The exception records come just before the traceback's text, so the failure
 finder sees the fatal one printed, as Python prints an escaped exception.
 """
@@ -119,7 +119,8 @@ class _Job:
         self.job: dict = {}
         self.source = 0
         self.tids: dict[int, int] = {}
-        self.chains: list[tuple[int, str, Chain, float, int]] = []  # (pid, file, chain, ts, source)
+        #: (pid, file, chain, ts, source, whether the file has a line with a level after it)
+        self.chains: list[tuple[int, str, Chain, float, int, bool]] = []
         self.payload_ok: bool | None = None
         #: the exception line of each traceback in the payload's logs not logged as handled
         self.raised: list[dict] = []
@@ -135,10 +136,13 @@ class _Job:
         clock = Clock(start, offset)
         scanner = Scanner()
         line_ts: dict[int, float] = {}
+        leveled = 0  # the last line with a level
         for n, text in _lines(path, name, self.report):
             ts, _ = clock.stamp(text)
             level = level_of(text)
             scanner.feed(n, text, level)
+            if level and not scanner.inside:
+                leveled = n
             if scanner.inside:
                 line_ts[n] = ts
             if n > MAX_LOG_LINES:
@@ -151,7 +155,7 @@ class _Job:
                 rec["level"] = level
             self.streams.add(pid, ts, (src, n, 1, 0), rec)
         for chain in scanner.finish():
-            self.chains.append((pid, name, chain, line_ts.get(chain.start, start), src))
+            self.chains.append((pid, name, chain, line_ts.get(chain.start, start), src, leveled > chain.end))
         return clock
 
     def pilot_log(self, path: Path) -> None:
@@ -189,7 +193,7 @@ class _Job:
             self.report.add("pilotlog.txt", 0, "bad-member", "pilotlog.txt is empty")
         self.pilot = res = reader.finish()
         for chain in scanner.finish():
-            self.chains.append((PILOT_PID, "pilotlog.txt", chain, line_ts.get(chain.start, 0.0), src))
+            self.chains.append((PILOT_PID, "pilotlog.txt", chain, line_ts.get(chain.start, 0.0), src, True))
         for ts, state, n in res.phases:
             self.streams.add(PILOT_PID, ts, (src, n, 0, 0), {"kind": "state", "state": state})
         self.job.update({k: v for k, v in res.job.items() if k != "last_reported_state"})
@@ -197,8 +201,8 @@ class _Job:
     # --- tracebacks ----------------------------------------------------------------
 
     def traceback_records(self) -> None:
-        for pid, name, chain, ts, src in self.chains:
-            handled = (pid == PILOT_PID or chain.logged_at in HANDLED_LEVELS
+        for pid, name, chain, ts, src, went_on in self.chains:
+            handled = (pid == PILOT_PID or (chain.logged_at in HANDLED_LEVELS and went_on)
                        or (self.payload_ok is True and pid != PILOT_PID))
             last = chain.last
             if not handled and last.type:

@@ -44,7 +44,8 @@ def pilotlog(t0: float, rc: int, state: str, codes: list[int] | None = None, sig
             "pilot arguments: Namespace(queue='" + QUEUE + "', resource_type='MCORE', debug=True)"),
         _pl(t0 + 4.911, "DEBUG", "pilot.control.job", "get_job_definition",
             "job definition = {'PandaID': '" + PANDA_ID + "', 'taskID': '" + TASK + "', 'transformation': '"
-            + trf + "', 'logFile': 'log." + TASK + "._000123.job.log.tgz.1', 'prodSourceLabel': 'managed'}"),
+            + trf + "', 'logFile': 'log." + TASK + "._000123.job.log.tgz.1', 'prodSourceLabel': 'managed', "
+            "'prodUserID': '/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=jdoe/CN=123456/CN=Jane Doe'}"),
         _pl(t0 + 4.912, "INFO", "pilot.control.job", "verify_job", f"processing PanDA job {PANDA_ID} from task {TASK}"),
         _pl(t0 + 5.2, "INFO", "pilot.util.https", "send_update",
             "data = {'jobId': '" + PANDA_ID + "', 'state': 'starting', 'siteName': '" + QUEUE

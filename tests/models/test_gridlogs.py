@@ -98,7 +98,8 @@ def test_pilot_reader_keeps_level_module_function_and_the_jobs_facts():
     assert lines[1].text.startswith("***  PanDA Pilot") and lines[1].ts == lines[0].ts and not lines[1].prefixed
     assert res.job == {"queue": fx.QUEUE, "id": fx.PANDA_ID, "task": fx.TASK, "transformation": "Sim_tf.py",
                        "log_file": f"log.{fx.TASK}._000123.job.log.tgz.1", "label": "managed", "host": fx.NODE,
-                       "site": fx.QUEUE, "last_reported_state": "starting"}
+                       "site": fx.QUEUE, "last_reported_state": "starting",
+                       "user": "/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=jdoe/CN=123456/CN=Jane Doe"}
     assert (res.payload["pid"], res.payload["exit_code"], res.payload["state"]) == (fx.PID, 1, "failed")
     assert res.error_codes == [1305]
     assert [p[1] for p in res.phases] == ["STARTED", "STAGE_IN", "RUNNING", "STAGE_OUT", "LOG_CREATION"]

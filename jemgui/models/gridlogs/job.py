@@ -366,6 +366,8 @@ def convert_folder(root: Path, report: ImportReport) -> Converted:
     if mm:
         out_job["memory_peak"] = prmon.peaks(mm)
     out_job.setdefault("site", out_job.get("queue"))
+    if out_job.get("transformation"):
+        out_job.setdefault("argv", [out_job["transformation"]])
     out_job["started"] = first_pilot if first_pilot is not None else start
     out_job["ended"] = max(last, pilot.last.ts if pilot and pilot.last else last)
     out_job["source"] = "pilot log tarball"

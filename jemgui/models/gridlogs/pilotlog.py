@@ -29,7 +29,8 @@ def _fact(key: str) -> re.Pattern:
 
 
 DEFINITION = {"id": _fact("PandaID"), "task": _fact("taskID"), "transformation": _fact("transformation"),
-              "log_file": _fact("logFile"), "label": _fact("prodSourceLabel"), "site": _fact("computingSite")}
+              "log_file": _fact("logFile"), "label": _fact("prodSourceLabel"), "site": _fact("computingSite"),
+              "user": _fact("prodUserID")}
 UPDATE = {"host": _fact("node"), "site": _fact("siteName"), "state": _fact("state")}
 QUEUE = re.compile(r"\bqueue='([^']*)'")
 PROCESSING = re.compile(r"processing PanDA job (\d+) from task (\d+)")

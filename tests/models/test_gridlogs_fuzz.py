@@ -61,3 +61,31 @@ def test_damaged_tarballs_open_or_fail_with_one_line(tmp_path_factory, which, ed
             assert "\n" not in str(p)
     finally:
         inp.close()
+
+
+FRAGMENTS = [
+    "Traceback (most recent call last):", '  File "/srv/a.py", line 3, in f', '  File "/srv/b.py", line 9',
+    "    x = g()", "    ~~~^^", "ValueError: bad", "KeyError", "",
+    "The above exception was the direct cause of the following exception:",
+    "During handling of the above exception, another exception occurred:",
+    "23:59:59 AthenaEventLoopMgr   INFO   ===>>>  start processing event #1", "00:00:01 G4   ERROR  lost",
+    "PyJobTransforms.transform.execute 2026-08-17 23:59:58,100 WARNING x", "2026-08-18 00:00:00,000 | INFO | y",
+    "  [Previous line repeated 996 more times]", "Shortened traceback (most recent user call last):", "\x00\udcff",
+]
+
+
+@SETTINGS
+@given(picks=st.lists(st.integers(0, len(FRAGMENTS) - 1), max_size=60), target=st.sampled_from(
+    ["payload.stdout", "payload.stderr", "log.EVNTtoHITS", "pilotlog.txt"]))
+def test_any_mix_of_traceback_and_log_fragments_converts_cleanly(tmp_path_factory, picks, target):
+    files = dict(FIXTURES[2])
+    text = "\n".join(FRAGMENTS[i] for i in picks) + "\n"
+    files[target] = files.get(target, b"") + text.encode("utf-8", "surrogateescape")
+    report = ImportReport()
+    conv = convert_folder(fx.unpack(tmp_path_factory.mktemp("m"), files), report)
+    assert_well_formed(conv.streams)
+    for recs in conv.streams.values():
+        for r in recs:
+            if r["kind"] == "exception" and "traceback" in r:
+                assert isinstance(r["type"], str) and r["type"]
+                assert all(isinstance(f[1], int) for f in r["traceback"])

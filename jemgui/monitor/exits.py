@@ -11,7 +11,8 @@ pipeline it ran last. This ties those statuses to processes:
   its own (a subshell or a background job, whose status `$?` does not tell), gets the
   status the next entry shows (a subshell's entries are its own sequence for this);
 - a pipeline (its members print their own entries, in a row): its members, in the
-  order they began, get the statuses of the next entry when there are as many.
+  order they were forked (of their pids), get the statuses of the next entry when there
+  are as many.
 
 Anything else stays unknown rather than guessed. A status above 128 of a process that
 wrote no exit of its own is bash's way of saying a signal ended it.
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 
 LAG = 0.5  # s after the next entry before a window is tied (its processes' starts have arrived)
 TICK = 0.011  # the kernel counts starts in 10 ms ticks
+PID_WRAP = 1 << 21  # members of one pipeline whose pids lie further apart: the pids wrapped around
 
 
 @dataclass
@@ -115,7 +117,12 @@ class ParentView:
         members = {e.printer for e in shell.entries[first:k + 1]}
         if len(members) < 2 or len(members) != len(statuses):
             return
-        order = sorted(members, key=lambda pid: (self.starts.get(pid, (0, 0.0, False))[1], pid))
+        # bash forks a pipeline's members left to right: their pids grow in that order (a
+        # traced member's own first record comes later than its fork, and the kernel's start
+        # ticks are too coarse to tell them apart); pids that wrapped around are left unknown
+        order = sorted(members)
+        if order[-1] - order[0] > PID_WRAP:
+            return
         for pid, status in zip(order, statuses, strict=True):
             self.known.setdefault(pid, status)
 

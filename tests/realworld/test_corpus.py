@@ -475,3 +475,49 @@ def test_a_python_terminated_while_it_starts(tmp_path):
     for archive in (tmp_path / "archives").iterdir():
         named = [r["text"] for r in records(archive) if r["kind"] == "marker" and r.get("untraced")]
         assert len(named) == 1 and "SIGTERM ended it while it started" in named[0], named
+
+
+# -- bash wrappers ---------------------------------------------------------------------------------
+
+
+def test_a_strict_bash_wrapper_that_calls_python_then_fails(tmp_path):
+    """`set -euo pipefail`: Python runs, then a pipeline fails (grep finds nothing); the job ends
+    with grep's status as plain, and the summary names that command at its line."""
+    env = job_env(PY=interpreter("3.11"), CORPUS=str(tmp_path / "job"))
+    plain, summaries = same_job(tmp_path, ["bash", "wrapper.sh"], files=("wrapper.sh", "work.py"), env=env,
+                                verbosities=(1, 3))
+    assert plain.rc == 1 and b"fib 610" in plain.out and b"never reached" not in plain.out
+    for s in summaries:
+        f = s["failure"]
+        assert f is not None, s["hint"]
+        assert (f["kind"], Path(f["file"]).name, f["line"]) == ("command", "wrapper.sh",
+                                                                 line_of("wrapper.sh", "grep -q"))
+        assert "grep -q" in f["message"] and f["exit_code"] == 1, f
+        assert s["hint"]["class"] == "task"
+        python = [p for p in s["processes"] if p["argv"][-1:] == ["work.py"] or "work.py" in " ".join(p["argv"])]
+        assert python and all(p["exit_code"] in (0, None) for p in python), python
+
+
+PIPELINES = [("work.py", "grep -q"), ("sys.exit(3)", "cat", "sys.exit(4)"), ("seq 1 3", "sum(map", "tr a b")]
+
+
+def test_pipelines_of_python_and_tools_end_as_bash_saw_them(tmp_path):
+    """Each member of a pipeline (traced Pythons among untraced tools) ends with the status bash
+    printed from PIPESTATUS, or an unknown one; never another member's."""
+    env = job_env(PY=interpreter("3.11"), CORPUS=str(tmp_path / "job"))
+    plain, summaries = same_job(tmp_path, ["bash", "pipes.sh"], files=("pipes.sh", "work.py"), env=env,
+                                verbosities=(1, 2))
+    printed = [list(map(int, line.split()[1:])) for line in plain.out.decode().splitlines()
+               if line.startswith("statuses")]
+    assert printed == [[0, 1], [3, 0, 4], [0, 6, 0]]
+    for s in summaries:
+        for members, statuses in zip(PIPELINES, printed, strict=True):
+            for member, status in zip(members, statuses, strict=True):
+                found = [p for p in s["processes"] if member in " ".join(p["argv"]) and p["lang"] != "shell"]
+                assert len(found) <= 1, found
+                if found:
+                    assert (found[0]["exit_code"], found[0]["signal"]) in ((status, None), (None, None)), \
+                        (member, status, found[0])
+                assert found or not member.startswith("sys.exit"), f"{member} is not listed"
+            pythons = [p for p in s["processes"] if p["lang"] == "python"]
+            assert len(pythons) == 4 and all(p["exit_code"] is not None for p in pythons), pythons

@@ -20,7 +20,8 @@ import re
 
 _FULL = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:[,.](\d{1,6}))?")
 _CLOCK = re.compile(r"^(\d\d):(\d\d):(\d\d)(?:[,.](\d{1,6}))?\s")
-_LEVEL = re.compile(r"\b(VERBOSE|DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL|CATASTROPHE)\b")
+LEVELS = {w: w for w in ("VERBOSE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL", "CATASTROPHE")}
+LEVELS["WARN"] = "WARNING"
 #: how far into a line a full date or a level may start
 DATE_REACH = 120
 LEVEL_REACH = 100
@@ -29,7 +30,10 @@ DAY = 86400.0
 
 def full_date(text: str) -> float | None:
     """Epoch seconds of the first full date near the start of `text`, or None."""
-    m = _FULL.search(text, 0, DATE_REACH + 26)
+    dash = text.find("-", 4, DATE_REACH + 8)
+    if dash < 0:  # most lines have no date: a string search rules them out before the regex
+        return None
+    m = _FULL.search(text, dash - 4, DATE_REACH + 26)
     if m is None or m.start() > DATE_REACH:
         return None
     midnight = _midnight(m[1], m[2], m[3])
@@ -53,10 +57,11 @@ def _midnight(y: str, mo: str, d: str) -> float | None:
 
 def level_of(text: str) -> str | None:
     """The log level a line names near its start (WARN read as WARNING), or None."""
-    m = _LEVEL.search(text, 0, LEVEL_REACH)
-    if m is None:
-        return None
-    return "WARNING" if m[1] == "WARN" else m[1]
+    for word in text[:LEVEL_REACH].split():  # word by word: faster than a regex of alternatives
+        level = LEVELS.get(word.strip(":[]()<>,;|"))
+        if level is not None:
+            return level
+    return None
 
 
 #: how far a payload's first dated line may be from the pilot's payload start and still be UTC

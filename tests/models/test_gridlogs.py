@@ -500,3 +500,24 @@ def test_an_uncaught_traceback_after_a_warning_print_is_still_the_failure(tmp_pa
                                b"ZeroDivisionError: division by zero\n")
     s = summarize(open_index(fx.pack(tmp_path, files)))
     assert s["failure"]["type"] == "ZeroDivisionError"
+
+
+def test_a_plain_batch_jobs_log_folder_opens_too(tmp_path):
+    """No pilot: an HTCondor-style job.out/job.err/job.log folder; the traceback in job.err is the failure."""
+    folder = tmp_path / "condor_job_4711"
+    folder.mkdir()
+    (folder / "job.out").write_text("2026-08-17 10:00:00,000 INFO start\nstep 1\n")
+    (folder / "job.err").write_text("Traceback (most recent call last):\n  File \"/home/u/fit.py\", line 5, in <module>\n"
+                                    "    fit()\nnumpy.linalg.LinAlgError: Singular matrix\n")
+    (folder / "job.log").write_text("000 (4711.000.000) 08/17 10:00:00 Job submitted from host\n")
+    conv, report = convert(tmp_path / "x", {})  # an empty pilot-less folder gives no streams
+    assert conv.streams == {}
+    out = jemgui("summary", folder, "--json", env_dir=tmp_path / "cache")
+    assert out.returncode == 0, out.stderr
+    s = json.loads(out.stdout)
+    assert s["job"]["source"] == "batch job logs" and s["processes"] == []
+    assert (s["failure"]["type"], s["failure"]["file"], s["failure"]["line"]) == (
+        "numpy.linalg.LinAlgError", "/home/u/fit.py", 5)
+    assert {st["pid"] for st in s["streams"]} == {10, 11, 12}
+    assert s["hint"]["class"] == "task" and s["hint"]["evidence"][0]["file"] == "job.err"
+    assert s["started"] == utc("2026-08-17 10:00:00")

@@ -9,6 +9,9 @@ Streams (spec section 1 keys them by pid; the logs name few processes, so):
   merged by time, prmon's samples as `metric` records, tracebacks in its output.
 - pids 10, 11, ... in name order: every other text log (`log.<substep>`,
   `setup.stdout`, AthenaMP worker logs, ...), one stream per file.
+A folder with no pilot or payload log but a batch job's text logs (`*.out`,
+`*.err`, `*.log`, `*.stdout`, `*.stderr`) opens the same way, as "batch job
+logs": its files on pids 10, 11, ..., no process records.
 
 Every log record keeps where it came from (`logfile`, `logline`) and its `level`;
 pilot lines also `module` and `function`. Each traceback becomes, in a thread of
@@ -42,6 +45,7 @@ from jemgui.models.gridlogs.tracebacks import Chain, Frame, Scanner
 from jemgui.models.records import MAX_LINE_BYTES
 from jemgui.models.report import ImportReport
 
+SOURCE_PILOT, SOURCE_LOGS = "pilot log tarball", "batch job logs"
 PILOT_PID = 1
 DEFAULT_PAYLOAD_PID = 2
 FIRST_LOG_PID = 10
@@ -49,7 +53,7 @@ FIRST_LOG_PID = 10
 MARKERS = ("pilotlog.txt", "payload.stdout", "payload.stderr", "jobReport.json", "memory_monitor_output.txt")
 PRMON_FILES = re.compile(r"^(memory_monitor_output\.txt|prmon\.full\.[\w.-]+|mem\.full\.[\w.-]+)$")
 #: text logs read besides the pilot's and the payload's
-TEXT_LOG = re.compile(r"^(log\.[\w.-]+|setup\.std(out|err)|[\w.-]+\.(stdout|stderr|log))$")
+TEXT_LOG = re.compile(r"^(log\.[\w.-]+|setup\.std(out|err)|[\w.-]+\.(stdout|stderr|log|out|err))$")
 NOT_TEXT = re.compile(r"\.(json|py|pyc|sh|xml|root|tgz|gz|tar)$")
 #: log records kept of one file: records are held in memory until indexed (about 5 kB each through the
 #: indexer, measured), so a 1 GB payload.stdout would not fit; later lines are only searched for tracebacks
@@ -58,8 +62,9 @@ HANDLED_LEVELS = frozenset(("DEBUG", "INFO", "WARNING", "VERBOSE"))
 
 
 def grid_root(names: list[PurePosixPath]) -> PurePosixPath | None:
-    """The shallowest folder holding a pilot or payload log, or None when there is none."""
-    roots = [n.parent for n in names if n.name in MARKERS]
+    """The shallowest folder holding a pilot or payload log, else one holding a batch job's
+    text logs (`*.out`, `*.err`, `*.log`, ...), or None when there is none."""
+    roots = [n.parent for n in names if n.name in MARKERS] or [n.parent for n in names if TEXT_LOG.match(n.name)]
     return min(roots, key=lambda p: (len(p.parts), str(p))) if roots else None
 
 
@@ -273,6 +278,9 @@ def _reference_time(root: Path, pilot_ts: float | None) -> float:
         ts = _first_date(root / name)
         if ts is not None:
             return ts
+    dated = [ts for p in _text_logs(root) if (ts := _first_date(p)) is not None]
+    if dated:
+        return min(dated)
     try:
         return min(p.stat().st_mtime for p in root.iterdir() if p.is_file())
     except (OSError, ValueError):
@@ -317,7 +325,7 @@ def convert_folder(root: Path, report: ImportReport) -> Converted:
     logs = sorted(p for p in _text_logs(root))
     for i, p in enumerate(logs):
         rel = p.relative_to(root).as_posix()
-        stream = "stderr" if rel.endswith("stderr") else "stdout"
+        stream = "stderr" if rel.endswith(("stderr", ".err")) else "stdout"
         clocks.append(job.text_log(p, rel, FIRST_LOG_PID + i, stream, start, offset))
 
     monitors = sorted(p for p in root.iterdir() if p.is_file() and PRMON_FILES.match(p.name))
@@ -334,8 +342,10 @@ def convert_folder(root: Path, report: ImportReport) -> Converted:
     last = max([c.last for c in clocks] + [start])
     proc_start = {"kind": "process", "phase": "start", "argv": [payload.get("executable") or "payload"],
                   "lang": "other", "cwd": str(root.name)}
-    job.streams.add(pid, start, (-1, 0, 0, 0), proc_start)
-    if "exit_code" in payload or exit_code is not None:
+    has_payload = pilot is not None or any((root / n).is_file() for n in MARKERS)
+    if has_payload:  # a folder of other logs names no process
+        job.streams.add(pid, start, (-1, 0, 0, 0), proc_start)
+    if has_payload and ("exit_code" in payload or exit_code is not None):
         end = {"kind": "process", "phase": "exit",
                "exit_code": payload.get("exit_code", exit_code if isinstance(exit_code, int) else -1)}
         sig = pilot.signal if pilot else None
@@ -370,7 +380,7 @@ def convert_folder(root: Path, report: ImportReport) -> Converted:
         out_job.setdefault("argv", [out_job["transformation"]])
     out_job["started"] = first_pilot if first_pilot is not None else start
     out_job["ended"] = max(last, pilot.last.ts if pilot and pilot.last else last)
-    out_job["source"] = "pilot log tarball"
+    out_job["source"] = SOURCE_PILOT if has_payload else SOURCE_LOGS
     if pilot:
         final = "KILLED" if pilot.signal else ("DONE" if job.payload_ok else "FAILED")
         if job.payload_ok is not None or pilot.signal:

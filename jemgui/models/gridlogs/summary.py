@@ -18,12 +18,12 @@ from jemgui.models.gridlogs.verdict import pilot_error
 if TYPE_CHECKING:
     from jemgui.models.index import Index
 
-SOURCE = "pilot log tarball"
+SOURCES = ("pilot log tarball", "batch job logs")
 
 
 def amend(ix: Index, summary: dict) -> dict:
     job = ix.job
-    if job.get("source") != SOURCE:
+    if job.get("source") not in SOURCES:
         return summary
     summary["exit_acronym"] = job.get("exit_acronym")
     summary["exit_message"] = job.get("exit_message")

@@ -168,7 +168,7 @@ class Reader:
             for key, rx in DEFINITION.items():
                 if (m := rx.search(msg)) and m[1].strip() and m[1] != "NULL":
                     job.setdefault(key, m[1].strip())
-        elif msg.startswith("data = {"):
+        elif "data = {" in msg[:200]:
             for key, rx in UPDATE.items():
                 if (m := rx.search(msg)) and m[1].strip():
                     if key == "state":

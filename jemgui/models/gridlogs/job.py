@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -349,35 +350,11 @@ def convert_folder(root: Path, report: ImportReport) -> Converted:
         end = {"kind": "process", "phase": "exit",
                "exit_code": payload.get("exit_code", exit_code if isinstance(exit_code, int) else -1)}
         sig = pilot.signal if pilot else None
-        if sig and end["exit_code"] < 0:
-            import signal as _signal
-
-            num = getattr(_signal, sig, None)
-            if num is not None:
-                end["signal"] = int(num)
+        if sig and end["exit_code"] < 0 and isinstance(num := getattr(signal, sig, None), int):
+            end["signal"] = int(num)
         job.streams.add(pid, max(payload.get("ended", last), start), (1 << 30, 0, 0, 0), end)
 
-    out_job = dict(job.job)
-    if pilot and pilot.error_codes:
-        out_job["pilot_error_codes"] = pilot.error_codes
-    out_job.update({k: v for k, v in facts.items() if k not in ("machine",)})
-    if exit_code is not None:
-        out_job["exit_code"] = exit_code
-    machine = facts.get("machine") or {}
-    if wn:
-        out_job.setdefault("host", wn.get("host_name"))
-        out_job["worker_node"] = wn
-    if isinstance(machine.get("node"), str):
-        out_job.setdefault("host", machine["node"])
-    if heartbeat:
-        out_job["pilot_heartbeat"] = heartbeat
-    if wrapper:
-        out_job["wrapper_error"] = {"code": wrapper.get("error_code"), "diag": wrapper.get("error_diag")}
-    if mm:
-        out_job["memory_peak"] = prmon.peaks(mm)
-    out_job.setdefault("site", out_job.get("queue"))
-    if out_job.get("transformation"):
-        out_job.setdefault("argv", [out_job["transformation"]])
+    out_job = _facts(job.job, pilot, facts, exit_code, wn, heartbeat, wrapper, mm)
     out_job["started"] = first_pilot if first_pilot is not None else start
     out_job["ended"] = max(last, pilot.last.ts if pilot and pilot.last else last)
     out_job["source"] = SOURCE_PILOT if has_payload else SOURCE_LOGS
@@ -388,6 +365,32 @@ def convert_folder(root: Path, report: ImportReport) -> Converted:
     streams = job.streams.build()
     out_job["verdict"] = verdict.decide(out_job, streams, job.raised)
     return Converted(job={k: v for k, v in out_job.items() if v is not None}, streams=streams)
+
+
+def _facts(pilot_job: dict, pilot, report: dict, exit_code, wn, heartbeat, wrapper, mm) -> dict:
+    """The manifest's job object: the pilot's facts, the transform report's, the small JSON files'."""
+    out = dict(pilot_job)
+    if pilot and pilot.error_codes:
+        out["pilot_error_codes"] = pilot.error_codes
+    out.update({k: v for k, v in report.items() if k != "machine"})
+    if exit_code is not None:
+        out["exit_code"] = exit_code
+    if wn:
+        out.setdefault("host", wn.get("host_name"))
+        out["worker_node"] = wn
+    machine = report.get("machine") or {}
+    if isinstance(machine.get("node"), str):
+        out.setdefault("host", machine["node"])
+    if heartbeat:
+        out["pilot_heartbeat"] = heartbeat
+    if wrapper:
+        out["wrapper_error"] = {"code": wrapper.get("error_code"), "diag": wrapper.get("error_diag")}
+    if mm:
+        out["memory_peak"] = prmon.peaks(mm)
+    out.setdefault("site", out.get("queue"))
+    if out.get("transformation"):
+        out.setdefault("argv", [out["transformation"]])
+    return out
 
 
 def _text_logs(root: Path):

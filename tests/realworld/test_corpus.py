@@ -521,3 +521,84 @@ def test_pipelines_of_python_and_tools_end_as_bash_saw_them(tmp_path):
                 assert found or not member.startswith("sys.exit"), f"{member} is not listed"
             pythons = [p for p in s["processes"] if p["lang"] == "python"]
             assert len(pythons) == 4 and all(p["exit_code"] is not None for p in pythons), pythons
+
+
+# -- CPython's own test suite, and the standard library's tracers as the job ----------------------
+
+SETTRACE_WRAPPER_SEEN = (
+    "settrace back-end (3.9-3.11): the tracer replaces sys.settrace with a Python function "
+    "(_jem_trace._settrace), so a job's own trace function sees call/line events of _settrace, _ours "
+    "and _record when the job calls sys.settrace(None)")
+SIGNAL_IN_HOOK = (
+    "a signal pending when a generator resumes is raised inside the tracer's hook (settrace's call "
+    "event, sys.monitoring's PY_RESUME) instead of at the generator's own resumption point, so the "
+    "generator's `except KeyboardInterrupt` does not see it (test_generators.SignalAndYieldFromTest)")
+
+
+def _tests_result(data: bytes) -> list[bytes]:
+    return [line for line in data.splitlines() if line.startswith(b"== Tests result:")]
+
+
+@pytest.mark.parametrize("module, version, traced", [
+    pytest.param("test_json", "3.11", False, marks=pytest.mark.slow),
+    pytest.param("test_json", "3.13", False, marks=pytest.mark.slow),
+    ("test_contextlib", "3.11", False),
+    ("test_generators", "3.13", False),
+    pytest.param("test_generators", "3.11", False, marks=pytest.mark.xfail(strict=True, reason=SIGNAL_IN_HOOK)),
+    pytest.param("test_generators", "3.13", True, marks=pytest.mark.xfail(strict=True, reason=SIGNAL_IN_HOOK)),
+    pytest.param("test_sys_settrace", "3.11", False,
+                 marks=[pytest.mark.slow, pytest.mark.xfail(strict=True, reason=SETTRACE_WRAPPER_SEEN)]),
+    pytest.param("test_sys_settrace", "3.13", False, marks=pytest.mark.slow),
+], ids=lambda value: value if isinstance(value, str) else ('traced' if value else 'stdlib'))
+def test_cpython_test_module_passes_as_plain(tmp_path, module, version, traced):
+    """`python -m test MODULE`: the same exit code and "Tests result" line as plain; the
+    regression test runner also checks that each test left the environment as it found it. The
+    standard library is not traced (by design); `traced` traces the test module's own file."""
+    python = interpreter(version)
+    cwd = tmp_path / "job"
+    cwd.mkdir()
+    argv = [python, "-m", "test", module]
+    plain = run_job(argv, cwd, job_env(), verbosities=(2,))
+    under = run_job(argv, cwd, job_env(), out=tmp_path / "archives", verbosities=(2, 2),
+                    options=("--include", f"*/test/{module}.py") if traced else ())
+    assert plain.rc == 0 and _tests_result(plain.out) == [b"== Tests result: SUCCESS =="], plain.out[-2000:]
+    assert under.rc == plain.rc, under.out[-3000:]
+    assert _tests_result(under.out) == _tests_result(under.both) == _tests_result(plain.out), under.out[-3000:]
+    assert b"env changed" not in under.out + under.both
+    for s in summaries_of(under.archives):
+        assert (s["exit_code"], s["final_state"]) == (0, "DONE")
+
+
+def _profile_table(data: bytes) -> bytes:
+    """cProfile's printed table without its times, rows of equal counts in any order (the
+    profiler lists those in the order of its code objects' addresses); the job's own output
+    before the table stays as it is."""
+    out = re.sub(rb"in \d+\.\d+ seconds", b"in <t> seconds", data)
+    out = re.sub(rb"^( *\S+)( +\d+\.\d+){4}( +)", rb"\1 <times>\3", out, flags=re.M)
+    head, sep, table = out.partition(b" function calls")
+    return head + sep + b"\n".join(sorted(table.splitlines()))
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.13"])
+def test_cprofile_as_the_job(tmp_path, version):
+    """`python -m cProfile -s ncalls work.py`: the job's profiler sees the same calls as plain
+    (none of the tracer's), and the archive's calls of fib are the profile's."""
+    python = interpreter(version)
+    plain, _ = same_job(tmp_path, [python, "-m", "cProfile", "-s", "ncalls", "work.py"], files=("work.py",),
+                        mask=_profile_table, verbosities=(2, 3))
+    fib = re.search(rb"^ *(\d+)/\d+ .*work\.py:\d+\(fib\)$", plain.out, re.M)
+    assert fib and int(fib.group(1)) == 1973, plain.out[:3000]
+    for archive in (tmp_path / "archives").iterdir():
+        assert recorded_calls(archive, "work.py", "fib") == 1973, archive.name
+
+
+@pytest.mark.parametrize("version", [
+    pytest.param("3.11", marks=pytest.mark.xfail(strict=True, reason=SETTRACE_WRAPPER_SEEN)),
+    "3.13",
+])
+def test_the_trace_module_as_the_job(tmp_path, version):
+    """`python -m trace --trace work.py` prints every line it runs: the same lines as plain."""
+    python = interpreter(version)
+    plain, _ = same_job(tmp_path, [python, "-m", "trace", "--trace", "work.py"], files=("work.py",),
+                        verbosities=(2, 3))
+    assert plain.out.count(b"work.py(7):") == 1973

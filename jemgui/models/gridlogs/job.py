@@ -56,8 +56,9 @@ PRMON_FILES = re.compile(r"^(memory_monitor_output\.txt|prmon\.full\.[\w.-]+|mem
 #: text logs read besides the pilot's and the payload's
 TEXT_LOG = re.compile(r"^(log\.[\w.-]+|setup\.std(out|err)|[\w.-]+\.(stdout|stderr|log|out|err))$")
 NOT_TEXT = re.compile(r"\.(json|py|pyc|sh|xml|root|tgz|gz|tar)$")
-#: log records kept of one file: records are held in memory until indexed (about 5 kB each through the
-#: indexer, measured), so a 1 GB payload.stdout would not fit; later lines are only searched for tracebacks
+#: log records kept of one file: the records are built in memory before they are written out for the
+#: indexer (200,000 lines of payload.stdout open in 230 MB, measured), so a 1 GB payload.stdout would
+#: not fit; later lines are only searched for tracebacks
 MAX_LOG_LINES = 200_000
 HANDLED_LEVELS = frozenset(("DEBUG", "INFO", "WARNING", "VERBOSE"))
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path, PurePosixPath
 
+import orjson
+
 from jemgui.models.gridlogs import job as gridjob
 from jemgui.models.report import ImportReport
 
@@ -34,8 +36,6 @@ def join(inp, path: Path, kind: str, root: PurePosixPath) -> None:
     """Add the grid logs at `root` in `path` to the JEM job `inp`: their streams join its timeline
     (a pid the JEM archive already uses moves to the next free one), their facts fill what its
     manifest leaves out, and the pilot's verdict comes along."""
-    from jemgui.models import inputs
-
     if inp._tmp is None:
         inp._tmp = tempfile.TemporaryDirectory(prefix="jemgui-")
     dest = Path(inp._tmp.name) / "gridlogs"
@@ -47,12 +47,13 @@ def join(inp, path: Path, kind: str, root: PurePosixPath) -> None:
     conv = gridjob.convert_folder(top, inp.report)
     used = {s.pid for s in inp.streams}
     free = max(used | set(conv.streams) | {0}) + 1
-    for pid, recs in sorted(conv.streams.items()):
-        if pid in used:
-            pid, free = free, free + 1
+    for old in sorted(conv.streams):
+        if old in used:
+            recs = conv.streams.pop(old)
             for r in recs:
-                r["pid"] = pid
-        inp.streams.append(inputs.Stream(name=f"{path.name}#{pid}", pid=pid, records=recs))
+                r["pid"] = free
+            conv.streams[free], free = recs, free + 1
+    _hand_over(inp, conv, dest, path.name)
     inp.manifest = inp.manifest or {"format": "jem-archive", "version": 1, "job": {}}
     job = inp.manifest.get("job") if isinstance(inp.manifest.get("job"), dict) else {}
     inp.manifest["job"] = {**conv.job, **{k: v for k, v in job.items() if v is not None}}
@@ -83,7 +84,26 @@ def open_gridlogs(path: Path, kind: str, root: PurePosixPath):
         raise
     inp = inputs.JobInput(label=label, report=report, _tmp=tmp)
     inp.manifest = {"format": "jem-archive", "version": 1, "job": conv.job}
-    inp.total_bytes = sum(f.stat().st_size for f in top.rglob("*") if f.is_file()) if top.exists() else 0
-    for pid, recs in sorted(conv.streams.items()):
-        inp.streams.append(inputs.Stream(name=f"{label}#{pid}", pid=pid, records=recs))
+    if inp._tmp is None:
+        inp._tmp = tempfile.TemporaryDirectory(prefix="jemgui-")
+    _hand_over(inp, conv, Path(inp._tmp.name), label)
     return inp
+
+
+def _hand_over(inp, conv, where: Path, label: str) -> None:
+    """Write each converted stream as `events/<pid>.jsonl` under `where` and add it to `inp` as a
+    file: the indexer reads files a chunk at a time, while a stream handed over as a list is
+    taken whole (about five times its size in memory, measured)."""
+    from jemgui.models import inputs
+
+    events = where / "gridlogs-events"
+    events.mkdir(parents=True, exist_ok=True)
+    for pid in sorted(conv.streams):
+        recs = conv.streams.pop(pid)
+        f = events / f"{pid}.jsonl"
+        with open(f, "wb") as out:
+            for r in recs:
+                out.write(orjson.dumps(r) + b"\n")
+        del recs
+        inp.total_bytes += f.stat().st_size  # what the indexer reads, for its progress
+        inp.streams.append(inputs.Stream(name=f"{label}#{pid}", pid=pid, path=f))

@@ -521,3 +521,24 @@ def test_a_plain_batch_jobs_log_folder_opens_too(tmp_path):
     assert {st["pid"] for st in s["streams"]} == {10, 11, 12}
     assert s["hint"]["class"] == "task" and s["hint"]["evidence"][0]["file"] == "job.err"
     assert s["started"] == utc("2026-08-17 10:00:00")
+
+
+def test_prmon_columns_are_found_by_header_in_any_order_with_unknown_ones_kept():
+    from jemgui.models.gridlogs.prmon import peaks, read_samples
+
+    text = ("Time\tvmem\tgpumem\tutime\tnprocs\trss\twtime\tstime\tpss\tswap\n"
+            "100\t10\t5\t0\t2\t4\t0\t0\t3\t0\n"
+            "161\t20\t6\t50\t3\t8\t61\t11\t7\t1\n"
+            "222\t30\t7\n")  # a row cut short by the tar snapshot
+    report = ImportReport()
+    rows = read_samples(enumerate(text.splitlines(), 1), "memory_monitor_output.txt", report)
+    assert [ts for ts, _ in rows] == [100, 161]
+    assert rows[1][1] == {"vms": 20 * 1024, "gpumem": 6, "utime": 50, "nprocs": 3, "rss": 8 * 1024, "wtime": 61,
+                          "stime": 11, "pss": 7 * 1024, "swap": 1024, "cpu": pytest.approx(100.0)}
+    assert [(p.line, p.code) for p in report.problems] == [(4, "bad-record")]
+    # newer prmon summary keys and the older MemoryMonitor's (pilot3 get_memory_monitor_info tells them apart)
+    assert peaks({"Max": {"rss": 8, "pss": 7, "vmem": 20, "swap": 1}, "HW": {"cpu": {}}, "prmon": {}}) == \
+        {"rss": 8192, "pss": 7168, "vms": 20480, "swap": 1024}
+    assert peaks({"Max": {"maxRSS": 8, "maxPSS": 7, "maxVMEM": 20, "maxSwap": 1}}) == \
+        {"rss": 8192, "pss": 7168, "vms": 20480, "swap": 1024}
+    assert peaks({"Max": "nonsense"}) == {} and peaks([]) == {}

@@ -236,6 +236,8 @@ def test_cli_summary_and_inspect_failure_on_the_tarball_and_the_unpacked_folder(
         assert s["exit_code"] == 1 and s["job"]["verdict"]["class"] == "task"
         assert {"file": "payload.stderr", "line": 16, "text": "RuntimeError: config key jet_pt_min missing"} \
             in s["hint"]["evidence"]
+        assert {"file": "payload_error_report.json", "line": 0, "text": "error_code 5318: payload failed"} \
+            in s["hint"]["evidence"]
         out = jemgui("inspect", path, "--failure", "--json", env_dir=tmp_path / "cache")
         assert out.returncode == 0, out.stderr
         state = json.loads(out.stdout)

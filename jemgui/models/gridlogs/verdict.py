@@ -120,6 +120,15 @@ def _worst_lines(streams: dict[int, list[dict]]) -> list[dict]:
     return worst["bad"] or worst["error"]
 
 
+def _wrapper(job: dict) -> list[dict]:
+    """The wrapper's own error code (runGen/runAthena's payload_error_report.json), as evidence."""
+    w = job.get("wrapper_error")
+    if not isinstance(w, dict) or w.get("code") is None:
+        return []
+    return [{"file": "payload_error_report.json", "line": 0,
+             "text": f"error_code {w['code']}" + (f": {w['diag']}" if w.get("diag") else "")}]
+
+
 def _pilot_lines(streams: dict[int, list[dict]], code: int) -> list[dict]:
     out = []
     for r in streams.get(1, []):
@@ -155,7 +164,7 @@ def decide(job: dict, streams: dict[int, list[dict]], raised: list[dict] | None 
                 return {"class": cls, "reason": f"pilot error {perr['code']} ({name}) and {deciding[0][1]}",
                         "evidence": evidence}
         if cls == TASK:
-            evidence += _worst_lines(streams)
+            evidence += _wrapper(job) + _worst_lines(streams)
         return {"class": cls, "reason": f"pilot error {perr['code']} ({name or 'unknown code'})",
                 "evidence": evidence + [h[2] for h in hits if h[0] == cls][:MAX_EVIDENCE]}
     message = job.get("exit_message") or ""

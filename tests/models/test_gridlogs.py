@@ -180,6 +180,7 @@ def test_killed_job_has_prmon_metrics_a_kill_state_and_a_site_verdict(tmp_path):
     assert metrics[3]["values"]["rss"] == (1_000_000 + 3 * 80_000) * 1024
     assert metrics[3]["values"]["vms"] == 2 * (1_000_000 + 3 * 80_000) * 1024
     assert metrics[3]["values"]["cpu"] == pytest.approx(57 / 61 * 100)
+    assert metrics[3]["values"]["read_bytes_per_s"] == pytest.approx(800 / 61)
     assert "cpu" not in metrics[0]["values"]
     assert conv.job["memory_peak"]["rss"] == 3_960_000 * 1024
     states = [r["state"] for r in conv.streams[1] if r["kind"] == "state"]
@@ -352,7 +353,8 @@ def test_non_debug_pilot_log_old_memory_monitor_and_athenamp_worker_logs(tmp_pat
     assert metrics == [{"vms": 2000 * 1024, "pss": 900 * 1024, "rss": 1000 * 1024, "swap": 0, "rchar": 10,
                         "wchar": 20, "read_bytes": 30, "write_bytes": 40},
                        {"vms": 4000 * 1024, "pss": 1900 * 1024, "rss": 2000 * 1024, "swap": 0, "rchar": 11,
-                        "wchar": 21, "read_bytes": 31, "write_bytes": 41}]
+                        "wchar": 21, "read_bytes": 31, "write_bytes": 41, "rchar_per_s": 1 / 61, "wchar_per_s": 1 / 61,
+                        "read_bytes_per_s": 1 / 61, "write_bytes_per_s": 1 / 61}]
     worker = logs_of(conv, "athenaMP-workers-EVNTtoHITS-sim/worker_3/AthenaMP.log")
     assert [r["ts"] for r in worker] == [utc("2026-08-18 00:00:40"), utc("2026-08-18 00:00:41")]
     assert worker[1]["level"] == "ERROR"

@@ -8,8 +8,9 @@ is `Time VMEM PSS RSS Swap rchar wchar rbytes wbytes` (pilot3
 `pilot/user/atlas/utilities.py`). Samples become the spec's metric names where
 one exists: memory in bytes (`rss`, `pss`, `swap`, `vms` from vmem),
 `threads`, `read_bytes`/`write_bytes`, and `cpu` (percent of one core) from the
-growth of utime+stime over the wall time between two samples; other columns
-keep their own names.
+growth of utime+stime over the wall time between two samples; the cumulative
+byte counters also give rates (`read_bytes_per_s`, ...) over that time; other
+columns keep their own names.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import re
 from jemgui.models.report import ImportReport
 
 KB = {"pss", "rss", "swap", "vmem"}
+#: cumulative byte counters (after renaming) that also give a rate
+COUNTERS = ("read_bytes", "write_bytes", "rchar", "wchar", "rx_bytes", "tx_bytes")
 RENAME = {"vmem": "vms", "nthreads": "threads", "rbytes": "read_bytes", "wbytes": "write_bytes"}
 _SPLIT = re.compile(r"[\t ]+")
 
@@ -51,11 +54,15 @@ def read_samples(lines, name: str, report: ImportReport) -> list[tuple[float, di
         for key, v in row.items():
             values[RENAME.get(key, key)] = v * 1024 if key in KB else v
         cpu_s = row.get("utime", 0.0) + row.get("stime", 0.0)
-        if prev is not None and ("utime" in row or "stime" in row):
+        if prev is not None:
             wall = (row["wtime"] - prev[1]) if "wtime" in row and prev[1] is not None else ts - prev[0]
             if wall > 0:
-                values["cpu"] = max(0.0, (cpu_s - prev[2]) / wall * 100)
-        prev = (ts, row.get("wtime"), cpu_s)
+                if "utime" in row or "stime" in row:
+                    values["cpu"] = max(0.0, (cpu_s - prev[2]) / wall * 100)
+                for key in COUNTERS:
+                    if key in values and key in prev[3]:
+                        values[f"{key}_per_s"] = max(0.0, (values[key] - prev[3][key]) / wall)
+        prev = (ts, row.get("wtime"), cpu_s, values)
         out.append((ts, values))
     return out
 

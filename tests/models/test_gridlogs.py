@@ -19,7 +19,7 @@ from jemgui.models.gridlogs.pilotlog import Reader
 from jemgui.models.gridlogs.textlog import Clock
 from jemgui.models.gridlogs.tracebacks import Scanner
 from jemgui.models.index import open_index
-from jemgui.models.inputs import list_jobs
+from jemgui.models.inputs import list_jobs, open_input
 from jemgui.models.report import ImportReport
 from jemgui.models.summary import summarize
 from tests.models import gridlogs_fixtures as fx
@@ -546,3 +546,19 @@ def test_prmon_columns_are_found_by_header_in_any_order_with_unknown_ones_kept()
     assert peaks({"Max": {"maxRSS": 8, "maxPSS": 7, "maxVMEM": 20, "maxSwap": 1}}) == \
         {"rss": 8192, "pss": 7168, "vms": 20480, "swap": 1024}
     assert peaks({"Max": "nonsense"}) == {} and peaks([]) == {}
+
+
+def test_a_jem2_log_in_the_work_directory_joins_the_timeline(tmp_path):
+    from pathlib import Path
+
+    files = fx.user_job_python_exception()
+    files["JEM_LOG.tgz"] = (Path(__file__).parent / "data" / "legacy" / "JEM_LOG.tgz").read_bytes()
+    inp = open_input(fx.pack(tmp_path, files))
+    try:
+        pids = [st.pid for st in inp.streams]
+        assert pids == [1, fx.PID, fx.PID + 1, fx.PID + 2, fx.PID + 3]  # JEM 2's pids 1, 2, 3 moved past the grid's
+        legacy = [json.loads(x) for x in inp.streams[-1].path.read_bytes().splitlines()]
+        assert {r["pid"] for r in legacy} == {fx.PID + 3} and sum(r["kind"] == "exception" for r in legacy) == 5
+        assert inp.job["id"] == fx.PANDA_ID and inp.job["host"] == fx.NODE  # the pilot's facts first
+    finally:
+        inp.close()

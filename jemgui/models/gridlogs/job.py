@@ -76,7 +76,7 @@ def wanted(rel: PurePosixPath) -> bool:
     if len(rel.parts) > 3:
         return False
     return (n in MARKERS or n in ("memory_monitor_summary.json", "payload_error_report.json",
-                                  "workernode_map.json", "pilot_heartbeat.json")
+                                  "workernode_map.json", "pilot_heartbeat.json", "JEM_LOG.tgz")
             or PRMON_FILES.match(n) is not None or (TEXT_LOG.match(n) is not None and not NOT_TEXT.search(n)))
 
 

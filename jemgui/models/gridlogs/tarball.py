@@ -16,6 +16,9 @@ import orjson
 from jemgui.models.gridlogs import job as gridjob
 from jemgui.models.report import ImportReport
 
+#: the JEM 2 log a job's sandbox held
+LEGACY = "JEM_LOG.tgz"
+
 
 def _copy_out(path: Path, kind: str, root: PurePosixPath, dest: Path, report: ImportReport) -> Path:
     """The work directory's log members copied from the pack into `dest`; the folder they are in."""
@@ -86,8 +89,37 @@ def open_gridlogs(path: Path, kind: str, root: PurePosixPath):
     inp.manifest = {"format": "jem-archive", "version": 1, "job": conv.job}
     if inp._tmp is None:
         inp._tmp = tempfile.TemporaryDirectory(prefix="jemgui-")
+    if (top / LEGACY).is_file():
+        _add_legacy(conv, top / LEGACY, report)
     _hand_over(inp, conv, Path(inp._tmp.name), label)
     return inp
+
+
+def _add_legacy(conv, path: Path, report: ImportReport) -> None:
+    """A JEM 2 log (`JEM_LOG.tgz` holding `JEM_MON.jmd`) in the work directory joins the timeline:
+    its streams move to pids the grid streams leave free, its facts fill what the logs did not say."""
+    from jemgui.models import inputs
+
+    try:
+        sub = inputs.open_input(path)
+    except inputs.UnreadableInput as exc:
+        report.add(LEGACY, 0, "bad-member", f"JEM 2 log not read ({exc})")
+        return
+    try:
+        for p in sub.report.problems:
+            report.add(f"{LEGACY}/{p.file}", p.line, p.code, p.message)
+        free = max(set(conv.streams) | {0}) + 1
+        for stream in sub.streams:
+            if stream.records is None:  # not a converted JEM 2 log: a packed JEM archive is not joined
+                report.add(LEGACY, 0, "bad-member", f"{stream.name} is not a JEM 2 log; left out")
+                continue
+            for r in stream.records:
+                r["pid"] = free
+            conv.streams[free], free = stream.records, free + 1
+        for key, value in sub.job.items():
+            conv.job.setdefault(key, value)
+    finally:
+        sub.close()
 
 
 def _hand_over(inp, conv, where: Path, label: str) -> None:

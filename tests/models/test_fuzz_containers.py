@@ -58,24 +58,26 @@ PACKS = {
 
 @st.composite
 def damage(draw, names=tuple(PACKS)):
+    """(pack name, offset, length, kind of damage, noise): small to show when a case fails."""
     name = draw(st.sampled_from(names))
+    start = draw(st.integers(0, len(PACKS[name]) - 1))
+    return (name, start, draw(st.integers(1, 512)),
+            draw(st.sampled_from(["truncate", "flip", "insert", "delete", "zero"])),
+            draw(st.binary(min_size=1, max_size=64)))
+
+
+def damaged_pack(name: str, start: int, length: int, how: str, noise: bytes) -> bytes:
     data = PACKS[name]
-    start = draw(st.integers(0, len(data) - 1))
-    length = draw(st.integers(1, 512))
-    how = draw(st.sampled_from(["truncate", "flip", "insert", "delete", "zero"]))
-    noise = draw(st.binary(min_size=1, max_size=64))
     end = min(len(data), start + length)
     if how == "truncate":
-        damaged = data[:start]
-    elif how == "flip":
-        damaged = data[:start] + bytes(b ^ 0x5A for b in data[start:end]) + data[end:]
-    elif how == "insert":
-        damaged = data[:start] + noise + data[start:]
-    elif how == "delete":
-        damaged = data[:start] + data[end:]
-    else:
-        damaged = data[:start] + b"\0" * (end - start) + data[end:]
-    return name, damaged
+        return data[:start]
+    if how == "flip":
+        return data[:start] + bytes(b ^ 0x5A for b in data[start:end]) + data[end:]
+    if how == "insert":
+        return data[:start] + noise + data[start:]
+    if how == "delete":
+        return data[:start] + data[end:]
+    return data[:start] + b"\0" * (end - start) + data[end:]
 
 
 #: a reader that meets the damage loses the block it was reading (64 KiB, inputs.CappedReader)
@@ -126,7 +128,8 @@ def records_within(name: str, prefix: int) -> set[tuple[int, int]]:
 @FUZZ
 @given(damage())
 def test_a_damaged_pack_opens_or_says_why_in_one_line(case):
-    name, damaged = case
+    name = case[0]
+    damaged = damaged_pack(*case)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
         path.write_bytes(damaged)

@@ -38,7 +38,8 @@ def test_records_are_queryable_before_indexing_ends(big, monkeypatch):
     assert partial, "no query saw a partly built index"
     assert all(ok for *_, ok in seen)
     final = Index(job.final_path)
-    assert final.complete and final.count > max(partial)
+    # a view before the end may already hold every record (only the closing facts were left)
+    assert final.complete and final.count >= max(partial) and min(partial) < final.count
 
 
 def test_cancel_leaves_no_index(big, monkeypatch):

@@ -714,6 +714,8 @@ def _hooks(st):
         except _TooDeep:
             pass
         except Exception as exc:
+            if exc is _refused[0]:  # the job's own RecursionError, from _global's hook
+                raise
             _fault(exc)
             return None
         except BaseException as exc:

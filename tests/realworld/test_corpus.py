@@ -470,6 +470,31 @@ def test_a_job_whose_process_group_is_terminated(tmp_path):
         assert s["hint"]["class"] == "site", s["hint"]
 
 
+SIGNAL_HANDLER_SWALLOWED = (
+    "an exception that the job's own signal handler raises (here Preempted, an Exception, from a SIGTERM "
+    "handler) while a tracer hook runs is taken for a fault of the tracer: the hook swallows it, writes "
+    "'tracer fault, tracing stopped in this process: Preempted: SIGTERM' and the job never sees it, so "
+    "it runs on instead of checkpointing and exiting 3 (the batch system then kills it)")
+
+
+@pytest.mark.xfail(strict=True, reason=SIGNAL_HANDLER_SWALLOWED)
+@pytest.mark.parametrize("version", ["3.11", "3.13"])
+def test_a_job_that_checkpoints_on_sigterm(tmp_path, version):
+    """Preemption: the job's SIGTERM handler raises, the job checkpoints and exits 3, as plain."""
+    def preempt(proc, cwd):
+        pid = _payload_pid(cwd)
+        os.kill(pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # ignored its SIGTERM: the batch system's SIGKILL
+            os.kill(pid, signal.SIGKILL)
+
+    plain, _ = same_job(tmp_path, [interpreter(version), "graceful_job.py"], files=("graceful_job.py",),
+                        during=preempt, verbosities=(3, 3))  # most of the job's time is in hooks
+    assert plain.rc == 3 and plain.err == b"preempted by SIGTERM\n"
+    assert (tmp_path / "job" / "checkpoint.txt").read_text().isdigit()
+
+
 def test_a_python_terminated_while_it_starts(tmp_path):
     """A Python killed before its tracer was loaded (a pool worker terminated as it starts; here
     a user site `.pth` hook holds its start): the archive names it and how it ended, not a failed

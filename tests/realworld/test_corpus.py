@@ -485,7 +485,7 @@ def test_a_job_that_checkpoints_on_sigterm(tmp_path, version):
         pid = _payload_pid(cwd)
         os.kill(pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=5)
         except subprocess.TimeoutExpired:  # ignored its SIGTERM: the batch system's SIGKILL
             os.kill(pid, signal.SIGKILL)
 

@@ -132,6 +132,18 @@ def expected_state(rc: int) -> tuple[int, str]:
     return rc, "DONE" if rc == 0 else "FAILED"
 
 
+def assert_same_bytes(what: str, under: bytes, plain: bytes) -> None:
+    """Equal bytes, or one short message at the first line that differs (pytest's own diff of
+    megabytes of output takes minutes)."""
+    if under == plain:
+        return
+    a, b = under.splitlines(keepends=True), plain.splitlines(keepends=True)
+    i = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    pytest.fail(f"{what}: {len(under)} bytes under the monitor, {len(plain)} plain; first difference "
+                f"at line {i + 1}: {a[i][:200] if i < len(a) else b'<end>'!r} vs "
+                f"{b[i][:200] if i < len(b) else b'<end>'!r}", pytrace=False)
+
+
 def same_job(tmp_path: Path, argv, *, env: dict | None = None, mask=None, verbosities=(3, 4), options=(),
              during=None, files: tuple[str, ...] = ()) -> tuple[Ran, list[dict]]:
     """The job's exit status and bytes under the monitor equal the plain run's, both ways of
@@ -146,9 +158,8 @@ def same_job(tmp_path: Path, argv, *, env: dict | None = None, mask=None, verbos
                     during=during)
     mask = mask or (lambda data: data)
     assert (under.rc, under.rc_both) == (plain.rc, plain.rc_both), (under.err[-2000:], plain.err[-2000:])
-    assert mask(under.out) == mask(plain.out)
-    assert mask(under.err) == mask(plain.err)
-    assert mask(under.both) == mask(plain.both)
+    for what in ("out", "err", "both"):
+        assert_same_bytes(what, mask(getattr(under, what)), mask(getattr(plain, what)))
     summaries = summaries_of(under.archives)
     for archive, s, rc in zip(under.archives, summaries, (plain.rc, plain.rc_both), strict=True):
         assert (s["exit_code"], s["final_state"]) == expected_state(rc), (archive.name, s["hint"])

@@ -30,8 +30,10 @@ def main():
     state, i = 0, 0
     try:
         while True:
-            state = step(state, i)
+            state = (state * 31 + i) % 1000003
             i += 1
+            if i % 100000 == 0:
+                state = step(state, i)
     except Preempted as exc:
         checkpoint(state)
         print("preempted by", exc, file=sys.stderr)

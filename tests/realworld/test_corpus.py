@@ -675,3 +675,32 @@ def test_the_trace_module_as_the_job(tmp_path, version):
     plain, _ = same_job(tmp_path, [python, "-m", "trace", "--trace", "waiting_job.py"],
                         files=("work.py", "waiting_job.py"), verbosities=(2, 3))
     assert plain.out.count(b"work.py(7):") == 2 * 1973
+
+
+# -- more shapes ------------------------------------------------------------------------------------
+
+
+def test_a_wrapper_that_execs_its_python(tmp_path):
+    """`exec python job.py` at the end of a wrapper: the Python takes over the shell's pid; the
+    job's end and its failure are the Python's, with Python's own traceback."""
+    env = job_env(PY=interpreter("3.13"))
+    plain, summaries = same_job(tmp_path, ["bash", "-c", 'echo staging; exec "$PY" failing_job.py'],
+                                files=("failing_job.py",), env=env, verbosities=(2, 3))
+    assert plain.rc == 1 and plain.out.startswith(b"staging\n")
+    printed = [[Path(f).name, int(line), func] for f, line, func in PY_TRACEBACK.findall(plain.err.decode())]
+    for s in summaries:
+        f = s["failure"]
+        assert (f["kind"], f["type"].rsplit(".", 1)[-1]) == ("exception", "KeyError"), f
+        assert [[Path(fl).name, line, func] for fl, line, func in f["traceback"]] == printed
+
+
+def test_output_that_is_not_text(tmp_path):
+    """Bytes that are not UTF-8, a NUL, a 100 kB line and 600 kB in one go reach the same files
+    unchanged; the archive's log records hold the job's lines."""
+    plain, _ = same_job(tmp_path, [interpreter("3.11"), "bytes_job.py"], files=("bytes_job.py",),
+                        verbosities=(1, 2))
+    assert plain.rc == 0 and len(plain.out) > 600_000
+    for archive in (tmp_path / "archives").iterdir():
+        logged = "".join(r["text"] for r in records(archive) if r["kind"] == "log")
+        assert "event  19999 energy 2499.875 GeV\n" in logged and "x" * 1000 in logged, archive.name
+        assert logged.count("\n") == (plain.out + plain.err).count(b"\n"), archive.name

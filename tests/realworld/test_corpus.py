@@ -481,15 +481,7 @@ def test_a_job_whose_process_group_is_terminated(tmp_path):
         assert s["hint"]["class"] == "site", s["hint"]
 
 
-SIGNAL_HANDLER_SWALLOWED = (
-    "an exception that the job's own signal handler raises (here Preempted, an Exception, from a SIGTERM "
-    "handler) while a tracer hook runs is taken for a fault of the tracer: the hook swallows it, writes "
-    "'tracer fault, tracing stopped in this process: Preempted: SIGTERM' and the job never sees it, so "
-    "it runs on instead of checkpointing and exiting 3 (the batch system then kills it)")
-
-
-@pytest.mark.xfail(strict=True, reason=SIGNAL_HANDLER_SWALLOWED)
-@pytest.mark.parametrize("version", ["3.11", "3.13"])
+@pytest.mark.parametrize("version", ["3.9", "3.11", "3.12", "3.13"])
 def test_a_job_that_checkpoints_on_sigterm(tmp_path, version):
     """Preemption: the job's SIGTERM handler raises, the job checkpoints and exits 3, as plain."""
     def preempt(proc, cwd):

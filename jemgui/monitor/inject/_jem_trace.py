@@ -648,7 +648,8 @@ def _global(frame, event, arg):
     except Exception as exc:
         if exc is _refused[0]:  # the job's own RecursionError (see _hooks)
             raise
-        _fault(exc)
+        if _fault(exc):
+            raise
         return None
     except BaseException as exc:
         _rearm_later(exc)
@@ -669,7 +670,8 @@ def _stale(frame, event, arg):
         _real_settrace(hooks[0])
         return hooks[1](frame, event, arg)
     except Exception as exc:
-        _fault(exc)
+        if _fault(exc):
+            raise
         return None
     except BaseException as exc:
         _rearm_later(exc)
@@ -716,7 +718,8 @@ def _hooks(st):
         except Exception as exc:
             if exc is _refused[0]:  # the job's own RecursionError, from _global's hook
                 raise
-            _fault(exc)
+            if _fault(exc):
+                raise
             return None
         except BaseException as exc:
             _rearm_later(exc)
@@ -767,7 +770,8 @@ def _hooks(st):
                 _exception(st, fid, len(stack) - 1, frame, arg[1], arg[2], frame.f_lineno)
             return local
         except Exception as exc:
-            _fault(exc)
+            if _fault(exc):
+                raise
             return None
         except BaseException as exc:
             _rearm_later(exc)
@@ -941,7 +945,8 @@ if hasattr(sys, "monitoring"):
                       if _verbosity >= 4 else None))
                 stack.append(fid)
         except Exception as exc:
-            _fault(exc)
+            if _fault(exc):
+                raise
         if too_deep:
             exc = RecursionError(RECURSION_MESSAGE)
             _refused[:] = [exc, _getframe(1)]
@@ -976,7 +981,8 @@ if hasattr(sys, "monitoring"):
             _put((id(code), CALL, _time(), tid, fid, -1 - offset, len(stack), extra))
             stack.append(fid)
         except Exception as exc:
-            _fault(exc)
+            if _fault(exc):
+                raise
 
     def _m_return(code, offset, value):
         try:
@@ -995,7 +1001,8 @@ if hasattr(sys, "monitoring"):
                 extra = {"value": _value_pair(value, _limit, _redact)}
             _put((id(code), RETURN, _time(), tid, fid, -1 - offset, len(stack), extra))
         except Exception as exc:
-            _fault(exc)
+            if _fault(exc):
+                raise
 
     def _m_yield(code, offset, value):
         try:
@@ -1016,7 +1023,8 @@ if hasattr(sys, "monitoring"):
                 extra = {"yield": True, "value": _value_pair(value, _limit, _redact)}
             _put((id(code), RETURN, _time(), tid, fid, -1 - offset, len(stack), extra))
         except Exception as exc:
-            _fault(exc)
+            if _fault(exc):
+                raise
 
     def _m_unwind(code, offset, exc):
         try:
@@ -1037,7 +1045,8 @@ if hasattr(sys, "monitoring"):
             vars_of.pop(fid, None)
             _put((key, RETURN, _time(), tid, fid, -1 - offset, len(stack), None))
         except Exception as exc:
-            _fault(exc)
+            if _fault(exc):
+                raise
 
     def _m_raise(code, offset, exc):
         try:
@@ -1057,7 +1066,8 @@ if hasattr(sys, "monitoring"):
             _exception(st, stack[-1], len(stack) - 1, frame, exc, exc.__traceback__,
                        -1 - offset)
         except Exception as exc:
-            _fault(exc)
+            if _fault(exc):
+                raise
 
     def _m_line(code, line, up=1):
         try:
@@ -1074,7 +1084,8 @@ if hasattr(sys, "monitoring"):
                   _changes(vars_of, fid, _getframe(up), _traced[id(code)][1])
                   if _verbosity >= 4 else None))
         except Exception as exc:
-            _fault(exc)
+            if _fault(exc):
+                raise
 
     def _m_jump(code, src, dest):
         """A backward jump to the line it jumps from (a loop on one line, a comprehension):
@@ -1098,7 +1109,8 @@ if hasattr(sys, "monitoring"):
                   _changes(vars_of, fid, _getframe(1), _traced[id(code)][1])
                   if _verbosity >= 4 else None))
         except Exception as exc:
-            _fault(exc)
+            if _fault(exc):
+                raise
         return None
 
     def _same_line(code, src, dest):
@@ -1228,11 +1240,40 @@ def set_verbosity(level):
     _install(level, old)
 
 
+def _raised_by_job(exc):
+    """Did `exc` come out of one of the job's own signal handlers, which CPython ran inside
+    a hook (between two of its instructions)? Then it is the job's, not a fault of ours."""
+    try:
+        import signal
+
+        handlers = set()
+        for signum in signal.valid_signals():
+            handler = signal.getsignal(signum)
+            code = getattr(handler, "__code__", None) or getattr(
+                getattr(handler, "__func__", None), "__code__", None)
+            if code is not None:
+                handlers.add(code)
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code in handlers:
+                return True
+            tb = tb.tb_next
+    except Exception:
+        pass
+    return False
+
+
 def _fault(exc):
-    """A fault inside the tracer: say so in the stream and stop tracing this process."""
+    """A fault inside the tracer: say so in the stream and stop tracing this process.
+    True when `exc` is the job's own (from its signal handler): the hook must raise it on,
+    so the job sees it where it would have plain."""
     global _faulted, _verbosity
+    if _raised_by_job(exc):
+        if _backend == "settrace":
+            _rearm_later(exc)  # an exception leaving a settrace hook drops the trace function
+        return True
     if _faulted:
-        return
+        return False
     if isinstance(exc, (RecursionError, MemoryError)):  # the job's stack or memory, not a bug
         try:
             _dropped(exc)

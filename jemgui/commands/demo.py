@@ -151,6 +151,10 @@ def run(args: argparse.Namespace) -> int:
         return run_guarded("demo", lambda: run_live_demo(args.screenshot))
 
     def body() -> int:
+        if not args.screenshot:  # no display: say so before the job is recorded, not after
+            from jemgui.app import check_display
+
+            check_display()
         path = demo_archive(args.shipped)  # a missing file is MissingPart: one line, exit 4 (jemgui.cli)
         if args.screenshot:
             from jemgui.app import screenshot

@@ -160,6 +160,13 @@ def test_a_display_where_no_x_server_answers(archive):
     assert one_error(r, 4) == f"jemgui open: no display (DISPLAY not set): {HINT}"
 
 
+def test_the_demo_without_a_display_says_so_before_it_records(tmp_path):
+    cache = tmp_path / "cache"
+    r = jemgui("demo", unset=NO_DISPLAY, env={"JEMGUI_CACHE_DIR": str(cache)})
+    assert one_error(r, 4) == f"jemgui demo: no display (DISPLAY or WAYLAND_DISPLAY not set): {HINT}"
+    assert not (cache / "demo").exists(), "the demo job was recorded before the display was checked"
+
+
 def test_connect_without_a_display(tmp_path):
     r = jemgui("connect", "--broker", f"stomp://127.0.0.1:{dead_port()}", unset=NO_DISPLAY,
                env={"HOME": str(tmp_path)})

@@ -37,37 +37,31 @@ with open(out, "w") as f:
     json.dump([[line, n] for (f, line), n in tracer.results().counts.items() if f == prog], f)
 """
 
-SETTRACE_LOCALS = """
+
+def settrace_oracle(args: str, condition: str, entry: str) -> str:
+    """A script that runs a program under a plain settrace function and writes, as JSON, the
+    `entry` of every event where `condition` holds: Python's own view, to compare with ours."""
+    return f"""
 import json, sys
-prog, out, funcs = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+{args} = sys.argv[1:]
 code = compile(open(prog).read(), prog, "exec")
 seen = []
 def trace(frame, event, arg):
-    if frame.f_code.co_filename == prog and frame.f_code.co_name in funcs and event == "line":
-        seen.append([frame.f_code.co_name, frame.f_lineno, {k: repr(v) for k, v in frame.f_locals.items()}])
+    if frame.f_code.co_filename == prog and {condition}:
+        seen.append({entry})
     return trace
 sys.settrace(trace)
-exec(code, {"__name__": "__main__", "__file__": prog})
+exec(code, {{"__name__": "__main__", "__file__": prog}})
 sys.settrace(None)
 with open(out, "w") as f:
     json.dump(seen, f)
 """
 
-SETTRACE_RETURNS = """
-import json, sys
-prog, out = sys.argv[1], sys.argv[2]
-code = compile(open(prog).read(), prog, "exec")
-seen = []
-def trace(frame, event, arg):
-    if frame.f_code.co_filename == prog and event == "return":
-        seen.append([frame.f_code.co_name, frame.f_lineno])
-    return trace
-sys.settrace(trace)
-exec(code, {"__name__": "__main__", "__file__": prog})
-sys.settrace(None)
-with open(out, "w") as f:
-    json.dump(seen, f)
-"""
+
+SETTRACE_LOCALS = settrace_oracle(
+    "prog, out, funcs", 'frame.f_code.co_name in funcs.split(",") and event == "line"',
+    "[frame.f_code.co_name, frame.f_lineno, {k: repr(v) for k, v in frame.f_locals.items()}]")
+SETTRACE_RETURNS = settrace_oracle("prog, out", 'event == "return"', "[frame.f_code.co_name, frame.f_lineno]")
 
 CPROFILE_CALLS = """
 import cProfile, json, pstats, sys

@@ -24,6 +24,7 @@ def make_app(offscreen: bool = False):
     app = QApplication.instance()
     if app is None:
         check_display()
+        check_platform_plugin()
         from jemgui.resources import resource_path
 
         _one_blas_thread()
@@ -60,6 +61,22 @@ def check_display(env=None) -> None:
     why = f"no X server answers at DISPLAY={x11}" if x11 else " or ".join(
         name for name, used in (("DISPLAY", use_x11), ("WAYLAND_DISPLAY", use_wayland)) if used) + " not set"
     raise ComponentError(f"no display ({why}): {NO_DISPLAY_HINT}")
+
+
+def check_platform_plugin(env=None) -> None:
+    """ComponentError (one line) when QT_QPA_PLATFORM names no platform plugin Qt has: Qt would
+    abort the process ("could not find the Qt platform plugin")."""
+    env = os.environ if env is None else env
+    asked = [p.split(":")[0].strip() for p in (env.get("QT_QPA_PLATFORM") or "").split(";") if p.strip()]
+    if not asked or env.get("QT_QPA_PLATFORM_PLUGIN_PATH") or env.get("QT_PLUGIN_PATH"):
+        return  # Qt's default, or plugins from folders of the user's: Qt knows best
+    from PySide6.QtCore import QLibraryInfo
+
+    folder = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms"
+    stems = sorted(f.name.split(".")[0].removeprefix("libq") for f in folder.glob("*") if f.is_file())
+    if stems and not any(name.startswith(stem) for name in asked for stem in stems):
+        raise ComponentError(f"no Qt platform plugin {', '.join(map(repr, asked))} (this Qt has "
+                             f"{', '.join(stems)}): set QT_QPA_PLATFORM to one of them, or {NO_DISPLAY_HINT}")
 
 
 def _x_server_answers(display: str) -> bool:

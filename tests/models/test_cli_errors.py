@@ -160,6 +160,12 @@ def test_a_display_where_no_x_server_answers(archive):
     assert one_error(r, 4) == f"jemgui open: no display (DISPLAY not set): {HINT}"
 
 
+def test_a_platform_qt_does_not_have(archive):
+    r = jemgui(archive, unset=NO_DISPLAY, env={"QT_QPA_PLATFORM": "nosuch"})
+    line = one_error(r, 4)
+    assert line.startswith("jemgui open: no Qt platform plugin 'nosuch' (this Qt has ") and "offscreen" in line
+
+
 def test_the_demo_without_a_display_says_so_before_it_records(tmp_path):
     cache = tmp_path / "cache"
     r = jemgui("demo", unset=NO_DISPLAY, env={"JEMGUI_CACHE_DIR": str(cache)})

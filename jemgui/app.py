@@ -6,6 +6,7 @@ import os
 import socket
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from jemgui.cli import ComponentError
@@ -169,20 +170,27 @@ def screenshot(path: str | Path, out: str | Path, job: str | None = None, where:
                record: tuple[int, int] | None = None) -> Path:
     """Render the window offscreen with `path` loaded and save it as a PNG."""
     app = make_app(offscreen=True)
+    with offscreen_window(app) as window:
+        open_now(window, path, job, where, record)
+        return save_grab(app, window, out)
+
+
+@contextmanager
+def offscreen_window(app):
+    """A main window of the screenshot's size, shown offscreen with throw-away settings."""
     from PySide6.QtCore import QSettings
 
     from jemgui.views.main_window import MainWindow
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = QSettings(str(Path(tmp) / "screenshot.ini"), QSettings.Format.IniFormat)
-        window = MainWindow(settings)
+        window = MainWindow(QSettings(str(Path(tmp) / "offscreen.ini"), QSettings.Format.IniFormat))
         window.resize(*SCREENSHOT_SIZE)
         window.show()
         settle(app)
-        open_now(window, path, job, where, record)
-        out = save_grab(app, window, out)
-        dispose(app, window)
-    return out
+        try:
+            yield window
+        finally:
+            dispose(app, window)
 
 
 def save_grab(app, window, out: str | Path) -> Path:

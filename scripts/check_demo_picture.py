@@ -12,29 +12,29 @@ Exit 0 and one line saying what it saw, or 1 and one line saying what differs.
 from __future__ import annotations
 
 import sys
-import tempfile
-from pathlib import Path
 
 EXPECTED_FACTS = ("Job reco_task_17", "Name reco_job.sh", "Exit 1", "State FAILED")
 EXPECTED_BADGE = ("CalibrationError: no gain for channel", "at transform.py:28")
 
 
 def main(archive: str, picture: str) -> str:
-    from PySide6.QtCore import QPoint, QSettings
+    from PySide6.QtCore import QPoint
     from PySide6.QtGui import QImage
 
-    from jemgui.app import SCREENSHOT_SIZE, dispose, make_app, open_now, settle, wait_for_queries
-    from jemgui.views.main_window import MainWindow
+    from jemgui.app import (
+        SCREENSHOT_SIZE,
+        make_app,
+        offscreen_window,
+        open_now,
+        settle,
+        wait_for_queries,
+    )
 
     shot = QImage(picture)
     if shot.isNull():
         raise AssertionError(f"{picture} is not a picture")
     app = make_app(offscreen=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        window = MainWindow(QSettings(str(Path(tmp) / "check.ini"), QSettings.Format.IniFormat))
-        window.resize(*SCREENSHOT_SIZE)
-        window.show()
-        settle(app)
+    with offscreen_window(app) as window:
         open_now(window, archive, where="failure")
         wait_for_queries(app, window)
         settle(app, 20)
@@ -53,7 +53,6 @@ def main(archive: str, picture: str) -> str:
             QImage.Format.Format_RGB32)
         if seen != strip:
             raise AssertionError(f"{picture}: its header strip is not the demo job's header at its failure")
-        dispose(app, window)
     return f"{picture}: header {plain!r}, badge {badge!r}"
 
 

@@ -58,6 +58,11 @@ def check_display(env=None) -> None:
         return
     x11 = env.get("DISPLAY", "") if use_x11 else ""
     if x11 and _x_server_answers(x11):
+        missing = xcb_plugin_missing()
+        if missing:
+            packages = " ".join(_debian_package(lib) for lib in missing)
+            raise ComponentError(f"Qt's X11 platform plugin cannot load: {', '.join(missing)} missing "
+                                 f"(Debian/Ubuntu: apt install {packages}), or {NO_DISPLAY_HINT}")
         return
     why = f"no X server answers at DISPLAY={x11}" if x11 else " or ".join(
         name for name, used in (("DISPLAY", use_x11), ("WAYLAND_DISPLAY", use_wayland)) if used) + " not set"
@@ -78,6 +83,41 @@ def check_platform_plugin(env=None) -> None:
     if stems and not any(name.startswith(stem) for name in asked for stem in stems):
         raise ComponentError(f"no Qt platform plugin {', '.join(map(repr, asked))} (this Qt has "
                              f"{', '.join(stems)}): set QT_QPA_PLATFORM to one of them, or {NO_DISPLAY_HINT}")
+
+
+def xcb_plugin_missing() -> list[str]:
+    """The shared libraries Qt's xcb platform plugin needs and cannot find here (Qt would abort
+    with "xcb-cursor0 is needed" whichever one is missing). Empty when it loads."""
+    import ctypes
+
+    from PySide6.QtCore import QLibraryInfo
+
+    plugin = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms" / "libqxcb.so"
+    if not plugin.exists():
+        return []  # a Qt built differently: let it speak for itself
+    try:
+        ctypes.CDLL(str(plugin))  # resolves the plugin's dependencies as Qt's own loading will
+        return []
+    except OSError as e:
+        first = str(e).split(":")[0].strip()
+    return _not_found_by_ldd(plugin) or [first]
+
+
+def _not_found_by_ldd(library: Path) -> list[str]:
+    """Every dependency of `library` the dynamic loader cannot find, so one install fixes all."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["ldd", str(library)], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return list(dict.fromkeys(line.split("=>")[0].strip() for line in out.splitlines() if "not found" in line))
+
+
+def _debian_package(soname: str) -> str:
+    """The Debian package name for a library's soname (libxcb-icccm.so.4 -> libxcb-icccm4)."""
+    name, _, version = soname.partition(".so.")
+    return f"{name}-{version}" if name[-1:].isdigit() else f"{name}{version}"
 
 
 def _x_server_answers(display: str) -> bool:

@@ -14,8 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QLibraryInfo
 
 from tests.models.jobs import write_archive
+from tests.waiting import wait_for
 
 JEMGUI = str(Path(sys.executable).with_name("jemgui"))
 HINT = "use --screenshot FILE.png, or the headless commands summary/inspect/export"
@@ -178,3 +180,35 @@ def test_connect_without_a_display(tmp_path):
                env={"HOME": str(tmp_path)})
     assert one_error(r, 4).startswith("jemgui connect: no display")
 
+
+
+@pytest.fixture
+def x_server(tmp_path):
+    """A real X server (Xvfb) on a free display number; CI installs it, so it must start."""
+    number = next(n for n in range(90, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists())
+    xvfb = subprocess.Popen(["Xvfb", f":{number}", "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: Path(f"/tmp/.X11-unix/X{number}").exists(), timeout=20, what="Xvfb's socket")
+        yield f":{number}"
+    finally:
+        xvfb.terminate()  # lets it remove its socket and lock file
+        xvfb.wait(10)
+
+
+def test_an_x_server_without_the_libraries_qt_needs_is_one_line_not_an_abort(archive, x_server):
+    """Qt aborts ("xcb-cursor0 is needed") when its xcb plugin lacks a library; the check names
+    every missing one. Where the plugin loads, the window must come up on the X server instead."""
+    plugin = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms" / "libqxcb.so"
+    ldd = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True, check=True).stdout
+    missing = sorted({ln.split("=>")[0].strip() for ln in ldd.splitlines() if "not found" in ln})
+    env = {"DISPLAY": x_server}
+    if missing:
+        line = one_error(jemgui(archive, unset=NO_DISPLAY, env=env), 4)
+        assert line.startswith("jemgui open: Qt's X11 platform plugin cannot load: ") and line.endswith(HINT)
+        named = line.split("cannot load: ")[1].split(" missing")[0].split(", ")
+        assert sorted(named) == missing
+    else:
+        with pytest.raises(subprocess.TimeoutExpired) as still_open:  # the window is up and waits
+            jemgui(archive, unset=NO_DISPLAY, env=env, timeout=15)
+        assert b"platform plugin" not in (still_open.value.stderr or b"")

@@ -571,8 +571,13 @@ def _exception(st, fid, depth, frame, exc, tb, line):
     extra = {"type": _jem_values.type_name(exc), "message": _jem_values.cut(message, MESSAGE_LIMIT)}
     if first:
         extra["traceback"] = _traceback(frame, tb)
-    if _verbosity >= 4:
-        extra = _changes(vars_of, fid, frame, _traced[id(frame.f_code)][1], extra)
+    module_level = _traced[id(frame.f_code)][1]
+    if _verbosity >= 4:  # all locals (spec: they replace what the frame's records built)
+        extra = _changes(vars_of, fid, frame, module_level, extra)
+        extra.pop("changed", None)
+        extra["locals"] = {name: kept[1] for name, kept in vars_of[fid].items()}
+    else:
+        extra["locals"] = vars_map(frame, module_level)
     _put((id(frame.f_code), EXCEPTION, _time(), tid, fid, line, depth, extra))
     if depth == 0 and isinstance(exc, SystemExit):
         code = exc.code

@@ -83,10 +83,8 @@ class Index:
 
     def __init__(self, db_path: str | os.PathLike):
         self.db_path = Path(db_path)
-        uri = f"file:{self.db_path}?mode=ro"
-        self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        self.db.execute("PRAGMA query_only=1")
-        self.db.execute("PRAGMA cache_size=-32768")
+        self.db = self._connect(self.db_path)
+        self._ts_coarse = np.empty(0)
         self._blocks: OrderedDict[int, list[bytes]] = OrderedDict()
         self.refresh()
         self.replay = Replay(self)
@@ -94,18 +92,49 @@ class Index:
 
     # -- basics ---------------------------------------------------------------
 
-    def refresh(self) -> None:
-        """Pick up records committed since the last look (while indexing runs)."""
-        self.meta = {k: orjson.loads(v) for k, v in self.db.execute("SELECT key, value FROM meta")}
+    def refresh(self) -> bool:
+        """Pick up records committed since the last look (while indexing runs, or a live job grows).
+
+        The cost is that of what is new (and of the small tables), not of the whole index.
+        True when the index changed.
+        """
+        meta = {k: orjson.loads(v) for k, v in self.db.execute("SELECT key, value FROM meta")}
         row = self.db.execute("SELECT max(pos) FROM records").fetchone()
-        self.count = 0 if row[0] is None else row[0] + 1
-        self._strings = dict(self.db.execute("SELECT id, text FROM strings"))
-        self._string_ids = None
+        count = 0 if row[0] is None else row[0] + 1
+        changed = count != getattr(self, "count", None) or meta != getattr(self, "meta", None)
+        old = getattr(self, "count", 0)
+        self.meta, self.count = meta, count
+        if not hasattr(self, "_strings"):
+            self._strings: dict[int, str] = {}
+        last = max(self._strings, default=0)
+        new = self.db.execute("SELECT id, text FROM strings WHERE id > ?", (last,)).fetchall()
+        if new:
+            self._strings.update(new)
+            self._string_ids = None
+        for b in [b for b in self._blocks if b >= old >> BLOCK_SHIFT]:  # a partial block grew
+            del self._blocks[b]
+        if changed:
+            for name in ("_threads", "_metric_names"):
+                self.__dict__.pop(name, None)
+        return changed
+
+    def reopen(self, db_path: str | os.PathLike) -> None:
+        """Read another file of the same index (the finished one a build renamed into place)."""
+        self.db.close()
+        self.db_path = Path(db_path)
+        self.db = self._connect(self.db_path)
         self._blocks.clear()
-        for name in ("_threads", "_metric_names", "_ts_cache"):
-            self.__dict__.pop(name, None)
+        self.refresh()
+
+    @staticmethod
+    def _connect(db_path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False)
+        db.execute("PRAGMA query_only=1")
+        db.execute("PRAGMA cache_size=-32768")
+        return db
 
     def close(self) -> None:
+        """Release the connection at once (a replaced or closed index holds no file)."""
         self.db.close()
 
     @property
@@ -243,13 +272,16 @@ class Index:
         """Every (pid, tid) with frames or shell commands, first seen first."""
         return self._threads
 
-    @cached_property
+    @property
     def _ts_cache(self) -> np.ndarray:
-        """Timestamps of every BLOCK_SIZE-th record, for time -> position lookups."""
-        return np.fromiter(
-            (r[0] for r in self.db.execute(f"SELECT ts FROM records WHERE pos % {BLOCK_SIZE} = 0 ORDER BY pos")),
-            dtype=np.float64,
-        )
+        """Timestamps of every BLOCK_SIZE-th record, for time -> position lookups (extended as the index grows)."""
+        have = len(self._ts_coarse)
+        if have * BLOCK_SIZE < self.count:
+            more = np.fromiter((r[0] for r in self.db.execute(
+                f"SELECT ts FROM records WHERE pos >= ? AND pos % {BLOCK_SIZE} = 0 ORDER BY pos",
+                (have * BLOCK_SIZE,))), dtype=np.float64)
+            self._ts_coarse = np.concatenate([self._ts_coarse, more])
+        return self._ts_coarse
 
     def time_at(self, pos: int) -> float:
         row = self.db.execute("SELECT ts FROM records WHERE pos=?", (pos,)).fetchone()

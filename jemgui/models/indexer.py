@@ -51,6 +51,8 @@ from jemgui.models.schema import BLOCK_SHIFT, BLOCK_SIZE
 from jemgui.models.streams import StreamStats, merge, read_stream
 
 BATCH = 51200  # records per commit (a multiple of BLOCK_SIZE is not needed: partial blocks are resent)
+#: records in the first commit: a window opening a big input shows them at once
+FIRST_BATCH = 2048
 #: inputs at least this big are read and tracked in a worker process (JEMGUI_INDEX_WORKER=0/1 forces it)
 WORKER_BYTES = 32 * 1024 * 1024
 Progress = Callable[[int, int, int], None]
@@ -103,6 +105,9 @@ class Tracker:
         self.tracebacks = 0
         self.last_traceback: int | None = None
         self.peak: dict[str, float] = {}
+        self.pos = -1  #: the last record's position
+        self.raws: list[bytes] = []  #: JSON lines from the last whole block on
+        self.first_raw = 0  #: pos of raws[0]
         self._reset()
 
     def _reset(self) -> None:
@@ -119,104 +124,124 @@ class Tracker:
     # -- the hot loop ------------------------------------------------------------
 
     def run(self, batch: int = BATCH) -> Iterator[Batch]:
-        """Yield a batch of rows every `batch` records or so, and a last one.
+        """Read and merge the streams, yield a batch of rows every `batch` records or so, and a last one.
 
-        Most records are a line, return or exception of the frame on top of its thread's
-        stack: that case is handled inline; the others call out.
+        The first batches are small (FIRST_BATCH, growing fourfold) so that a window shows the
+        first records of a big input at once.
         """
         merged = merge([read_stream(s, self.report, st) for s, st in zip(self.streams, self.stats, strict=True)])
+        limit = min(batch, FIRST_BATCH)
+        for recs, raws in merged:
+            self.feed(recs, raws)
+            if len(self.rows) >= limit * 11:
+                yield self.take()
+                limit = min(batch, limit * 4)
+        self.close()
+        yield self.take(final=True)
+
+    def feed(self, recs: list, chunk_raws: list[bytes]) -> None:
+        """Track records that come next, in the order given: each costs the same however many came before.
+
+        The archive feeds the merged timeline; a live job feeds records as they arrive (each
+        stream in its own order), which gives every thread the same states, since a thread's
+        state depends only on its own stream. Most records are a line, return or exception of
+        the frame on top of its thread's stack: that case is handled inline; the others call out.
+        """
         kind_code, kinds, kind_of = KIND_CODE.get, self.kinds, attrgetter("kind")
         strings, threads = self.strings, self.threads
         frames_by_fid, chains = self.frames_by_fid, self.chains
-        raws: list[bytes] = []
-        pos = -1
-        first_raw = 0  # pos of raws[0]
-        for recs, chunk_raws in merged:
-            kinds.update(map(kind_of, recs))
-            add_row, add_change = self.rows.extend, self.changes.extend
-            for rec, raw in zip(recs, chunk_raws, strict=True):
-                pos += 1
-                k = kind_code(rec.kind, OTHER)
-                if LINE <= k <= EXCEPTION:
-                    pid, tid, fid = rec.pid, rec.tid, rec.fid
-                    t = threads.get((pid, tid))
-                    try:
-                        seg = t[5][-1]
-                    except (TypeError, IndexError):  # a new thread, or nothing on its stack
-                        seg = None
-                    if seg is None or seg[2] != fid or fid is None:
-                        seg = self._find(rec, pos)
-                        t = threads[(pid, tid)]
-                    else:
-                        t[4] = pos
-                    if rec.changed:
-                        frame = seg[1]
-                        for name, pair in rec.changed.items():
-                            add_change((frame, strings[name], pos, pair[0], pair[1]))
-                    if rec.deleted:
-                        frame = seg[1]
-                        for name in rec.deleted:
-                            add_change((frame, strings[name], pos, None, None))
-                    line = rec.line
-                    if line is not None:
-                        seg[4] = line
-                    if k == LINE:
-                        if chains:
-                            chains.pop(t[0], None)
-                    elif k == RETURN:
-                        t[5].pop()
-                        self._end(seg, pos, t[0])
-                        if not rec.yield_:
-                            frames_by_fid.pop((pid, fid), None)
-                    elif rec.traceback is not None:
-                        chains[t[0]] = pos
-                        self.raise_rows += (pos, rec.ts, describe(orjson.loads(raw)))
-                        self.tracebacks += 1
-                        self.last_traceback = pos
-                    add_row((pos, rec.ts, pid, rec.seq, k, t[0], seg[0], rec.depth, strings[rec.file], line,
-                             strings[rec.func or ""]))
-                elif k == CALL:
-                    pid, tid, fid, depth = rec.pid, rec.tid, rec.fid, rec.depth
-                    t = threads.get((pid, tid))
-                    if t is None:
-                        t = self._thread(pid, tid, pos)[0]
-                    stack = t[5]
-                    if stack and stack[-1][3] >= depth:  # frames that ended unseen
-                        self._pop_below(t, depth, t[4])
-                    t[4] = pos
-                    file, func = strings[rec.file], strings[rec.func or ""]
-                    known = frames_by_fid.get((pid, fid)) if rec.resume and fid is not None else None
-                    if known is None:
-                        known = (self.next_frame, func, file)
-                        self.next_frame += 1
-                        self.frame_rows += (known[0], t[0], fid, func, file, pos)
-                        if fid is not None:
-                            frames_by_fid[(pid, fid)] = known
-                    frame = known[0]
-                    parent = stack[-1] if stack else None
-                    line = rec.line
-                    seg = [self.next_seg, frame, fid, depth, line, parent[0] if parent else None, pos, known[1],
-                           known[2], parent[4] if parent else None]
-                    self.next_seg += 1
-                    stack.append(seg)
-                    if rec.args:
-                        for name, pair in rec.args.items():
-                            add_change((frame, strings[name], pos, pair[0], pair[1]))
-                    add_row((pos, rec.ts, pid, rec.seq, CALL, t[0], seg[0], depth, file, line, func))
-                elif k == COMMAND:
-                    add_row(self._command(rec, pos))
+        pos = self.pos
+        kinds.update(map(kind_of, recs))
+        add_row, add_change = self.rows.extend, self.changes.extend
+        for rec, raw in zip(recs, chunk_raws, strict=True):
+            pos += 1
+            k = kind_code(rec.kind, OTHER)
+            if LINE <= k <= EXCEPTION:
+                pid, tid, fid = rec.pid, rec.tid, rec.fid
+                t = threads.get((pid, tid))
+                try:
+                    seg = t[5][-1]
+                except (TypeError, IndexError):  # a new thread, or nothing on its stack
+                    seg = None
+                if seg is None or seg[2] != fid or fid is None:
+                    seg = self._find(rec, pos)
+                    t = threads[(pid, tid)]
                 else:
-                    if k in (METRIC, STATE, SOURCE, PROCESS):
-                        self._other(k, orjson.loads(raw), pos, rec.ts, rec.pid)
-                    add_row((pos, rec.ts, rec.pid, rec.seq, k, None, None, None, None, None, None))
-            raws += chunk_raws
-            if len(self.rows) >= batch * 11:
-                yield self._batch(raws, first_raw, pos, final=False)
-                keep = (pos + 1) & ~(BLOCK_SIZE - 1)  # the partial last block is sent again, whole, later
-                del raws[: keep - first_raw]
-                first_raw = keep
+                    t[4] = pos
+                if rec.changed:
+                    frame = seg[1]
+                    for name, pair in rec.changed.items():
+                        add_change((frame, strings[name], pos, pair[0], pair[1]))
+                if rec.deleted:
+                    frame = seg[1]
+                    for name in rec.deleted:
+                        add_change((frame, strings[name], pos, None, None))
+                line = rec.line
+                if line is not None:
+                    seg[4] = line
+                if k == LINE:
+                    if chains:
+                        chains.pop(t[0], None)
+                elif k == RETURN:
+                    t[5].pop()
+                    self._end(seg, pos, t[0])
+                    if not rec.yield_:
+                        frames_by_fid.pop((pid, fid), None)
+                elif rec.traceback is not None:
+                    chains[t[0]] = pos
+                    self.raise_rows += (pos, rec.ts, describe(orjson.loads(raw)))
+                    self.tracebacks += 1
+                    self.last_traceback = pos
+                add_row((pos, rec.ts, pid, rec.seq, k, t[0], seg[0], rec.depth, strings[rec.file], line,
+                         strings[rec.func or ""]))
+            elif k == CALL:
+                pid, tid, fid, depth = rec.pid, rec.tid, rec.fid, rec.depth
+                t = threads.get((pid, tid))
+                if t is None:
+                    t = self._thread(pid, tid, pos)[0]
+                stack = t[5]
+                if stack and stack[-1][3] >= depth:  # frames that ended unseen
+                    self._pop_below(t, depth, t[4])
+                t[4] = pos
+                file, func = strings[rec.file], strings[rec.func or ""]
+                known = frames_by_fid.get((pid, fid)) if rec.resume and fid is not None else None
+                if known is None:
+                    known = (self.next_frame, func, file)
+                    self.next_frame += 1
+                    self.frame_rows += (known[0], t[0], fid, func, file, pos)
+                    if fid is not None:
+                        frames_by_fid[(pid, fid)] = known
+                frame = known[0]
+                parent = stack[-1] if stack else None
+                line = rec.line
+                seg = [self.next_seg, frame, fid, depth, line, parent[0] if parent else None, pos, known[1],
+                       known[2], parent[4] if parent else None]
+                self.next_seg += 1
+                stack.append(seg)
+                if rec.args:
+                    for name, pair in rec.args.items():
+                        add_change((frame, strings[name], pos, pair[0], pair[1]))
+                add_row((pos, rec.ts, pid, rec.seq, CALL, t[0], seg[0], depth, file, line, func))
+            elif k == COMMAND:
+                add_row(self._command(rec, pos))
+            else:
+                if k in (METRIC, STATE, SOURCE, PROCESS):
+                    self._other(k, orjson.loads(raw), pos, rec.ts, rec.pid)
+                add_row((pos, rec.ts, rec.pid, rec.seq, k, None, None, None, None, None, None))
+        self.pos = pos
+        self.raws += chunk_raws
+
+    def take(self, final: bool = False) -> Batch:
+        """The rows tracked since the last batch (the partial last block is sent again, whole, later)."""
+        out = self._batch(self.raws, self.first_raw, self.pos, final)
+        keep = (self.pos + 1) & ~(BLOCK_SIZE - 1)
+        del self.raws[: keep - self.first_raw]
+        self.first_raw = keep
+        return out
+
+    def close(self) -> None:
+        """The input ended: frames still open stay open, raises not caught are uncaught."""
         self._close_all()
-        yield self._batch(raws, first_raw, pos, final=True)
 
     # -- frames ------------------------------------------------------------
 

@@ -63,11 +63,18 @@ def _stat_sig(files: list[Path], root: Path) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
+def _versions() -> str:
+    """The schema's version and the converters': a change to either must not find the old key."""
+    from jemgui.models.gridlogs import VERSION as GRIDLOGS
+
+    return f"v{SCHEMA_VERSION}|gridlogs{GRIDLOGS}"
+
+
 def content_key(path: str | os.PathLike, job: str | None = None) -> str:
     """A hex key naming the index of `path` (and the chosen `job` inside it)."""
     path = Path(path).resolve()
     files = _files(path)
-    sig = f"v{SCHEMA_VERSION}|{_stat_sig(files, path)}"  # a schema bump must not find the old key
+    sig = f"{_versions()}|{_stat_sig(files, path)}"
     db = sqlite3.connect(cache_dir() / "keys.sqlite", timeout=10)
     try:
         db.execute("CREATE TABLE IF NOT EXISTS keys (path TEXT, job TEXT, sig TEXT, key TEXT, PRIMARY KEY (path, job))")
@@ -75,7 +82,7 @@ def content_key(path: str | os.PathLike, job: str | None = None) -> str:
         if row and row[0] == sig:
             return row[1]
         h = hashlib.blake2b(digest_size=20)
-        h.update(f"v{SCHEMA_VERSION}|{job or ''}".encode())
+        h.update(f"{_versions()}|{job or ''}".encode())
         for f in files:
             h.update(b"\0" + (f.relative_to(path).as_posix() if f != path else "").encode() + b"\0")
             with open(f, "rb") as fh:

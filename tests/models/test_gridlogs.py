@@ -562,3 +562,29 @@ def test_a_jem2_log_in_the_work_directory_joins_the_timeline(tmp_path):
         assert inp.job["id"] == fx.PANDA_ID and inp.job["host"] == fx.NODE  # the pilot's facts first
     finally:
         inp.close()
+
+
+def test_a_changed_reader_does_not_reuse_the_index_an_older_one_built(tmp_path, monkeypatch):
+    import jemgui.models.gridlogs as gridlogs
+    from jemgui.models import cache
+
+    monkeypatch.setenv("JEMGUI_CACHE_DIR", str(tmp_path / "cache"))
+    path = fx.pack(tmp_path, fx.user_job_python_exception())
+    before = cache.content_key(path)
+    assert cache.content_key(path) == before
+    monkeypatch.setattr(gridlogs, "VERSION", gridlogs.VERSION + 1)
+    assert cache.content_key(path) != before
+
+
+def test_records_are_sorted_on_disk_in_runs_and_merged_in_time_order(tmp_path, monkeypatch):
+    from jemgui.models.gridlogs import job
+
+    monkeypatch.setattr(job._Streams, "SPILL", 7)  # every few records a run is written
+    files = fx.validation_failure()
+    small, _ = convert(tmp_path / "a", files)
+    monkeypatch.setattr(job._Streams, "SPILL", 1_000_000)
+    whole, _ = convert(tmp_path / "b", files)
+    assert small.streams == whole.streams and small.job == whole.job
+    assert_well_formed(small.streams)
+    for recs in small.streams.values():
+        assert [r["ts"] for r in recs] == sorted(r["ts"] for r in recs)

@@ -7,3 +7,7 @@ adds one to a JEM archive found beside it, for `inputs.open_input`;
 such a job. Parts: `pilotlog` (pilotlog.txt), `textlog` (times and levels of
 other logs), `tracebacks`, `jobreport` (the JSON files), `prmon`.
 """
+
+#: bump when what the readers make of the same logs changes: an index built by an older
+#: reader is not reused (the index cache's key includes it)
+VERSION = 2

@@ -32,17 +32,22 @@ finder sees the fatal one printed, as Python prints an escaped exception.
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import os
 import re
 import signal
-from dataclasses import dataclass, field
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+import orjson
 
 from jemgui.models.converted import Converted
 from jemgui.models.gridlogs import jobreport, prmon, verdict
 from jemgui.models.gridlogs.pilotlog import Reader
 from jemgui.models.gridlogs.textlog import Clock, full_date, level_of, local_offset
-from jemgui.models.gridlogs.tracebacks import Chain, Frame, Scanner
+from jemgui.models.gridlogs.tracebacks import HEADERS, Chain, Frame, Scanner
 from jemgui.models.records import MAX_LINE_BYTES
 from jemgui.models.report import ImportReport
 
@@ -80,49 +85,121 @@ def wanted(rel: PurePosixPath) -> bool:
             or PRMON_FILES.match(n) is not None or (TEXT_LOG.match(n) is not None and not NOT_TEXT.search(n)))
 
 
-@dataclass
 class _Streams:
-    """Records waiting for their `seq`: (ts, sort key, record) per pid."""
+    """Records waiting for their `seq`: (ts, sort key, record) per pid, sorted on disk.
 
-    items: dict[int, list] = field(default_factory=dict)
+    Records come file by file, not in time order, so each pid's records are
+    sorted: a run of SPILL records at a time is sorted and written to a file in
+    `spill`, and `write` merges the runs. Memory stays bounded whatever the logs' size.
+    """
+
+    SPILL = 20_000
+
+    def __init__(self, spill: Path):
+        self.spill = spill
+        self.buffer: dict[int, list] = {}
+        self.runs: dict[int, list[Path]] = {}
+        self.held = 0
 
     def add(self, pid: int, ts: float, key: tuple, rec: dict) -> None:
-        self.items.setdefault(pid, []).append((ts, key, rec))
+        self.buffer.setdefault(pid, []).append((ts, key, rec))
+        self.held += 1
+        if self.held >= self.SPILL:
+            self._spill()
 
-    def build(self) -> dict[int, list[dict]]:
-        out = {}
-        for pid, items in sorted(self.items.items()):
+    @property
+    def pids(self) -> set[int]:
+        return set(self.buffer) | set(self.runs)
+
+    def _spill(self) -> None:
+        self.spill.mkdir(parents=True, exist_ok=True)
+        for pid, items in self.buffer.items():
+            if not items:
+                continue
             items.sort(key=lambda it: (it[0], it[1]))
-            out[pid] = [{"seq": i, "ts": ts, "pid": pid, **rec} for i, (ts, _, rec) in enumerate(items)]
-        return out
+            runs = self.runs.setdefault(pid, [])
+            path = self.spill / f"run-{pid}-{len(runs)}.jsonl"
+            with open(path, "wb") as out:
+                for it in items:
+                    out.write(orjson.dumps(it) + b"\n")
+            runs.append(path)
+        self.buffer, self.held = {}, 0
+
+    def _merged(self, pid: int):
+        def read(path: Path):
+            with open(path, "rb") as f:
+                for line in f:
+                    ts, key, rec = orjson.loads(line)
+                    yield ts, key, rec
+
+        items = self.buffer.pop(pid, [])
+        items.sort(key=lambda it: (it[0], it[1]))
+        sources = [read(p) for p in self.runs.pop(pid, [])] + [iter(items)]
+        return heapq.merge(*sources, key=lambda it: (it[0], list(it[1])))
+
+    def write(self, dest: Path, renumber: dict[int, int] | None = None, feed=None) -> dict[int, Path]:
+        """Each pid's records, in time order with their `seq`, as `dest/<pid>.jsonl` (a pid in
+        `renumber` written as its new pid); `feed` sees every record. The files by pid."""
+        dest.mkdir(parents=True, exist_ok=True)
+        out_paths = {}
+        for pid in sorted(self.pids):
+            new = (renumber or {}).get(pid, pid)
+            path = dest / f"{new}.jsonl"
+            with open(path, "wb") as out:
+                for i, (ts, _, rec) in enumerate(self._merged(pid)):
+                    full = {"seq": i, "ts": ts, "pid": new, **rec}
+                    if feed is not None:
+                        feed(full)
+                    out.write(orjson.dumps(full) + b"\n")
+            out_paths[new] = path
+        for runs in self.runs.values():
+            for p in runs:
+                p.unlink(missing_ok=True)
+        return out_paths
+
+
+def _decode(raw: bytes, name: str, n: int, report: ImportReport, bad: list[int]) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        bad[0] += 1
+        if bad[0] == 1:
+            report.add(name, n, "bad-utf8", "line is not UTF-8, read as Latin-1 (and any later such lines)")
+        else:
+            report.count("bad-utf8")
+        return raw.decode("latin-1")
+
+
+def _lines_of(f, name: str, report: ImportReport):
+    """(number, text) of the lines of an open file; non-UTF-8 lines read as Latin-1, reported once."""
+    from jemgui.models.inputs import iter_lines
+
+    bad = [0]
+    for n, raw, ended in iter_lines(f, name, report, MAX_LINE_BYTES):
+        if not ended and raw.strip():
+            report.add(name, n, "cut-line", "the last line ends without a newline: cut short?")
+        yield n, _decode(raw.rstrip(b"\r\n"), name, n, report, bad)
 
 
 def _lines(path: Path, name: str, report: ImportReport):
-    """(number, text) of a text file; non-UTF-8 lines read as Latin-1, reported once per file."""
-    from jemgui.models.inputs import iter_lines
-
-    bad = 0
+    """(number, text) of a text file's lines."""
     with open(path, "rb") as f:
-        for n, raw, ended in iter_lines(f, name, report, MAX_LINE_BYTES):
-            if not ended and raw.strip():
-                report.add(name, n, "cut-line", "the last line ends without a newline: cut short?")
-            raw = raw.rstrip(b"\r\n")
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                text = raw.decode("latin-1")
-                bad += 1
-                if bad == 1:
-                    report.add(name, n, "bad-utf8", "line is not UTF-8, read as Latin-1 (and any later such lines)")
-                else:
-                    report.count("bad-utf8")
-            yield n, text
+        yield from _lines_of(f, name, report)
+
+
+#: what makes a line past the cap worth a look: a traceback's header, or a word the verdict weighs
+TAIL_WORDS = tuple(h.encode() for h in HEADERS) + tuple(w.encode() for w in verdict.WORDS)
+TAIL_CHUNK = 8 << 20
+#: lines read around a line of interest past the cap (before it for its time and level, after it for
+#: a traceback's frames and whether the log went on)
+TAIL_BEFORE, TAIL_AFTER = 20, 400
 
 
 class _Job:
-    def __init__(self, root: Path, report: ImportReport):
+    def __init__(self, root: Path, report: ImportReport, spill: Path):
         self.root, self.report = root, report
-        self.streams = _Streams()
+        self.streams = _Streams(spill)
+        self.evidence = verdict.Evidence()
         self.job: dict = {}
         self.source = 0
         self.tids: dict[int, int] = {}
@@ -143,27 +220,79 @@ class _Job:
         clock = Clock(start, offset)
         scanner = Scanner()
         line_ts: dict[int, float] = {}
-        leveled = 0  # the last line with a level
-        for n, text in _lines(path, name, self.report):
-            ts, _ = clock.stamp(text)
+        leveled = [0]  # the last line with a level
+
+        def look(n: int, text: str, ts: float) -> str | None:
             level = level_of(text)
             scanner.feed(n, text, level)
             if level and not scanner.inside:
-                leveled = n
+                leveled[0] = n
             if scanner.inside:
                 line_ts[n] = ts
-            if n > MAX_LOG_LINES:
-                if n == MAX_LOG_LINES + 1:
-                    self.report.add(name, n, "too-large", f"more than {MAX_LOG_LINES} lines: the rest are "
-                                    "searched for tracebacks but not kept as log records")
-                continue
-            rec = {"kind": "log", "stream": stream, "text": text + "\n", "logfile": name, "logline": n}
-            if level:
-                rec["level"] = level
-            self.streams.add(pid, ts, (src, n, 1, 0), rec)
+            return level
+
+        with open(path, "rb") as f:
+            for n, text in _lines_of(f, name, self.report):
+                ts, _ = clock.stamp(text)
+                level = look(n, text, ts)
+                rec = {"kind": "log", "stream": stream, "text": text + "\n", "logfile": name, "logline": n}
+                if level:
+                    rec["level"] = level
+                self.streams.add(pid, ts, (src, n, 1, 0), rec)
+                if n == MAX_LOG_LINES:
+                    self.report.add(name, n + 1, "too-large", f"more than {MAX_LOG_LINES} lines: the rest are "
+                                    "searched for tracebacks and telling lines but not kept as log records")
+                    self._tail(f, n + 1, name, pid, stream, clock, look)
+                    break
         for chain in scanner.finish():
-            self.chains.append((pid, name, chain, line_ts.get(chain.start, start), src, leveled > chain.end))
+            self.chains.append((pid, name, chain, line_ts.get(chain.start, start), src, leveled[0] > chain.end))
         return clock
+
+    def _tail(self, f, n: int, name: str, pid: int, stream: str, clock: Clock, look) -> None:
+        """The lines past the cap, `n` the first: read a chunk at a time; only the lines around a
+        traceback header or a word the verdict weighs are read one by one (for their time, the
+        traceback and the evidence). The last lines of each chunk keep the clock going."""
+        carry, bad = b"", [0]
+        upto = n - 1  # the last line already looked at
+        while True:
+            data = f.read(TAIL_CHUNK)
+            block = carry + data
+            if not data:
+                if not block:
+                    return
+                block += b"\n"
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:  # one line longer than the chunk: keep the last part only
+                carry = block[-MAX_LINE_BYTES:]
+                continue
+            block, carry = block[:cut], block[cut:]
+            lines = None
+            hits = sorted({i for w in TAIL_WORDS for i in _finds(block, w)})
+            if hits:
+                lines = block.split(b"\n")
+                starts = [0]
+                for ln in lines:
+                    starts.append(starts[-1] + len(ln) + 1)
+                wanted: set[int] = set()
+                for pos in hits:
+                    k = bisect.bisect_right(starts, pos) - 1
+                    wanted.update(range(max(0, k - TAIL_BEFORE), min(len(lines) - 1, k + TAIL_AFTER)))
+                for k in sorted(wanted):
+                    line_n = n + k
+                    if line_n <= upto:
+                        continue
+                    text = _decode(lines[k].rstrip(b"\r"), name, line_n, self.report, bad)
+                    ts, _ = clock.stamp(text)
+                    level = look(line_n, text, ts)
+                    upto = line_n
+                    self.evidence.feed({"kind": "log", "pid": pid, "ts": ts, "text": text, "logfile": name,
+                                        "logline": line_n, "level": level})
+            for text in block[-4096:].split(b"\n")[-6:-1]:  # keep the clock near the chunk's end
+                clock.stamp(text.decode("latin-1"))
+            n += block.count(b"\n")
+            if not data:
+                return
+
 
     def pilot_log(self, path: Path) -> None:
         reader = Reader()
@@ -259,6 +388,14 @@ class _Job:
                     k += 1
 
 
+def _finds(block: bytes, word: bytes):
+    """Every position of `word` in `block`."""
+    at = block.find(word)
+    while at >= 0:
+        yield at
+        at = block.find(word, at + 1)
+
+
 def _first_date(path: Path) -> float | None:
     """The first full date in the first lines of a log, or None."""
     if not path.is_file():
@@ -289,9 +426,31 @@ def _reference_time(root: Path, pilot_ts: float | None) -> float:
         return 0.0
 
 
+@dataclass
+class Written:
+    """A converted job whose streams are JSONL files: `files` maps each pid to its file."""
+
+    job: dict
+    files: dict[int, Path]
+
+
 def convert_folder(root: Path, report: ImportReport) -> Converted:
-    """Read the work directory `root` (pilot log, payload output, logs, reports, prmon) as one job."""
-    job = _Job(root, report)
+    """Read the work directory `root` (pilot log, payload output, logs, reports, prmon) as one job,
+    its records in memory (for small jobs and tests; `convert_to_files` keeps memory bounded)."""
+    with tempfile.TemporaryDirectory(prefix="jemgui-grid-") as tmp:
+        out = convert_to_files(root, report, Path(tmp))
+        streams = {pid: [orjson.loads(line) for line in open(path, "rb")] for pid, path in out.files.items()}
+    return Converted(job=out.job, streams=streams)
+
+
+def convert_to_files(root: Path, report: ImportReport, dest: Path, avoid: set[int] = frozenset()) -> Written:
+    """Read the work directory `root` as one job and write its streams as `dest/events/<pid>.jsonl`.
+
+    Records are sorted on disk, never held together, so a log of any size fits
+    in bounded memory. A pid in `avoid` (one a JEM archive beside it uses) is
+    written as the next pid free.
+    """
+    job = _Job(root, report, dest / "spill")
     pilot = None
     if (root / "pilotlog.txt").is_file():
         job.pilot_log(root / "pilotlog.txt")
@@ -363,9 +522,16 @@ def convert_folder(root: Path, report: ImportReport) -> Converted:
         final = "KILLED" if pilot.signal else ("DONE" if job.payload_ok else "FAILED")
         if job.payload_ok is not None or pilot.signal:
             job.streams.add(PILOT_PID, out_job["ended"], (1 << 30, 0, 0, 0), {"kind": "state", "state": final})
-    streams = job.streams.build()
-    out_job["verdict"] = verdict.decide(out_job, streams, job.raised)
-    return Converted(job={k: v for k, v in out_job.items() if v is not None}, streams=streams)
+    out_job["log_clock"] = {"start": start, "offset": offset}
+    pids = job.streams.pids
+    free = max(pids | set(avoid) | {0}) + 1
+    renumber = {}
+    for old in sorted(pids):
+        if old in avoid:
+            renumber[old], free = free, free + 1
+    files = job.streams.write(dest / "events", renumber, job.evidence.feed)
+    out_job["verdict"] = verdict.decide(out_job, job.evidence, job.raised)
+    return Written(job={k: v for k, v in out_job.items() if v is not None}, files=files)
 
 
 def _facts(pilot_job: dict, pilot, report: dict, exit_code, wn, heartbeat, wrapper, mm) -> dict:

@@ -47,19 +47,12 @@ def join(inp, path: Path, kind: str, root: PurePosixPath) -> None:
         top = path / root if str(root) not in ("", ".") else path
     else:
         top = _copy_out(path, kind, root, dest, inp.report)
-    conv = gridjob.convert_folder(top, inp.report)
-    used = {s.pid for s in inp.streams}
-    free = max(used | set(conv.streams) | {0}) + 1
-    for old in sorted(conv.streams):
-        if old in used:
-            recs = conv.streams.pop(old)
-            for r in recs:
-                r["pid"] = free
-            conv.streams[free], free = recs, free + 1
-    _hand_over(inp, conv, dest, path.name)
+    out = gridjob.convert_to_files(top, inp.report, Path(inp._tmp.name) / "gridlogs-out",
+                                   avoid={s.pid for s in inp.streams})
+    _hand_over(inp, out, path.name)
     inp.manifest = inp.manifest or {"format": "jem-archive", "version": 1, "job": {}}
     job = inp.manifest.get("job") if isinstance(inp.manifest.get("job"), dict) else {}
-    inp.manifest["job"] = {**conv.job, **{k: v for k, v in job.items() if v is not None}}
+    inp.manifest["job"] = {**out.job, **{k: v for k, v in job.items() if v is not None}}
 
 
 def open_gridlogs(path: Path, kind: str, root: PurePosixPath):
@@ -68,34 +61,25 @@ def open_gridlogs(path: Path, kind: str, root: PurePosixPath):
 
     report = ImportReport()
     label = path.name
-    tmp = None
-    if kind == "folder":
-        top = path / root if str(root) not in ("", ".") else path
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix="jemgui-")
-        dest = Path(tmp.name)
-        try:
-            top = _copy_out(path, kind, root, dest, report)
-        except Exception:
-            tmp.cleanup()
-            raise
+    tmp = tempfile.TemporaryDirectory(prefix="jemgui-")
     try:
-        conv = gridjob.convert_folder(top, report)
-    except Exception:
-        if tmp is not None:
-            tmp.cleanup()
+        if kind == "folder":
+            top = path / root if str(root) not in ("", ".") else path
+        else:
+            top = _copy_out(path, kind, root, Path(tmp.name) / "work", report)
+        out = gridjob.convert_to_files(top, report, Path(tmp.name) / "out")
+        if (top / LEGACY).is_file():
+            _add_legacy(out, top / LEGACY, report)
+    except BaseException:
+        tmp.cleanup()
         raise
     inp = inputs.JobInput(label=label, report=report, _tmp=tmp)
-    inp.manifest = {"format": "jem-archive", "version": 1, "job": conv.job}
-    if inp._tmp is None:
-        inp._tmp = tempfile.TemporaryDirectory(prefix="jemgui-")
-    if (top / LEGACY).is_file():
-        _add_legacy(conv, top / LEGACY, report)
-    _hand_over(inp, conv, Path(inp._tmp.name), label)
+    inp.manifest = {"format": "jem-archive", "version": 1, "job": out.job}
+    _hand_over(inp, out, label)
     return inp
 
 
-def _add_legacy(conv, path: Path, report: ImportReport) -> None:
+def _add_legacy(out, path: Path, report: ImportReport) -> None:
     """A JEM 2 log (`JEM_LOG.tgz` holding `JEM_MON.jmd`) in the work directory joins the timeline:
     its streams move to pids the grid streams leave free, its facts fill what the logs did not say."""
     from jemgui.models import inputs
@@ -108,34 +92,29 @@ def _add_legacy(conv, path: Path, report: ImportReport) -> None:
     try:
         for p in sub.report.problems:
             report.add(f"{LEGACY}/{p.file}", p.line, p.code, p.message)
-        free = max(set(conv.streams) | {0}) + 1
+        free = max(set(out.files) | {0}) + 1
+        folder = next(iter(out.files.values())).parent if out.files else path.parent
         for stream in sub.streams:
             if stream.records is None:  # not a converted JEM 2 log: a packed JEM archive is not joined
                 report.add(LEGACY, 0, "bad-member", f"{stream.name} is not a JEM 2 log; left out")
                 continue
-            for r in stream.records:
-                r["pid"] = free
-            conv.streams[free], free = stream.records, free + 1
+            f = folder / f"{free}.jsonl"
+            with open(f, "wb") as w:
+                for r in stream.records:
+                    r["pid"] = free
+                    w.write(orjson.dumps(r) + b"\n")
+            out.files[free], free = f, free + 1
         for key, value in sub.job.items():
-            conv.job.setdefault(key, value)
+            out.job.setdefault(key, value)
     finally:
         sub.close()
 
 
-def _hand_over(inp, conv, where: Path, label: str) -> None:
-    """Write each converted stream as `events/<pid>.jsonl` under `where` and add it to `inp` as a
-    file: the indexer reads files a chunk at a time, while a stream handed over as a list is
-    taken whole (about five times its size in memory, measured)."""
+def _hand_over(inp, out, label: str) -> None:
+    """Add each converted stream's JSONL file to `inp`: the indexer reads files a chunk at a time."""
     from jemgui.models import inputs
 
-    events = where / "gridlogs-events"
-    events.mkdir(parents=True, exist_ok=True)
-    for pid in sorted(conv.streams):
-        recs = conv.streams.pop(pid)
-        f = events / f"{pid}.jsonl"
-        with open(f, "wb") as out:
-            for r in recs:
-                out.write(orjson.dumps(r) + b"\n")
-        del recs
+    for pid in sorted(out.files):
+        f = out.files[pid]
         inp.total_bytes += f.stat().st_size  # what the indexer reads, for its progress
         inp.streams.append(inputs.Stream(name=f"{label}#{pid}", pid=pid, path=f))

@@ -80,44 +80,64 @@ def pilot_error(codes: list[int] | None) -> dict | None:
     return {"code": codes[0], "name": name}
 
 
-def _scan(streams: dict[int, list[dict]]) -> list[tuple[str, str, dict]]:
-    """(class, reason, evidence) of each log line a pattern matches, in time order."""
-    found = []
-    seen: set[str] = set()
-    for recs in streams.values():
-        for r in recs:
-            if r.get("kind") != "log":
-                continue
-            text = r.get("text") or ""
-            if not any(w in text for w in WORDS):
-                continue
-            hit = next((p for p in PATTERNS if p[0].search(text)), None)
-            if hit is None:
-                continue
-            _, cls, reason = hit
-            key = f"{reason}|{r.get('logfile')}"
-            if key not in seen or len(found) < MAX_EVIDENCE:
-                seen.add(key)
-                found.append((r["ts"], cls, reason, {"file": r.get("logfile"), "line": r.get("logline"),
-                                                     "text": text.rstrip("\n")[:500]}))
-    found.sort(key=lambda f: f[0])
-    return [f[1:] for f in found]
+class Evidence:
+    """What the verdict weighs, gathered from every record as it goes by (`feed`), so the
+    records never have to be held together: the lines PATTERNS match (with their time),
+    the payload's and transform's first FATAL/CRITICAL and ERROR lines, and the pilot's
+    lines that name error codes."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[float, str, str, dict]] = []
+        self._seen: set[str] = set()
+        self.worst: dict[str, list[dict]] = {"bad": [], "error": []}
+        self.pilot: list[dict] = []
+
+    def feed(self, r: dict) -> None:
+        if r.get("kind") != "log":
+            return
+        text = r.get("text") or ""
+        pid = r.get("pid")
+        level = r.get("level")
+        if pid != 1 and level in ("FATAL", "CRITICAL", "CATASTROPHE", "ERROR"):
+            found = self.worst["error" if level == "ERROR" else "bad"]
+            if len(found) < 3:
+                found.append(_where(r, text))
+        if pid == 1 and len(self.pilot) < 20 and ("pilotErrorCodes" in text or "error has already been set" in text
+                                                  or "error code: " in text):
+            self.pilot.append(_where(r, text))
+        if not any(w in text for w in WORDS):
+            return
+        hit = next((p for p in PATTERNS if p[0].search(text)), None)
+        if hit is None:
+            return
+        _, cls, reason = hit
+        key = f"{reason}|{r.get('logfile')}"
+        if key not in self._seen or len(self.found) < MAX_EVIDENCE:
+            self._seen.add(key)
+            self.found.append((r.get("ts", 0.0), cls, reason, _where(r, text)))
+
+    def hits(self) -> list[tuple[str, str, dict]]:
+        """(class, reason, evidence) of each line a pattern matched, in time order."""
+        return [f[1:] for f in sorted(self.found, key=lambda f: f[0])]
+
+    def worst_lines(self) -> list[dict]:
+        """The payload's and transform's first FATAL/CRITICAL lines, else its first ERROR lines (not the pilot's)."""
+        return self.worst["bad"] or self.worst["error"]
+
+    def pilot_lines(self, code: int) -> list[dict]:
+        return [e for e in self.pilot if "error code: " not in e["text"] or f"error code: {code}" in e["text"]][:3]
+
+    @classmethod
+    def of(cls, streams: dict[int, list[dict]]) -> Evidence:
+        ev = cls()
+        for pid, recs in streams.items():
+            for r in recs:
+                ev.feed(r if "pid" in r else {**r, "pid": pid})
+        return ev
 
 
-def _worst_lines(streams: dict[int, list[dict]]) -> list[dict]:
-    """The payload's and transform's first FATAL/CRITICAL lines, else its first ERROR lines (not the pilot's)."""
-    worst: dict[str, list[dict]] = {"bad": [], "error": []}
-    for pid, recs in streams.items():
-        if pid == 1:
-            continue
-        for r in recs:
-            level = r.get("level") if r.get("kind") == "log" else None
-            if level in ("FATAL", "CRITICAL", "CATASTROPHE", "ERROR"):
-                found = worst["error" if level == "ERROR" else "bad"]
-                if len(found) < 3:
-                    found.append({"file": r.get("logfile"), "line": r.get("logline"),
-                                  "text": (r.get("text") or "").rstrip("\n")[:500]})
-    return worst["bad"] or worst["error"]
+def _where(r: dict, text: str) -> dict:
+    return {"file": r.get("logfile"), "line": r.get("logline"), "text": text.rstrip("\n")[:500]}
 
 
 def _wrapper(job: dict) -> list[dict]:
@@ -129,19 +149,10 @@ def _wrapper(job: dict) -> list[dict]:
              "text": f"error_code {w['code']}" + (f": {w['diag']}" if w.get("diag") else "")}]
 
 
-def _pilot_lines(streams: dict[int, list[dict]], code: int) -> list[dict]:
-    out = []
-    for r in streams.get(1, []):
-        text = r.get("text") or ""
-        if r.get("kind") == "log" and ("pilotErrorCodes" in text or "error has already been set" in text
-                                       or f"error code: {code}" in text):
-            out.append({"file": "pilotlog.txt", "line": r.get("logline"), "text": text.rstrip("\n")[:500]})
-    return out[:3]
-
-
-def decide(job: dict, streams: dict[int, list[dict]], raised: list[dict] | None = None) -> dict | None:
+def decide(job: dict, streams: dict[int, list[dict]] | Evidence, raised: list[dict] | None = None) -> dict | None:
     """The verdict for a failed job (None when it succeeded): class, reason, evidence.
 
+    `streams` is the job's records by pid, or the `Evidence` already gathered from them;
     `raised` holds the exception lines (`{file, line, text}`) of the tracebacks
     in the payload's logs that were not logged as handled, in order.
     """
@@ -149,13 +160,14 @@ def decide(job: dict, streams: dict[int, list[dict]], raised: list[dict] | None 
     exit_code = job.get("exit_code")
     if not codes and exit_code == 0:
         return None
-    hits = _scan(streams)
+    ev = streams if isinstance(streams, Evidence) else Evidence.of(streams)
+    hits = ev.hits()
     if raised:
         hits.append((TASK, "an exception in the job's own code", raised[-1]))
     perr = pilot_error(codes)
     if perr:
         name, cls = PILOT_CODES.get(perr["code"], (None, UNCLEAR))
-        evidence = _pilot_lines(streams, perr["code"])
+        evidence = ev.pilot_lines(perr["code"])
         if cls == UNCLEAR:
             deciding = [h for h in hits if h[0] != UNCLEAR]
             if deciding:
@@ -164,7 +176,7 @@ def decide(job: dict, streams: dict[int, list[dict]], raised: list[dict] | None 
                 return {"class": cls, "reason": f"pilot error {perr['code']} ({name}) and {deciding[0][1]}",
                         "evidence": evidence}
         if cls == TASK:
-            evidence += _wrapper(job) + _worst_lines(streams)
+            evidence += _wrapper(job) + ev.worst_lines()
         return {"class": cls, "reason": f"pilot error {perr['code']} ({name or 'unknown code'})",
                 "evidence": evidence + [h[2] for h in hits if h[0] == cls][:MAX_EVIDENCE]}
     message = job.get("exit_message") or ""
@@ -175,7 +187,7 @@ def decide(job: dict, streams: dict[int, list[dict]], raised: list[dict] | None 
                 "evidence": [{"file": "jobReport.json", "line": 0, "text": message}]}
     if isinstance(exit_code, int) and exit_code in TRF_TASK:
         return {"class": TASK, "reason": f"transform exit code {exit_code} ({TRF_TASK[exit_code]})",
-                "evidence": (_worst_lines(streams) + [h[2] for h in hits])[:MAX_EVIDENCE]}
+                "evidence": (ev.worst_lines() + [h[2] for h in hits])[:MAX_EVIDENCE]}
     if isinstance(exit_code, int) and exit_code in TRF_SITE:
         return {"class": SITE, "reason": f"transform exit code {exit_code} ({TRF_SITE[exit_code]}): killed from outside",
                 "evidence": [h[2] for h in hits][:MAX_EVIDENCE]}

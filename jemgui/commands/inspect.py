@@ -14,6 +14,7 @@ from jemgui.commands.common import (
     print_json,
     run_guarded,
 )
+from jemgui.models.at_exception import failing_stack
 from jemgui.models.index import Index
 
 HELP = "print the replayed state at one position"
@@ -80,9 +81,17 @@ def run(args: argparse.Namespace) -> int:
         ix = open_for_cli(args)
         if ix.count == 0:
             raise CommandFailed(f"{args.archive}: the job has no records")
-        state = ix.state_at(position(ix, args))
+        pos = position(ix, args)
+        state = ix.state_at(pos)
+        # at the failure, the frames the exception passed show their locals at the exception
+        failing = failing_stack(ix, state.thread(state.current_thread), pos) if args.failure else None
         if args.json:
-            print_json(state.to_json())
+            out = state.to_json()
+            if failing is not None:
+                for t, ts in zip(out["threads"], state.threads, strict=True):
+                    if ts.key == state.current_thread:
+                        t["stack"] = failing
+            print_json(out)
             return 0
         rec = state.record
         print(f"Position {state.pos}: {rec.get('kind')} at {fmt_time(rec.get('ts'))} (record {rec.get('pid')}:"
@@ -90,9 +99,12 @@ def run(args: argparse.Namespace) -> int:
         for t in state.threads:
             mark = "*" if t.key == state.current_thread else " "
             print(f"{mark} thread {t.pid}/{t.tid}")
-            for depth, f in enumerate(t.stack):
-                print(f"    {'  ' * depth}{f.func} at {f.file}:{f.line}")
-                for name, (typ, val) in f.locals.items():
+            frames = failing if failing is not None and t.key == state.current_thread else [
+                f.to_json() for f in t.stack]
+            for depth, f in enumerate(frames):
+                at = "  (locals at the exception)" if f.get("locals_at") else ""
+                print(f"    {'  ' * depth}{f['func']} at {f['file']}:{f['line']}{at}")
+                for name, (typ, val) in f["locals"].items():
                     print(f"    {'  ' * depth}  {name}: {typ} = {val}")
             if t.returned:
                 print(f"    returned from {t.returned[0]}: {t.returned[1][1]}")

@@ -41,6 +41,10 @@ def hint_text(hint: dict) -> str:
     return f"{label}: {hint['reason']} ({hint['based_on']})"
 
 
+def _short(value: str, limit: int = 100) -> str:
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
 def render(s: dict) -> list[str]:
     """The summary as text for a terminal."""
     job = s["job"]
@@ -65,9 +69,12 @@ def render(s: dict) -> list[str]:
             out.append("Stack (outermost first):")
         for fr in f["stack"]:
             out.append(f"  {fr['file']}:{fr['line']} in {fr['func']}")
+            if fr.get("locals_at") and fr is not f["stack"][-1]:  # the frames the exception passed on its way out
+                out += [f"      {name} = {_short(val)}" for name, (_, val) in fr["locals"].items()]
         if f["stack"]:
-            out.append("Locals of the failing frame:")
-            for name, (typ, val) in f["stack"][-1]["locals"].items():
+            top = f["stack"][-1]
+            out.append("Locals of the failing frame" + (" (at the exception):" if top.get("locals_at") else ":"))
+            for name, (typ, val) in top["locals"].items():
                 out.append(f"  {name}: {typ} = {val}")
     p = s["peak"]
     load = f"{p['load1']:.2f}" if p["load1"] is not None else "?"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from jemgui.models import failure as failures
+from jemgui.models.at_exception import failing_stack
 from jemgui.models.gridlogs import summary as grid_summary
 from jemgui.models.records import FINAL_STATES
 
@@ -105,7 +106,7 @@ def _failure_json(ix: Index, found: failures.Failure) -> dict:
         "type": rec.get("type"), "message": rec.get("message"),
         "file": rec.get("file"), "line": rec.get("line"), "func": rec.get("func"),
         "traceback": rec.get("traceback"),
-        "stack": [f.to_json() for f in thread.stack] if thread else [],
+        "stack": failing_stack(ix, thread, found.position),
         "certain": found.certain, "why": found.why,
     }
     if found.kind == "command":

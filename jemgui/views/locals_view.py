@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from jemgui.models.at_exception import exception_locals
 from jemgui.models.cursor import Cursor
 from jemgui.views import theme
 from jemgui.views.binding import subscribe
@@ -98,22 +99,32 @@ class LocalsView(QWidget):
             func, pair = returned
             self.returned.addTopLevelItem(self._item((func, *pair)))
 
+    def _values(self, frame) -> tuple[dict, set, str]:
+        """(locals, names changed here, how the note names them): a frame with no values at this
+        record (verbosity 2 and 3) that an exception is passing shows its locals at the exception."""
+        if not frame.locals and getattr(frame, "seg_id", None) is not None and self.cursor.pos is not None:
+            found = exception_locals(self.cursor.index, frame.seg_id, self.cursor.pos)
+            if found is not None:
+                return found[1], set(), " at the exception"
+        return frame.locals, frame.changed, ""
+
     def _show_frame(self, frame) -> None:
-        n = len(frame.locals)
-        self.note.setText(f"{frame.func}  ·  {n} local{'s' if n != 1 else ''}"
-                          + (f"  ·  {len(frame.changed)} changed here" if frame.changed else ""))
-        names = list(frame.locals)
+        values, changed_here, at = self._values(frame)
+        n = len(values)
+        self.note.setText(f"{frame.func}  ·  {n} local{'s' if n != 1 else ''}{at}"
+                          + (f"  ·  {len(changed_here)} changed here" if changed_here else ""))
+        names = list(values)
         shown = (frame.frame_id, names)
         if shown != self._shown:   # another frame or other names: new rows, else update in place
             self._shown = shown
             self.locals.clear()
-            self.locals.addTopLevelItems([self._item((name, *frame.locals[name])) for name in names])
+            self.locals.addTopLevelItems([self._item((name, *values[name])) for name in names])
         plain, changed_brush = QBrush(), QBrush(theme.CHANGED_BACKGROUND)
         for i, name in enumerate(names):
             item = self.locals.topLevelItem(i)
-            type_name, value = frame.locals[name]
+            type_name, value = values[name]
             self._fill(item, (name, type_name, value))
-            changed = name in frame.changed
+            changed = name in changed_here
             for col in range(3):
                 item.setBackground(col, changed_brush if changed else plain)
             font = item.font(0)

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "open": ("jemgui.commands.open", "open an archive in the inspector window (default)"),
     "demo": ("jemgui.commands.demo", "record the demo job and open it at its failure"),
     "summary": ("jemgui.commands.summary", "print what a job did and where it failed"),
+    "triage": ("jemgui.commands.triage", "group many jobs' failures by site and task"),
     "inspect": ("jemgui.commands.inspect", "print the replayed state at one position"),
     "export": ("jemgui.commands.export", "write a job as Chrome trace, CSV or JSONL"),
     "run": ("jemgui.commands.run", "run a job under the monitor and record it"),

@@ -1,0 +1,168 @@
+"""One job's triage facts: what `summary --json` says of it, cut to what a table of many jobs needs.
+
+`input_facts(path)` opens every job an input holds (through the index cache,
+so the inspector opens it at once later) and returns one small dict per job;
+an input that cannot be read gives one dict with `outcome` "unreadable" and the
+one-line `error`, so one bad tarball never stops a triage of thousands. The
+facts are kept in a small table beside the index cache, keyed like it by the
+input's content, so a second triage of the same files reads no log at all.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import orjson
+
+from jemgui.models import cache
+from jemgui.models.triage.signature import headline, signature
+
+#: bump when the facts or the signature change: old cached facts are then recomputed
+FACTS_VERSION = 2
+MAX_MESSAGE = 300
+MAX_EVIDENCE = 3
+CLASSES = {"site": "site", "task": "task", "unclear": "unclear", "unknown": "unclear"}
+
+
+def _cut(text, n: int = MAX_MESSAGE):
+    return text[:n] if isinstance(text, str) else text
+
+
+def _cpu_efficiency(peak: dict, job: dict) -> float | None:
+    """CPU seconds per wall second: prmon's cumulative utime+stime over wtime, else the
+    transform report's executors' cpuTime over wallTime."""
+    wtime = peak.get("wtime")
+    if isinstance(wtime, (int, float)) and wtime > 0 and peak.get("utime") is not None:
+        return round((peak.get("utime", 0) + peak.get("stime", 0)) / wtime, 3)
+    ex = [e for e in job.get("executors") or [] if isinstance(e, dict)]
+    cpu = sum(e.get("cpuTime") or 0 for e in ex)
+    wall = sum(e.get("wallTime") or 0 for e in ex)
+    return round(cpu / wall, 3) if wall > 0 else None
+
+
+def from_summary(s: dict, recorded_peak: dict) -> dict:
+    """The triage facts of one job from its `summarize` result (and the index's recorded peaks)."""
+    job = s.get("job") or {}
+    hint = s.get("hint") or {}
+    cls = hint.get("class")
+    outcome = "ok" if cls == "none" else ("unknown" if cls == "unknown" else "failed")
+    fail = s.get("failure")
+    failure = None
+    if fail:
+        failure = {k: _cut(fail.get(k)) for k in ("kind", "type", "message", "file", "line", "func", "record")}
+        failure["traceback"] = (fail.get("traceback") or [])[-12:]
+        if not failure["traceback"] and fail.get("stack"):
+            failure["traceback"] = [[f.get("file"), f.get("line"), f.get("func")] for f in fail["stack"]][-12:]
+    peak = s.get("peak") or {}
+    f = {
+        "id": str(job["id"]) if job.get("id") is not None else None,
+        "task": str(job["task"]) if job.get("task") is not None else None,
+        "site": job.get("site") or job.get("queue"),
+        "queue": job.get("queue"),
+        "host": job.get("host"),
+        "source": job.get("source") or "JEM archive",
+        "outcome": outcome,
+        "class": None if outcome == "ok" else CLASSES.get(cls, "unclear"),
+        "reason": _cut(hint.get("reason")),
+        "exit_code": s.get("exit_code"),
+        "exit_acronym": s.get("exit_acronym"),
+        "exit_message": _cut(s.get("exit_message")),
+        "pilot_error": s.get("pilot_error"),
+        "failure": failure,
+        "evidence": [{"file": e.get("file"), "line": e.get("line"), "text": _cut(e.get("text"))}
+                     for e in (hint.get("evidence") or [])[:MAX_EVIDENCE]],
+        "based_on": _cut(hint.get("based_on")),
+        "started": s.get("started"),
+        "ended": s.get("ended"),
+        "duration": s.get("duration"),
+        "peak_rss": peak.get("rss"),
+        "peak_pss": peak.get("pss"),
+        "peak_vms": peak.get("vms"),
+        "peak_memory": peak.get("pss") if peak.get("pss") is not None else peak.get("rss"),
+        "cpu_efficiency": _cpu_efficiency(recorded_peak, job),
+        "records": s.get("records"),
+    }
+    f["signature"] = signature(f)
+    f["headline"] = headline(f)
+    return f
+
+
+def _one_job(path: Path, job: str | None) -> dict:
+    from jemgui.models.index import open_index
+    from jemgui.models.summary import summarize
+
+    ix = open_index(path, job=job)
+    try:
+        return from_summary(summarize(ix), dict(ix.meta.get("peak") or {}))
+    finally:
+        ix.close()
+
+
+def _compute(path: Path) -> list[dict]:
+    """Facts of every job in `path` (a pack or folder may hold several JEM jobs)."""
+    from jemgui.models.inputs import UnreadableInput, list_jobs
+
+    try:
+        return [{**_one_job(path, None), "job": None}]
+    except UnreadableInput:
+        try:
+            refs = list_jobs(path)
+        except UnreadableInput:
+            refs = []
+        if len(refs) < 2:
+            raise
+    return [{**_one_job(path, r.key), "job": r.key} for r in refs]
+
+
+# -- the facts cache ---------------------------------------------------------------------------
+
+def _db() -> sqlite3.Connection:
+    db = sqlite3.connect(cache.cache_dir() / "triage.sqlite", timeout=60)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY, value BLOB)")
+    return db
+
+
+def _lookup(key: str) -> list[dict] | None:
+    db = _db()
+    try:
+        row = db.execute("SELECT value FROM facts WHERE key=?", (key,)).fetchone()
+    finally:
+        db.close()
+    return orjson.loads(row[0]) if row else None
+
+
+def _store(key: str, facts: list[dict]) -> None:
+    db = _db()
+    try:
+        with db:
+            db.execute("INSERT OR REPLACE INTO facts VALUES (?, ?)", (key, orjson.dumps(facts)))
+    finally:
+        db.close()
+
+
+def clear_cache() -> None:
+    """Forget every cached facts (the indexes stay): for tests and benchmarks."""
+    (cache.cache_dir() / "triage.sqlite").unlink(missing_ok=True)
+    for suffix in ("-wal", "-shm"):
+        (cache.cache_dir() / f"triage.sqlite{suffix}").unlink(missing_ok=True)
+
+
+def input_facts(path: str | os.PathLike, use_cache: bool = True) -> list[dict]:
+    """The facts of each job in the input `path`; never raises for a bad input (see the module doc)."""
+    path = Path(path)
+    try:
+        key = f"{FACTS_VERSION}|{cache.content_key(path)}"
+        found = _lookup(key) if use_cache else None
+        if found is None:
+            found = _compute(path)
+            if use_cache:
+                _store(key, found)
+    except cache.CacheUnusable:
+        raise  # the cache folder is a part of the installation: the whole triage stops (exit 4)
+    except Exception as exc:  # noqa: BLE001 - one unreadable input is a row of the table, not the end
+        return [{"path": str(path), "job": None, "outcome": "unreadable", "class": None, "signature": None,
+                 "error": " ".join(str(exc).split())[:MAX_MESSAGE] or type(exc).__name__}]
+    return [{"path": str(path), **f} for f in found]

@@ -160,8 +160,8 @@ def input_facts(path: str | os.PathLike, use_cache: bool = True) -> list[dict]:
             found = _compute(path)
             if use_cache:
                 _store(key, found)
-    except cache.CacheUnusable:
-        raise  # the cache folder is a part of the installation: the whole triage stops (exit 4)
+    except (cache.CacheUnusable, ImportError):
+        raise  # the cache folder or a module of the installation: the whole triage stops
     except Exception as exc:  # noqa: BLE001 - one unreadable input is a row of the table, not the end
         return [{"path": str(path), "job": None, "outcome": "unreadable", "class": None, "signature": None,
                  "error": " ".join(str(exc).split())[:MAX_MESSAGE] or type(exc).__name__}]

@@ -117,7 +117,7 @@ def _client(address: str):
     except ImportError:
         raise NoDask("Dask distributed is not installed (pip install 'jemgui[dask]')") from None
     try:
-        return Client(address, timeout="20s")
+        return Client(address, timeout="10s")
     except (OSError, TimeoutError, ValueError) as exc:
         raise NoDask(f"cannot reach the Dask scheduler at {address} ({' '.join(str(exc).split())})") from None
 
@@ -152,10 +152,10 @@ def _on_dask(paths: list[str], address: str) -> Iterator[tuple[int, list[dict]]]
 def iter_facts(paths: list[str], workers: int | None = None, scheduler: str | None = None,
                ) -> Iterator[tuple[int, list[dict]]]:
     """(inputs done, their facts) per finished batch, in the order they finish."""
+    if scheduler:  # even with nothing to do: an unreachable scheduler is said
+        return _on_dask(paths, scheduler)
     if not paths:
         return iter(())
-    if scheduler:
-        return _on_dask(paths, scheduler)
     return _on_pool(paths, max(1, workers or default_workers()))
 
 

@@ -207,12 +207,44 @@ def settle(app, rounds: int = 5) -> None:
 
 
 def screenshot(path: str | Path, out: str | Path, job: str | None = None, where: str | None = None,
-               record: tuple[int, int] | None = None) -> Path:
-    """Render the window offscreen with `path` loaded and save it as a PNG."""
+               record: tuple[int, int] | None = None, wait_indexed: bool = False) -> Path:
+    """Render the window offscreen with `path` loaded and save it as a PNG.
+
+    The picture is taken as soon as the window is usable (a big input's first records are in,
+    with the progress bar), or once indexing ended with `wait_indexed`.
+    """
     app = make_app(offscreen=True)
     with offscreen_window(app) as window:
-        open_now(window, path, job, where, record)
-        return save_grab(app, window, out)
+        open_and_wait(app, window, path, job, where, record, wait_indexed)
+        try:
+            return save_grab(app, window, out)
+        finally:
+            window.cancel_open()
+            window.opener.wait(10)
+
+
+def open_and_wait(app, window, path: str | Path, job: str | None = None, where: str | None = None,
+                  record: tuple[int, int] | None = None, indexed: bool = True) -> None:
+    """Open `path` the way a user does (in the background) and return once the window shows it:
+    usable (its first records, while indexing goes on) or, with `indexed`, wholly indexed.
+    UnreadableInput (one line) when it cannot be opened."""
+    import time
+
+    from jemgui.models.inputs import UnreadableInput
+
+    state: dict = {}
+    window.opener.failed.connect(lambda _p, reason: state.setdefault("failed", reason))
+    window.opener.opened.connect(lambda *_: state.setdefault("indexed", True))
+    window.opener.started.connect(lambda *_: state.setdefault("usable", True))
+    window.opener.choose_job.connect(lambda _p, jobs: state.setdefault(
+        "failed", f"it holds {len(jobs)} jobs: choose one with --job"))
+    window.open_path(path, job, where, record)
+    while not ("failed" in state or "indexed" in state or ("usable" in state and not indexed)):
+        app.processEvents()
+        time.sleep(0.005)
+    if "failed" in state:
+        raise UnreadableInput(state["failed"])
+    settle(app)
 
 
 @contextmanager

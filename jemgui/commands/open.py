@@ -1,4 +1,4 @@
-"""`jemgui [open] ARCHIVE [--job ID] [--failure | --record PID:SEQ] [--screenshot FILE.png]`."""
+"""`jemgui [open] ARCHIVE [--job ID] [--failure | --record PID:SEQ] [--screenshot FILE.png [--wait-indexed]]`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--failure", action="store_true", help="open at the exception that ended the job")
     where.add_argument("--record", metavar="PID:SEQ", help="open at the record with this pid and seq")
     parser.add_argument("--screenshot", metavar="FILE.png",
-                        help="render the window offscreen after loading, save it, and exit")
+                        help="render the window offscreen as soon as it is usable (a big archive: its first "
+                             "records, while indexing goes on), save it, and exit")
+    parser.add_argument("--wait-indexed", action="store_true",
+                        help="with --screenshot: take the picture once indexing ended")
 
 
 def placement(args: argparse.Namespace) -> tuple[str | None, tuple[int, int] | None]:
@@ -32,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
     where, record = placement(args)
     if args.archive is not None and not Path(args.archive).exists():
         return run_guarded("open", lambda: _fail(f"{args.archive}: no such file or folder"))
+    if args.wait_indexed and not args.screenshot:
+        from jemgui.cli import UsageError
+
+        raise UsageError("--wait-indexed goes with --screenshot")
     if args.screenshot:
         if args.archive is None:
             from jemgui.cli import UsageError
@@ -54,7 +61,8 @@ def _screenshot(args: argparse.Namespace, where, record) -> int:
     from jemgui.models.inputs import UnreadableInput
 
     try:
-        out = screenshot(args.archive, args.screenshot, args.job, where, record)
+        out = screenshot(args.archive, args.screenshot, args.job, where, record,
+                         wait_indexed=args.wait_indexed or where == "failure" or record is not None)
     except UnreadableInput as exc:
         raise CommandFailed(str(exc)) from exc
     except CacheUnusable as exc:

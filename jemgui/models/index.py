@@ -51,8 +51,12 @@ class Indexer:
         """True when a complete index of this input already exists."""
         return self.final_path.exists()
 
-    def run(self, progress=None, cancel: threading.Event | None = None) -> Path:
-        """Build (unless cached) and return the final index path."""
+    def run(self, progress=None, cancel: threading.Event | None = None, on_input=None) -> Path:
+        """Build (unless cached) and return the final index path.
+
+        `on_input(JobInput)` is called once the input is open, before indexing starts (a quick
+        look at it, such as the failure at the streams' ends).
+        """
         if self.cached:
             cache.mark_used(self.final_path)
             return self.final_path
@@ -60,6 +64,8 @@ class Indexer:
 
         inp = open_input(self.path, self.job)
         try:
+            if on_input is not None:
+                on_input(inp)
             indexer.remove(self.db_path)
             indexer.build(inp, self.db_path, progress, cancel)
             os.replace(self.db_path, self.final_path)

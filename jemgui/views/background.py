@@ -22,9 +22,13 @@ class BackgroundQueries(QObject):
 
     _done = Signal(str, int, object, object)   # channel, generation, result, error
 
-    def __init__(self, open_reader: Callable[[], Any], parent: QObject | None = None):
+    def __init__(self, open_reader: Callable[[], Any], parent: QObject | None = None,
+                 update_reader: Callable[[Any], None] | None = None):
         super().__init__(parent)
         self._open_reader = open_reader
+        self._update_reader = update_reader
+        self._version = 0  #: bumped when the index grew or moved: readers update before the next query
+        self._readers: list = []
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jemgui-query")
         self._generation: dict[str, int] = {}
@@ -54,10 +58,33 @@ class BackgroundQueries(QObject):
         """Drop whatever result is pending on `channel`."""
         self._generation[channel] = self._generation.get(channel, 0) + 1
 
+    def index_changed(self) -> None:
+        """The index grew (or moved to its finished file): readers catch up before their next query."""
+        self._version += 1
+
+    def close(self) -> None:
+        """Drop pending results and release the readers' connections (once a running query ended)."""
+        for channel in list(self._generation):
+            self.cancel(channel)
+        self._pool.submit(self._close_readers)
+        self._pool.shutdown(wait=False, cancel_futures=False)
+
+    def _close_readers(self) -> None:
+        for reader in self._readers:
+            close = getattr(reader, "close", None)
+            if close is not None:
+                close()
+        self._readers.clear()
+
     def _reader(self):
         reader = getattr(self._local, "reader", None)
         if reader is None:
             reader = self._local.reader = self._open_reader()
+            self._local.version = self._version
+            self._readers.append(reader)
+        elif self._local.version != self._version and self._update_reader is not None:
+            self._local.version = self._version
+            self._update_reader(reader)
         return reader
 
     def _work(self, channel: str, gen: int, fn: Callable) -> None:

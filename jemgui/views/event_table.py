@@ -340,6 +340,13 @@ class EventTableView(QWidget):
         self._show_count()
         self._follow()
 
+    def grow(self) -> None:
+        """The index grew: new rows at the end (a filter is applied again to what is new)."""
+        self.model.grow()
+        if self.model.positions is not None:
+            self.apply_filter()
+        self._show_count()
+
     def _show_count(self) -> None:
         total = self.index.count
         if self.model.positions is None:

@@ -42,80 +42,126 @@ class JobHeader(QFrame):
     def __init__(self, index, cursor: Cursor, summary: dict, parent: QWidget | None = None):
         super().__init__(parent)
         self.index, self.cursor, self.summary = index, cursor, summary
+        self.indexing = False  #: the index is still being built: counts grow, the failure may be early
         self.setObjectName("jobHeader")
         self.setStyleSheet("QFrame#jobHeader { background: #263238; }"
                            " QFrame#jobHeader QLabel { color: #eceff1; }")
+        self.facts = QLabel()
+        self.facts.setTextFormat(Qt.TextFormat.RichText)
+        self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.facts.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.facts.setMinimumWidth(200)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.now = QLabel()
+        self.now.setToolTip("The job's state at the cursor")
+        self.badge = QPushButton()
+        self.badge.setObjectName("failureBadge")
+        self.badge.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.badge.clicked.connect(self.go_to_failure)
+        self.failure_pos: int | None = None
+        self._early: dict | None = None
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.addWidget(self.facts, 1)
+        layout.addWidget(self.now)
+        layout.addWidget(self.badge)
+        self.show_summary(summary)
+        subscribe(self, cursor.changed, self._on_cursor)
+        self._show_now()
+
+    def show_summary(self, summary: dict, indexing: bool = False) -> None:
+        """Show the job's facts and its failure (again, when the summary changed)."""
+        self.summary, self.indexing = summary, indexing
+        self._show_facts()
+        failure = summary.get("failure")
+        if failure is None and self._early is not None and indexing:
+            return  # the early failure stays until the whole index says otherwise
+        self._early = None
+        self.failure_pos = failure.get("position") if failure else None
+        if failure:
+            self._show_failure(failure)
+            return
         job = summary.get("job") or {}
-        state = summary.get("final_state") or ("ended abruptly" if summary.get("ended_abruptly") else "?")
-        exit_code = summary.get("exit_code")
+        state = self._state()
+        exit_code = summary.get("exit_code", job.get("exit_code"))
+        ok = state == "DONE" or exit_code == 0
+        running = not ok and exit_code is None and state in ("STARTED", "RUNNING")
+        self.badge.setText("…  Indexing, no failure so far" if indexing and not ok else "✔  Succeeded" if ok
+                           else "▶  Running, no failure so far" if running else f"No exception recorded ({state})")
+        self.badge.setToolTip((summary.get("hint") or {}).get("based_on", ""))
+        self.badge.setStyleSheet("QPushButton#failureBadge { background: %s; color: white;"
+                                 " font-weight: bold; border-radius: 4px; padding: 4px 10px; }"
+                                 % ("#2e7d32" if ok else "#1565c0" if running or indexing else "#ef6c00"))
+
+    def show_early_failure(self, failure: dict) -> None:
+        """The failure read from the streams' ends while indexing runs (its record may not be indexed yet)."""
+        if self.failure_pos is not None:
+            return
+        self._early = failure
+        self._show_failure(failure)
+
+    def _state(self) -> str:
+        s = self.summary
+        return s.get("final_state") or ("indexing" if self.indexing else
+                                        "ended abruptly" if s.get("ended_abruptly") else "?")
+
+    def _show_facts(self) -> None:
+        summary, index = self.summary, self.index
+        job = summary.get("job") or {}
+        state = self._state()
+        exit_code = summary.get("exit_code", job.get("exit_code"))
+        records = index.count if self.indexing else summary.get("records", index.count)
         facts = [
             ("Job", job.get("id") or summary.get("label") or "?"),
             ("Name", job.get("name")),
             ("Site", job.get("site")),
             ("Host", job.get("host")),
             ("User", short_user(job["user"]) if job.get("user") else None),
-            ("Exit", None if exit_code is None and state in ("STARTED", "RUNNING")  # not yet
+            ("Exit", None if exit_code is None and state in ("STARTED", "RUNNING", "indexing")  # not yet
              else "?" if exit_code is None else str(exit_code)),
             ("Duration", theme.duration(summary.get("duration"))),
-            ("Records", f"{summary.get('records', index.count):,}"),
+            ("Records", f"{records:,}" + (" so far" if self.indexing else "")),
         ]
         parts = [f"<span style='color:#90a4ae'>{k}</span>&nbsp;<b>{html.escape(str(v))}</b>"
                  for k, v in facts if v not in (None, "")]
         colour = STATE_COLOURS.get(state, "#ef6c00")
         parts.insert(5, f"<span style='color:#90a4ae'>State</span>&nbsp;"
                         f"<b style='color:white; background:{colour}'>&nbsp;{html.escape(state)}&nbsp;</b>")
-        self.facts = QLabel("&nbsp;&nbsp;&nbsp;".join(parts))
-        self.facts.setTextFormat(Qt.TextFormat.RichText)
-        self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.facts.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.facts.setMinimumWidth(200)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.facts.setText("&nbsp;&nbsp;&nbsp;".join(parts))
         if job.get("user"):
             self.facts.setToolTip(f"User: {job['user']}")
-        self.now = QLabel()
-        self.now.setToolTip("The job's state at the cursor")
-        self.badge = QPushButton()
-        self.badge.setObjectName("failureBadge")
-        self.badge.setCursor(Qt.CursorShape.PointingHandCursor)
-        failure = summary.get("failure")
-        self.failure_pos = failure.get("position") if failure else None
-        if failure:
-            self.badge.setText(badge_text(failure))
-            hint = summary.get("hint") or {}
-            where = f"{failure.get('file') or '?'}:{failure.get('line')}"
-            doubt = "" if failure.get("certain", True) else f"\nUncertain: {failure.get('why')}"
-            self.badge.setToolTip(f"Go to the failure (Ctrl+Shift+F, record {failure.get('record')}): "
-                                  f"{failure.get('type')}: {failure.get('message')}\nat {where} in "
-                                  f"{failure.get('func')}{doubt}\n"
-                                  f"Looks like a {hint.get('class', '?')} problem: {hint.get('reason', '?')}")
-            colour, hover = ("#c62828", "#e53935") if failure.get("certain", True) else ("#ef6c00", "#fb8c00")
-            self.badge.setStyleSheet(f"QPushButton#failureBadge {{ background: {colour}; color: white;"
-                                     " font-weight: bold; border-radius: 4px; padding: 4px 10px; }"
-                                     f" QPushButton#failureBadge:hover {{ background: {hover}; }}")
-            self.badge.clicked.connect(self.go_to_failure)
-        else:
-            ok = state == "DONE" or exit_code == 0
-            running = not ok and exit_code is None and state in ("STARTED", "RUNNING")
-            self.badge.setText("✔  Succeeded" if ok else "▶  Running, no failure so far" if running
-                               else f"No exception recorded ({state})")
-            self.badge.setToolTip((summary.get("hint") or {}).get("based_on", ""))
-            self.badge.setStyleSheet("QPushButton#failureBadge { background: %s; color: white;"
-                                     " font-weight: bold; border-radius: 4px; padding: 4px 10px; }"
-                                     % ("#2e7d32" if ok else "#1565c0" if running else "#ef6c00"))
-            self.badge.setEnabled(True)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 8, 4)
-        layout.addWidget(self.facts, 1)
-        layout.addWidget(self.now)
-        layout.addWidget(self.badge)
-        subscribe(self, cursor.changed, self._on_cursor)
-        self._show_now()
+
+    def grow(self) -> None:
+        """The index grew: show its count (the rest waits for the whole index)."""
+        self._show_facts()
+
+    def _show_failure(self, failure: dict) -> None:
+        self.badge.setText(badge_text(failure))
+        hint = self.summary.get("hint") or {}
+        where = f"{failure.get('file') or '?'}:{failure.get('line')}"
+        doubt = "" if failure.get("certain", True) else f"\nUncertain: {failure.get('why')}"
+        self.badge.setToolTip(f"Go to the failure (Ctrl+Shift+F, record {failure.get('record')}): "
+                              f"{failure.get('type')}: {failure.get('message')}\nat {where} in "
+                              f"{failure.get('func')}{doubt}\n"
+                              + ("Indexing has not reached it yet: the badge was read from the end of the streams"
+                                 if failure.get("early") else
+                                 f"Looks like a {hint.get('class', '?')} problem: {hint.get('reason', '?')}"))
+        colour, hover = ("#c62828", "#e53935") if failure.get("certain", True) else ("#ef6c00", "#fb8c00")
+        self.badge.setStyleSheet(f"QPushButton#failureBadge {{ background: {colour}; color: white;"
+                                 " font-weight: bold; border-radius: 4px; padding: 4px 10px; }"
+                                 f" QPushButton#failureBadge:hover {{ background: {hover}; }}")
 
     def go_to_failure(self) -> bool:
-        """Put the cursor on the job's failure: the raise, the failed command or the crash."""
-        if self.failure_pos is None:
+        """Put the cursor on the job's failure: the raise, the failed command or the crash.
+
+        An early failure (read from the streams' ends) is reached once indexing got to it.
+        """
+        pos = self.failure_pos
+        if pos is None and self._early is not None:
+            pos = self.index.pos_of(self._early["pid"], self._early["seq"])
+        if pos is None:
             return False
-        self.cursor.seek(self.failure_pos)
+        self.cursor.seek(pos)
         return True
 
     def _on_cursor(self, changed) -> None:

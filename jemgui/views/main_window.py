@@ -8,6 +8,7 @@ leaves the window as it was, with a one-line message.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QSize, Qt
@@ -46,6 +47,9 @@ WELCOME = ("<h2>JEM Inspector</h2><p>Open a job's archive to replay it: <b>File 
            " drop a folder or file here, or run <code>jemgui demo</code>.</p>"
            "<p style='color:#757575'>Folders, .tar, .tar.gz, .zip, .jsonl(.gz) streams and legacy"
            " JEM_MON.jmd logs open.</p>")
+
+#: seconds between two growths of the panels while indexing runs (each costs the GUI thread a few ms)
+GROW_EVERY = 0.5
 
 #: dock object name -> title
 DOCKS = {"metrics": "System metrics", "stack": "Call stack", "locals": "Locals and arguments",
@@ -96,6 +100,12 @@ class MainWindow(QMainWindow):
         self.opener.choose_job.connect(self._choose_job)
         self.opener.opened.connect(self._opened)
         self.opener.failed.connect(self._failed)
+        self.opener.started.connect(self._started)
+        self.opener.early_failure.connect(self._early_failure)
+        self._before: Inspection | None = None  #: shown before a partial index took its place
+        self._early: dict | None = None  #: the failure read from the streams' ends of the input opening
+        self._open_t0 = 0.0
+        self._last_grow = 0.0
 
         self._build_central()
         self._build_docks()
@@ -227,8 +237,11 @@ class MainWindow(QMainWindow):
 
     def open_path(self, path: str | Path, job: str | None = None, where: str | None = None,
                   record: tuple[int, int] | None = None) -> int:
-        """Start opening `path` in the background; the current job stays until it is ready."""
+        """Start opening `path` in the background; the current job stays until its first records are in."""
+        self._revert_partial()
         self._pending_place = (where, record)
+        self._early = None
+        self._open_t0 = time.monotonic()
         self.banner.setVisible(False)
         self.progress.setRange(0, 0)
         self.progress.setFormat(f"Indexing {Path(path).name}… %p%")
@@ -254,6 +267,7 @@ class MainWindow(QMainWindow):
         connect_dialog(self)
 
     def cancel_open(self) -> None:
+        self._revert_partial()
         self.opener.cancel()
         self._end_progress()
         self.statusBar().showMessage("Indexing cancelled", 5000)
@@ -266,7 +280,59 @@ class MainWindow(QMainWindow):
         if total > 0:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * done / total))
-        self.progress.setFormat(f"Indexing: {records:,} records  %p%")
+        self.progress.setFormat(progress_text(records, done, total, time.monotonic() - self._open_t0))
+        partial = self.inspection
+        if partial is not None and partial.growing and time.monotonic() - self._last_grow >= GROW_EVERY:
+            self._last_grow = time.monotonic()
+            partial.grow()
+
+    def _started(self, index, path: str) -> None:
+        """The first records of a big input are in: show them, and grow as indexing goes on."""
+        try:
+            inspection = Inspection(index, path, self, growing=True)
+        except Exception:  # noqa: BLE001 - the finished index is shown instead
+            return
+        self._before = self.inspection
+        self.show_inspection(inspection, keep_old=True)
+        self.header.show_summary(inspection.summary, indexing=True)
+        self._last_grow = time.monotonic()
+        if self._early is not None:
+            self.header.show_early_failure(self._early)
+        where, record = self._pending_place
+        if record is not None and index.pos_of(*record) is not None:
+            inspection.place(where, record)
+        self.statusBar().showMessage(f"Indexing {Path(path).name}: the records indexed so far can be stepped"
+                                     " through already", 10000)
+
+    def _early_failure(self, failure: dict) -> None:
+        self._early = failure
+        if self.inspection is not None and self.inspection.growing:
+            self.header.show_early_failure(failure)
+            self._failure_action()
+
+    def _revert_partial(self) -> None:
+        """Put back what the window showed before a partial index that will not be completed."""
+        if self.inspection is None or not self.inspection.growing or self.inspection.index is not self.opener.partial:
+            return
+        before, self._before = self._before, None
+        if before is not None:
+            self.show_inspection(before)
+        else:
+            self.clear_inspection()
+
+    def _grown(self) -> None:
+        """The shown index grew: each panel takes in what is new, in place."""
+        inspection = self.inspection
+        if inspection is None:
+            return
+        if not inspection.growing and self.header.indexing:  # just completed
+            self.header.show_summary(inspection.summary)
+            self.show_input_status(inspection)
+        for view in (self.events, self.transport_bar, self.header, self.metrics):
+            grow = getattr(view, "grow", None)
+            if grow is not None:
+                grow()
+        self._failure_action()
 
     def _choose_job(self, path: str, jobs: list) -> None:
         """Ask which job of a pack to open (a window-modal sheet, so nothing blocks)."""
@@ -289,6 +355,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.setVisible(False)
 
     def _failed(self, path: str, reason: str) -> None:
+        self._revert_partial()
         self._end_progress()
         self.show_error(f"Could not open {path}: {reason}")
 
@@ -300,6 +367,21 @@ class MainWindow(QMainWindow):
 
     def _opened(self, index, path: str) -> None:
         self._end_progress()
+        inspection = self.inspection
+        if inspection is not None and inspection.index is index:  # shown while indexing: complete it in place
+            before, self._before = self._before, None
+            if before is not None:
+                before.close()
+                before.deleteLater()
+            inspection.complete()
+            where, record = self._pending_place
+            if where == "failure" or record is not None:
+                note = inspection.place(where, record)
+                if note:
+                    self.statusBar().showMessage(note, 10000)
+            self.add_recent(path)
+            self.statusBar().showMessage(f"Opened {path}: {index.count:,} records indexed", 5000)
+            return
         if index.count == 0:
             problems = index.report.lines()
             self.show_error(f"Could not open {path}: it holds no records"
@@ -320,10 +402,19 @@ class MainWindow(QMainWindow):
         else:
             self.statusBar().showMessage(f"Opened {path}", 5000)
 
-    def show_inspection(self, inspection: Inspection) -> None:
-        """Build every panel for `inspection` and put them in place of the old ones."""
+    def show_inspection(self, inspection: Inspection, keep_old: bool = False) -> None:
+        """Build every panel for `inspection` and put them in place of the old ones.
+
+        The old inspection's index is closed at once, unless `keep_old` (it may be shown again).
+        """
         old = self.inspection
+        if old is not None:
+            try:
+                old.grown.disconnect(self._grown)
+            except (RuntimeError, TypeError):
+                pass
         self.inspection = inspection
+        inspection.grown.connect(self._grown)
         ix, cur = inspection.index, inspection.cursor
         if self.transport is not None:
             self.transport.pause()
@@ -350,14 +441,52 @@ class MainWindow(QMainWindow):
                 old_view.deleteLater()
         self._fill_toolbar()
         self._fill_go_menu()
+        self.show_input_status(inspection)
+        if old is not None and not keep_old and old is not self._before:
+            old.close()
+            old.deleteLater()
+
+    def show_input_status(self, inspection: Inspection) -> None:
+        """The import report's button and the title (again once a growing index is complete)."""
         problems = inspection.index.report.total
         self.report_button.setText(f"⚠ {problems} problem{'s' if problems != 1 else ''} in the input"
-                                   if problems else "✔ input read cleanly")
+                                   if problems else "indexing…" if inspection.growing else "✔ input read cleanly")
         self.report_button.setStyleSheet("color: #b71c1c;" if problems else "color: #2e7d32;")
         self.report_button.setVisible(True)
         self.setWindowTitle(f"JEM Inspector — {inspection.title}")
+
+    def clear_inspection(self) -> None:
+        """Back to the empty window (the job shown is closed)."""
+        old, self.inspection = self.inspection, None
+        if self.transport is not None:
+            self.transport.pause()
+            for act in self.transport.actions.values():
+                self.removeAction(act)
+            self.transport = None
+        self.toolbar.clear()
+        self.go_menu.clear()
+        self.header_bar.clear()
+        self.header_bar.setVisible(False)
+        self.welcome = QLabel(WELCOME)
+        self.welcome.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.welcome.setWordWrap(True)
+        self._replace(self.source_slot, self.welcome)
+        for dock in self.docks.values():
+            if dock.objectName() in DOCKS:
+                view = dock.widget()
+                dock.setWidget(self._placeholder())
+                if view is not None:
+                    view.deleteLater()
+        self.report_button.setVisible(False)
+        self.setWindowTitle("JEM Inspector")
         if old is not None:
+            old.close()
             old.deleteLater()
+
+    def _failure_action(self) -> None:
+        act = self.transport.actions.get("failure") if self.transport is not None else None
+        if act is not None:
+            act.setEnabled(self.header.failure_pos is not None or self.header._early is not None)
 
     @staticmethod
     def _replace(slot: QVBoxLayout, widget: QWidget) -> None:
@@ -393,7 +522,7 @@ class MainWindow(QMainWindow):
         failure = QAction("Go to failure", menu)
         failure.setShortcut(QKeySequence("Ctrl+Shift+F"))
         failure.triggered.connect(self.header.go_to_failure)
-        failure.setEnabled(self.header.failure_pos is not None)
+        failure.setEnabled(self.header.failure_pos is not None or self.header._early is not None)
         menu.addAction(failure)
         self.addAction(failure)
         a["failure"] = failure
@@ -468,6 +597,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # Qt override
         if self.transport is not None:
             self.transport.pause()
+        self._revert_partial()
         self.opener.cancel()
         if self.live is not None:
             self.live.close()
@@ -477,3 +607,14 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         super().closeEvent(event)
 
+
+
+def progress_text(records: int, done: int, total: int, seconds: float) -> str:
+    """`Indexing: 1,234,567 records, 70,000/s, 1:05 left  %p%` (rate and time left once known)."""
+    text = f"Indexing: {records:,} records"
+    if seconds > 0.5 and records:
+        text += f", {records / seconds:,.0f}/s"
+        if 0 < done < total:
+            left = seconds * (total - done) / done
+            text += f", {int(left // 60)}:{int(left % 60):02d} left"
+    return text + "  %p%"

@@ -199,6 +199,18 @@ class MetricsPlot(QWidget):
         self.curves[name] = curve
         curve.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
+    def grow(self) -> None:
+        """The index grew (indexing, a live job): the curves take their new samples, the axis its new end."""
+        for name, curve in self.curves.items():
+            ts, values = self.index.metric_series(name)
+            values = np.asarray(values, dtype=float)
+            curve.setData(np.asarray(ts, dtype=float), values / 2**20 if name in BYTES else values)
+        if self.index.count:
+            (_, x1), _ = self.left.viewRange()
+            old_t1, self._t1 = self._t1, max(self._t1, self.index.time_at(self.index.count - 1))
+            if x1 >= old_t1:  # the job's end was in view: keep it so
+                self.left.setXRange(self._t0, max(self._t1, self._t0 + 1e-3), padding=0.01)
+
     def set_series(self, name: str, on: bool) -> None:
         """Plot or hide one metric series."""
         if on and name not in self.curves:

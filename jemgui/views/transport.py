@@ -207,6 +207,13 @@ class TransportBar(QWidget):
         if POS in changed:
             self._show()
 
+    def grow(self) -> None:
+        """The index grew: a longer slider."""
+        with QSignalBlocker(self.slider):
+            self.slider.setMaximum(max(0, self.index.count - 1))
+            self.slider.setPageStep(max(1, self.index.count // 100))
+        self._show()
+
     def _show(self) -> None:
         pos = self.cursor.pos
         if pos is None:

@@ -48,7 +48,7 @@ from jemgui.models.records import (
 )
 from jemgui.models.report import MAX_LISTED, ImportReport, Problem
 from jemgui.models.schema import BLOCK_SHIFT, BLOCK_SIZE
-from jemgui.models.streams import StreamStats, every_stats, merge, read_stream
+from jemgui.models.streams import StreamStats, merge, read_stream
 
 BATCH = 51200  # records per commit (a multiple of BLOCK_SIZE is not needed: partial blocks are resent)
 #: records in the first commit: a window opening a big input shows them at once
@@ -176,12 +176,6 @@ class Tracker:
                     frame = seg[1]
                     for name in rec.deleted:
                         add_change((frame, strings[name], pos, None, None))
-                if k == EXCEPTION:  # all the frame's locals at the exception (verbosity 2 and up)
-                    values = getattr(rec, "locals", None)
-                    if values:
-                        frame = seg[1]
-                        for name, pair in values.items():
-                            add_change((frame, strings[name], pos, pair[0], pair[1]))
                 line = rec.line
                 if line is not None:
                     seg[4] = line
@@ -388,7 +382,7 @@ class Tracker:
             "last_traceback": self.last_traceback,
             "unknown_kinds": {k: n for k, n in self.kinds.items() if k not in KIND_CODE},
             "streams": [[st.pid, st.name, st.records, st.first_seq, st.last_seq, st.holes, st.cut_line]
-                        for st in every_stats(self.stats)],
+                        for st in self.stats],
         }
 
 
@@ -526,7 +520,7 @@ def _in_worker(inp: JobInput, batch: int) -> Iterator[Batch]:
 
     import jemgui
 
-    specs = orjson.dumps({"streams": [s.spec() for s in inp.streams],
+    specs = orjson.dumps({"streams": [[s.name, s.pid, str(s.path), s.only_pid, s.strays] for s in inp.streams],
                           "batch": batch})
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(Path(jemgui.__file__).resolve().parent.parent), *filter(None, [os.environ.get("PYTHONPATH")])])}
@@ -581,7 +575,8 @@ def worker_main() -> None:
     try:
         job = orjson.loads(sys.stdin.buffer.read())
         report = ImportReport()
-        streams = [Stream.from_spec(spec) for spec in job["streams"]]
+        streams = [Stream(name=n, pid=p, path=Path(path), only_pid=only, strays=strays)
+                   for n, p, path, only, strays in job["streams"]]
         tracker = Tracker(streams, report)
         for b in tracker.run(job["batch"]):
             send(b)

@@ -34,8 +34,15 @@ def open_for_cli(args: argparse.Namespace) -> Index:
     """Open (indexing if needed) the input named on the command line, or fail in one line."""
     progress = None
     if sys.stderr.isatty():
+        import time
+
+        from jemgui.models.indexer import progress_words
+
+        t0 = time.monotonic()
+
         def progress(done, total, records):
-            print(f"\rindexing {records:,} records ({100 * done / max(total, 1):.0f}%)", end="", file=sys.stderr)
+            words = progress_words(records, done, total, time.monotonic() - t0)
+            print(f"\r\033[Kindexing: {words} ({100 * done / max(total, 1):.0f}%)", end="", file=sys.stderr)
     try:
         ix = open_index(args.archive, job=args.job, progress=progress)
     except UnreadableInput as exc:

@@ -61,6 +61,17 @@ Batch = dict
 PROCESS_COLUMNS = tuple(schema.TABLES["processes"][0])
 
 
+def progress_words(records: int, done: int, total: int, seconds: float) -> str:
+    """`1,234,567 records, 70,000/s, 1:05 left` (the rate and time left once they mean something)."""
+    text = f"{records:,} records"
+    if seconds > 0.5 and records:
+        text += f", {records / seconds:,.0f}/s"
+        if 0 < done < total:
+            left = seconds * (total - done) / done
+            text += f", {int(left // 60)}:{int(left % 60):02d} left"
+    return text
+
+
 class Cancelled(Exception):
     """Indexing was cancelled; the partial index is removed."""
 

@@ -29,12 +29,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from jemgui.models.indexer import progress_words
 from jemgui.views.call_stack import CallStackView
 from jemgui.views.event_table import EventTableView
 from jemgui.views.gui_gc import collect_on_gui_thread
 from jemgui.views.header import JobHeader
 from jemgui.views.inspection import Inspection
 from jemgui.views.locals_view import LocalsView
+from jemgui.views.logs_panel import LogsPanel, is_grid_job
 from jemgui.views.metrics_plot import MetricsPlot
 from jemgui.views.opener import Opener
 from jemgui.views.source_view import SourceView
@@ -53,7 +55,7 @@ GROW_EVERY = 0.5
 
 #: dock object name -> title
 DOCKS = {"metrics": "System metrics", "stack": "Call stack", "locals": "Locals and arguments",
-         "events": "Events", "history": "Value history"}
+         "events": "Events", "history": "Value history", "logs": "Logs"}
 
 
 class ReportDialog(QDialog):
@@ -167,6 +169,8 @@ class MainWindow(QMainWindow):
         self.addDockWidget(bottom, self.docks["events"])
         self.addDockWidget(bottom, self.docks["history"])
         self.tabifyDockWidget(self.docks["events"], self.docks["history"])
+        self.addDockWidget(bottom, self.docks["logs"])  # a grid job's log files (LogsPanel)
+        self.tabifyDockWidget(self.docks["history"], self.docks["logs"])
         self.docks["events"].raise_()
 
     def _default_sizes(self) -> None:
@@ -429,18 +433,24 @@ class MainWindow(QMainWindow):
         self.events = EventTableView(ix, cur, inspection.queries)
         self.history = ValueHistoryView(ix, cur, inspection.queries)
         self.metrics = MetricsPlot(ix, cur, inspection.queries)
+        grid = is_grid_job(ix.job)
+        self.logs = LogsPanel(ix, cur, inspection.queries, inspection.path) if grid else self._placeholder()
+        if grid:
+            self.transport.actions.update(self.logs.actions)
         self.header_bar.clear()
         self.header_bar.addWidget(self.header)
         self.header_bar.setVisible(True)
         self._replace(self.source_slot, self.source)
         for name, view in (("metrics", self.metrics), ("stack", self.stack_view), ("locals", self.locals_view),
-                           ("events", self.events), ("history", self.history)):
+                           ("events", self.events), ("history", self.history), ("logs", self.logs)):
             old_view = self.docks[name].widget()
             self.docks[name].setWidget(view)
             if old_view is not None:
                 old_view.deleteLater()
         self._fill_toolbar()
         self._fill_go_menu()
+        if grid:
+            self.docks["logs"].raise_()
         self.show_input_status(inspection)
         if old is not None and not keep_old and old is not self._before:
             old.close()
@@ -501,9 +511,11 @@ class MainWindow(QMainWindow):
         bar, a = self.toolbar, self.transport.actions
         bar.clear()
         for group in (("back_continue", "back_out", "back_over", "back_into"), ("play",),
-                      ("into", "over", "out", "continue"), ("prev_exception", "next_exception")):
+                      ("into", "over", "out", "continue"),
+                      ("prev_exception", "next_exception", "prev_error", "next_error")):
             for name in group:
-                bar.addAction(a[name])
+                if name in a:  # the errors only for a grid job's logs
+                    bar.addAction(a[name])
             bar.addSeparator()
         self.transport_bar = TransportBar(self.transport)
         bar.addWidget(self.transport_bar)
@@ -610,11 +622,5 @@ class MainWindow(QMainWindow):
 
 
 def progress_text(records: int, done: int, total: int, seconds: float) -> str:
-    """`Indexing: 1,234,567 records, 70,000/s, 1:05 left  %p%` (rate and time left once known)."""
-    text = f"Indexing: {records:,} records"
-    if seconds > 0.5 and records:
-        text += f", {records / seconds:,.0f}/s"
-        if 0 < done < total:
-            left = seconds * (total - done) / done
-            text += f", {int(left // 60)}:{int(left % 60):02d} left"
-    return text + "  %p%"
+    """`Indexing: 1,234,567 records, 70,000/s, 1:05 left  %p%`."""
+    return f"Indexing: {progress_words(records, done, total, seconds)}  %p%"

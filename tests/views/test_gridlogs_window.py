@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
+
 from jemgui.app import open_now
 from tests.models import gridlogs_fixtures as fx
 
@@ -16,3 +18,73 @@ def test_the_window_opens_a_pilot_tarball_at_the_logged_tracebacks_failure(qtbot
     state = empty_window.inspection.index.state_at(cur.pos)
     thread = state.thread(state.current_thread)
     assert [f.func for f in thread.stack] == ["<module>", "main", "load_config"]
+
+
+def _panel(qtbot, window):
+    from jemgui.views.logs_panel import LogsPanel
+
+    panel = window.docks["logs"].widget()
+    assert isinstance(panel, LogsPanel)
+    qtbot.waitUntil(lambda: panel.logs is not None and panel.name is not None, timeout=20_000)
+    return panel
+
+
+def test_the_logs_panel_follows_the_cursor_and_moves_it_both_ways(qtbot, empty_window, tmp_path):
+    path = fx.pack(tmp_path, fx.user_job_python_exception())
+    open_now(empty_window, path, where="failure")
+    panel = _panel(qtbot, empty_window)
+    ix, cur = empty_window.inspection.index, empty_window.inspection.cursor
+    tree = [panel.tree.topLevelItem(i).text(0) for i in range(panel.tree.topLevelItemCount())]
+    assert tree[:3] == ["pilotlog.txt", "payload.stdout", "payload.stderr"]
+    # at the failure: the file and line the traceback was logged at
+    logged = ix.record(cur.pos)["logged"]
+    assert (panel.name, panel.current_line()) == (logged["file"], logged["line"] - 1)
+    assert "Traceback (most recent call last):" in panel.model.text(panel.current_line())
+    # a click on the pilot's `finished pid=` line moves the cursor to that line's record
+    pilot = panel.logs.index("pilotlog.txt")
+    finished = next(n for n in range(pilot.count) if "finished pid=" in pilot.lines(n, n + 1)[0])
+    panel.show_file("pilotlog.txt")
+    panel._line_clicked(panel.model.index(finished, 1))
+    rec = ix.record(cur.pos)
+    assert (rec["kind"], rec["logfile"], rec["logline"]) == ("log", "pilotlog.txt", finished + 1)
+    assert panel.current_line() == finished
+    # a cursor move to a record of no log (the payload's start) scrolls the file shown to that moment
+    start = next(p for p in range(ix.count) if ix.record(p)["kind"] == "process")
+    cur.seek(start)
+    line = panel.current_line()
+    assert panel.name == "pilotlog.txt" and "started -- pid=" in pilot.lines(line, line + 1)[0]
+
+
+def test_next_error_search_and_the_error_actions_on_the_transport(qtbot, empty_window, tmp_path):
+    path = fx.pack(tmp_path, fx.validation_failure())
+    open_now(empty_window, path, where="start")
+    panel = _panel(qtbot, empty_window)
+    ix, cur = empty_window.inspection.index, empty_window.inspection.cursor
+    toolbar = [a.objectName() for a in empty_window.toolbar.actions()]
+    assert {"next_error", "prev_error"} <= set(toolbar)
+    cur.seek(0)
+    seen = []
+    for _ in range(4):
+        found = panel.step_error()
+        if found is None:
+            break
+        seen.append(found)
+        rec = ix.record(cur.pos)
+        assert (rec.get("logfile"), rec.get("logline")) == (found[0], found[1] + 1)
+    # in time order: athena's ERROR (00:00:03), its FATAL (00:01:59), the transform's CRITICAL (00:02:10)
+    assert seen == [("log.EVNTtoHITS", 2), ("log.EVNTtoHITS", 3), ("payload.stdout", 2)]
+    assert panel.step_error(backward=True) == ("log.EVNTtoHITS", 3)
+    hits = panel.search("event loop failed")
+    assert [(f, n) for f, n, _ in hits] == [("payload.stdout", 2), ("log.EVNTtoHITS", 3)]
+    assert panel.results.count() == 2
+    colours = {panel.model.data(panel.model.index(r, 1), Qt.ItemDataRole.ForegroundRole).color().name()
+               for r in (2, 3)} if panel.show_file("log.EVNTtoHITS") else set()
+    assert colours == {"#c62828", "#b71c1c"}  # ERROR and FATAL coloured
+
+
+def test_a_plain_jem_archive_has_no_logs_panel(empty_window, archive):
+    from jemgui.views.logs_panel import LogsPanel
+
+    open_now(empty_window, archive, where="start")
+    assert not isinstance(empty_window.docks["logs"].widget(), LogsPanel)
+    assert "next_error" not in [a.objectName() for a in empty_window.toolbar.actions()]

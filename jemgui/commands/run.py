@@ -15,8 +15,9 @@ import sys
 
 from jemgui.cli import UsageError
 from jemgui.live.options import add_broker_arguments, services_from_args
+from jemgui.monitor.inject import _jem_changes
 from jemgui.monitor.parts import check_inject
-from jemgui.monitor.runner import DEFAULT_VERBOSITY, Monitor, MonitorError
+from jemgui.monitor.runner import DEFAULT_VERBOSITY, VALUE_MODES, Monitor, MonitorError
 
 HELP = "run a job under the monitor and record it"
 
@@ -34,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cut recorded values to N characters (default 200)")
     parser.add_argument("--sample-interval", metavar="S", type=float, default=1.0,
                         help="seconds between resource samples (default 1)")
+    parser.add_argument("--values", choices=VALUE_MODES, default="changed",
+                        help="verbosity 4: compare after each line only the locals it may have changed, all of "
+                             "them at calls, returns, exceptions and every "
+                             f"{_jem_changes.BOUND_LINES} lines or {_jem_changes.BOUND_SECONDS:g} s of a "
+                             "frame (changed, the default), or all of them on every line (exact, slow)")
     parser.add_argument("--no-redact", action="store_true",
                         help="record values of secret-looking names as they are")
     parser.add_argument("--pack", action="store_true", help="also write DIR.tgz at the end")
@@ -51,7 +57,7 @@ def monitor_from_args(args: argparse.Namespace) -> Monitor:
             command, out=args.out, job_id=args.job_id, verbosity=args.verbosity,
             include=args.include, exclude=args.exclude, repr_limit=args.repr_limit,
             sample_interval=args.sample_interval, redact=not args.no_redact, pack=args.pack,
-            reaper=True,
+            reaper=True, values=args.values,
         )
     except MonitorError as exc:
         raise UsageError(str(exc)) from None

@@ -187,6 +187,12 @@ class Tracker:
                     frame = seg[1]
                     for name in rec.deleted:
                         add_change((frame, strings[name], pos, None, None))
+                if k == EXCEPTION:  # all the frame's locals at the exception (verbosity 2 and up)
+                    values = getattr(rec, "locals", None)
+                    if values:
+                        frame = seg[1]
+                        for name, pair in values.items():
+                            add_change((frame, strings[name], pos, pair[0], pair[1]))
                 line = rec.line
                 if line is not None:
                     seg[4] = line

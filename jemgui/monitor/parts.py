@@ -14,7 +14,8 @@ from pathlib import Path
 from jemgui.resources import MissingPart
 
 #: what the job loads from the inject folder: the tracer (sitecustomize and its modules) and bash's env
-INJECT_FILES = ("sitecustomize.py", "_jem_trace.py", "_jem_raw.py", "_jem_values.py", "jem_bash_env.sh")
+INJECT_FILES = ("sitecustomize.py", "_jem_trace.py", "_jem_raw.py", "_jem_values.py", "_jem_changes.py",
+                "jem_bash_env.sh")
 
 
 def check_inject(folder: Path | None = None) -> Path:

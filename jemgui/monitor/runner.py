@@ -29,7 +29,7 @@ import psutil
 
 from jemgui.monitor import archive
 from jemgui.monitor.exits import LAG, ParentView, end_of
-from jemgui.monitor.inject import _jem_trace
+from jemgui.monitor.inject import _jem_changes, _jem_trace
 from jemgui.monitor.inject._jem_values import redact_argv, redact_text
 from jemgui.monitor.output import JobOutput
 from jemgui.monitor.processes import (
@@ -46,6 +46,8 @@ from jemgui.monitor.shells import Shells
 from jemgui.monitor.streams import JsonlStream, Streams
 
 DEFAULT_VERBOSITY = 4
+#: how verbosity 4 compares locals: what each line may have changed (within a bound), or all of them
+VALUE_MODES = ("changed", "exact")
 TICK = 0.075  # s between polls of what the job's processes wrote (live records wait this long at most)
 TREE_EVERY = 3  # ticks between process-tree scans (0.225 s)
 UNTRACED_WAIT = 0.5  # s to look for the process of a command that starts an untraceable Python
@@ -82,7 +84,7 @@ class Monitor:
                  job_id: str | None = None, verbosity: int = DEFAULT_VERBOSITY,
                  include: list[str] | tuple = (), exclude: list[str] | tuple = (),
                  repr_limit: int = 200, sample_interval: float = 1.0, redact: bool = True,
-                 pack: bool = False, name: str | None = None, reaper: bool = False):
+                 pack: bool = False, name: str | None = None, reaper: bool = False, values: str = "changed"):
         if not command:
             raise MonitorError("no command to run (put it after --)")
         job_id = default_job_id() if job_id is None else job_id
@@ -90,6 +92,8 @@ class Monitor:
             raise MonitorError(f"job id {job_id!r} is not 1-128 of A-Z a-z 0-9 _ . -")
         if type(verbosity) is not int or not 0 <= verbosity <= 4:
             raise MonitorError(f"verbosity must be 0 to 4, not {verbosity!r}")
+        if values not in VALUE_MODES:
+            raise MonitorError(f"values must be one of {', '.join(VALUE_MODES)}, not {values!r}")
         if repr_limit < 10:
             raise MonitorError(f"repr limit must be at least 10, not {repr_limit}")
         if not sample_interval > 0:
@@ -113,7 +117,9 @@ class Monitor:
             "site": os.environ.get("JEM_SITE"), "host": socket.gethostname(),
             "user": os.environ.get("JEM_USER") or _login(), "argv": argv, "cwd": os.getcwd(),
             "started": None, "ended": None, "exit_code": None, "verbosity": verbosity,
+            "values_bound": _jem_changes.bound(values == "exact"),
         }
+        self.values = values
         self.packed: Path | None = None
         self._verbosity = verbosity
         self._control = {"verbosity": verbosity, "snapshot": None}
@@ -227,7 +233,7 @@ class Monitor:
         config = {
             "raw": str(self.run_dir / "raw"), "monitor_pid": self.pid, "verbosity": self._verbosity,
             "include": self.include, "exclude": self.exclude, "repr_limit": self.repr_limit,
-            "redact": self.redact,
+            "redact": self.redact, "values": self.values,
         }
         (self.run_dir / _jem_trace.CONFIG_FILE).write_text(json.dumps(config))
         self._write_control()

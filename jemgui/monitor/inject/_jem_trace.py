@@ -31,8 +31,9 @@ from itertools import count
 from types import BuiltinFunctionType, FunctionType, ModuleType
 
 try:  # imported by the monitor (and its tests) as part of the jemgui package
-    from . import _jem_raw, _jem_values
+    from . import _jem_changes, _jem_raw, _jem_values
 except ImportError:  # imported by sitecustomize inside the job
+    import _jem_changes
     import _jem_raw
     import _jem_values
 
@@ -50,13 +51,7 @@ ADOPTED = {"adopted": True}
 CO_NEWLOCALS = 0x2
 CO_SUSPENDS = 0x20 | 0x80 | 0x200  # generator, coroutine, async generator
 _HIDDEN = (type, ModuleType, FunctionType, BuiltinFunctionType)
-_SCALARS = {int: True, float: True, complex: True, str: True, bytes: True, bool: True,
-            type(None): True, range: True}  # type -> are its values immutable (grows as types come)
-_IMMUTABLE = {("re", "Match"), ("re", "Pattern"), ("decimal", "Decimal"), ("fractions", "Fraction"),
-              ("datetime", "datetime"), ("datetime", "date"), ("datetime", "timedelta"),
-              ("pathlib", "PosixPath"), ("pathlib", "PurePosixPath"), ("uuid", "UUID")}
 YIELDED = {"yield": True}
-_UNKEPT = object()
 # What is known of a traced code object: (code, module level, suspends, bytecode (settrace)).
 # Records name it by id(code): the code stays referenced here, so its id is never reused.
 # A thread's state: (tid, stack of fids (settrace: (frame, fid, info)), fid -> locals state
@@ -478,41 +473,10 @@ def vars_map(frame, module_level):
     return {n: _pair(n, v, _limit, _redact) for n, v in _items(frame, module_level)}
 
 
-def _changes(vars_of, fid, frame, module_level, extra=None, key="changed"):
-    """The locals new or with a new repr since this frame's previous record (`key`), and
-    the ones gone (`deleted`), added to `extra`. The frame's state keeps, per name,
-    (the value if immutable, its pair): an immutable value that is still the very same
-    object keeps its pair without a new repr (it is held, so its id cannot be reused)."""
-    old = vars_of.get(fid)
-    state = {}
-    changed = {}
-    scalars = _SCALARS
-    limit, redact = _limit, _redact
-    for name, value in _items(frame, module_level):
-        prev = old.get(name) if old else None
-        if prev is not None and prev[0] is value:
-            state[name] = prev
-            continue
-        kind = type(value)
-        immutable = scalars.get(kind)
-        if immutable is None:
-            immutable = scalars[kind] = (getattr(kind, "__module__", ""),
-                                         kind.__name__) in _IMMUTABLE
-        pair = _pair(name, value, limit, redact)
-        state[name] = (value if immutable else _UNKEPT, pair)
-        if prev is None or prev[1] != pair:
-            changed[name] = pair
-    vars_of[fid] = state
-    deleted = [n for n in old if n not in state] if old and len(old) > len(state) - len(
-        changed) else None
-    if not changed and not deleted and key == "changed":
-        return extra
-    out = dict(extra) if extra else {}
-    if changed or key != "changed":
-        out[key] = changed
-    if deleted:
-        out["deleted"] = deleted
-    return out
+# A frame's locals are compared in full at its call, return and exception records and at its
+# bound; its other lines compare only what the line before may have changed (_jem_changes).
+_changes = _jem_changes.full
+_line_changes = _jem_changes.line
 
 
 # --- thread stacks -------------------------------------------------------------------------
@@ -709,7 +673,8 @@ def _hooks(st):
                 fid, state = got[0], got[1]
                 if state is not None:
                     vars_of[fid] = state
-                put((id(code), CALL, time_(), tid, fid, frame.f_lineno, len(stack), RESUMED))
+                put((id(code), CALL, time_(), tid, fid, frame.f_lineno, len(stack),
+                     _changes(vars_of, fid, frame, info[1], RESUMED) if _verbosity >= 4 else RESUMED))
             else:
                 fid = next(fids)
                 put((id(code), CALL, time_(), tid, fid, None, len(stack),
@@ -748,8 +713,10 @@ def _hooks(st):
                 if _verbosity < 3:
                     frame.f_trace_lines = False
                 else:
-                    put((id(info[0]), LINE, time_(), tid, fid, frame.f_lineno, len(stack) - 1,
-                         _changes(vars_of, fid, frame, info[1]) if _verbosity >= 4 else None))
+                    now, line = time_(), frame.f_lineno
+                    put((id(info[0]), LINE, now, tid, fid, line, len(stack) - 1,
+                         _line_changes(vars_of, fid, frame, info[1], line, now)
+                         if _verbosity >= 4 else None))
             elif event == "return":
                 stack.pop()
                 kind = _exit_kind(frame, info) if info[2] or _verbosity >= 4 else 0
@@ -759,9 +726,10 @@ def _hooks(st):
                         kind = 2
                 extra = state = None
                 if _verbosity >= 4:
+                    if kind != 2:  # (left by an exception: its record compared them all)
+                        extra = _changes(vars_of, fid, frame, info[1],
+                                         {"value": _value_pair(arg, _limit, _redact)})
                     state = vars_of.pop(fid, None)
-                    if kind != 2:
-                        extra = {"value": _value_pair(arg, _limit, _redact)}
                 if kind == 1:
                     _suspended[frame] = (fid, state, st, id(info[0]), frame.f_lineno)
                     extra = dict(extra, **YIELDED) if extra else YIELDED
@@ -982,7 +950,8 @@ if hasattr(sys, "monitoring"):
                 fid, state = got[0], got[1]
                 if state is not None:
                     vars_of[fid] = state
-                extra = RESUMED
+                extra = (_changes(vars_of, fid, frame, _traced[id(code)][1], RESUMED)
+                         if _verbosity >= 4 else RESUMED)
             _put((id(code), CALL, _time(), tid, fid, -1 - offset, len(stack), extra))
             stack.append(fid)
         except Exception as exc:
@@ -1002,8 +971,9 @@ if hasattr(sys, "monitoring"):
                 fid = stack.pop()
             extra = None
             if _verbosity >= 4:
+                extra = _changes(vars_of, fid, _getframe(1), _traced[id(code)][1],
+                                 {"value": _value_pair(value, _limit, _redact)})
                 vars_of.pop(fid, None)
-                extra = {"value": _value_pair(value, _limit, _redact)}
             _put((id(code), RETURN, _time(), tid, fid, -1 - offset, len(stack), extra))
         except Exception as exc:
             if _fault(exc):
@@ -1022,10 +992,11 @@ if hasattr(sys, "monitoring"):
                     return
                 tid, stack, vars_of, _ = st
                 fid = stack.pop()
-            _suspended[frame] = (fid, vars_of.pop(fid, None), st, id(code), -1 - offset)
             extra = YIELDED
             if _verbosity >= 4:
-                extra = {"yield": True, "value": _value_pair(value, _limit, _redact)}
+                extra = _changes(vars_of, fid, frame, _traced[id(code)][1],
+                                 {"yield": True, "value": _value_pair(value, _limit, _redact)})
+            _suspended[frame] = (fid, vars_of.pop(fid, None), st, id(code), -1 - offset)
             _put((id(code), RETURN, _time(), tid, fid, -1 - offset, len(stack), extra))
         except Exception as exc:
             if _fault(exc):
@@ -1085,8 +1056,9 @@ if hasattr(sys, "monitoring"):
                     return
                 tid, stack, vars_of, _ = st
                 fid = stack[-1]
-            _put((id(code), LINE, _time(), tid, fid, line, len(stack) - 1,
-                  _changes(vars_of, fid, _getframe(up), _traced[id(code)][1])
+            now = _time()
+            _put((id(code), LINE, now, tid, fid, line, len(stack) - 1,
+                  _line_changes(vars_of, fid, _getframe(up), _traced[id(code)][1], line, now)
                   if _verbosity >= 4 else None))
         except Exception as exc:
             if _fault(exc):
@@ -1110,8 +1082,9 @@ if hasattr(sys, "monitoring"):
         except (AttributeError, IndexError):
             return _m_line(code, line, 2)
         try:
-            _put((id(code), LINE, _time(), tid, fid, line, len(stack) - 1,
-                  _changes(vars_of, fid, _getframe(1), _traced[id(code)][1])
+            now = _time()
+            _put((id(code), LINE, now, tid, fid, line, len(stack) - 1,
+                  _line_changes(vars_of, fid, _getframe(1), _traced[id(code)][1], line, now)
                   if _verbosity >= 4 else None))
         except Exception as exc:
             if _fault(exc):
@@ -1598,6 +1571,7 @@ def start():
     _config, _run_dir = config, run_dir
     _limit = int(config.get("repr_limit", 200))
     _redact = bool(config.get("redact", True))
+    _jem_changes.setup(_limit, _redact, config.get("values") == "exact")
     _include = tuple(config.get("include", ()))
     _exclude = tuple(config.get("exclude", ()))
     _system = _system_dirs()

@@ -14,15 +14,14 @@ Kinds planted (`KINDS`: expected verdict class):
 - logerror: a transform's athena log has the same FATAL line at every site, with differing
   volume addresses and event numbers;
 - nospace: the worker node's disk fills, now and then, at another site.
-`size_kb` pads each tarball to about that size the way real ones grow: a longer athena log
-and AthenaMP worker logs, and a compressed performance-monitor file the reader skips.
+`log_lines` and `binary_kb` make the tarballs bigger the way real ones grow: a longer athena
+log and AthenaMP workers' logs, and a compressed performance-monitor file the reader skips.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import random
 import tarfile
 import time
@@ -231,37 +230,45 @@ def _plan(n: int, rnd: random.Random) -> list[tuple[str, str, float]]:
     return plan
 
 
-def make_corpus(dest: Path, n: int = 60, seed: int = 17, size_kb: int = 0) -> list[Planted]:
-    """Write `n` tarballs under `dest/<site>/` and return what was planted in each."""
+def make_corpus(dest: Path, n: int = 60, seed: int = 17, log_lines: int = 0, binary_kb: int = 0,
+                part: tuple[int, int] = (0, 1)) -> list[Planted]:
+    """Write `n` tarballs under `dest/<site>/` and return what was planted in each.
+
+    `log_lines` pads the successful and killed jobs' athena logs (and two AthenaMP workers' logs
+    a quarter as long); `binary_kb` adds a compressed performance-monitor file of that size, which
+    the reader skips but must read through. `part=(k, m)` writes only every m-th job from the
+    k-th (to write a corpus from m processes); the list returned is always the whole corpus.
+    """
     rnd = random.Random(seed)
-    # the padding lines that make a tarball about size_kb: ~190 bytes each, gzip to ~1/5 of that
-    pad = int(size_kb * 1024 * 5 / 190 / 1.5) if size_kb else 0
+    plan = _plan(n, rnd)
+    ok_sim = [i for i, (kind, _, _) in enumerate(plan) if kind == "ok"]
+    outlier_at = ok_sim[len(ok_sim) // 2] if ok_sim else -1
     out = []
-    outlier_done = False
-    for i, (kind, site, at) in enumerate(_plan(n, rnd)):
+    for i, (kind, site, at) in enumerate(plan):
+        jr = random.Random(seed * 100_003 + i)
         task = {"task_bug": USER_TASK, "logerror": RECO_TASK}.get(kind, SIM_TASK)
-        host = SITES[site].format(*([rnd.randrange(1, 40)] * SITES[site].count("{")) if site.startswith("CERN")
-                                  else [rnd.randrange(1, 900)])
+        host = SITES[site].format(*([jr.randrange(1, 40)] * SITES[site].count("{")) if site.startswith("CERN")
+                                  else [jr.randrange(1, 900)])
         j = {"id": str(6_600_000_000 + i * 7919), "n": i + 1, "site": site, "host": host, "task": task,
-             "pid": rnd.randrange(1000, 400000), "workdir": f"/srv/job_{rnd.randrange(10**8):08d}",
+             "pid": jr.randrange(1000, 400000), "workdir": f"/srv/job_{jr.randrange(10**8):08d}",
              "trf": "runGen-00-00-02" if task == USER_TASK else "Sim_tf.py",
              "label": "user" if task == USER_TASK else "managed"}
-        outlier = kind == "ok" and task == SIM_TASK and not outlier_done and i > n // 2
-        outlier_done = outlier_done or outlier
-        run = rnd.uniform(300, 900) if kind == "sigterm" else rnd.uniform(1800, 3000)
+        run = jr.uniform(300, 900) if kind == "sigterm" else jr.uniform(1800, 3000)
         t0 = T_START + at - run - 60
-        files = _job_files(kind, j, rnd, t0, run, pad, outlier)
-        if pad:
-            files["ntuple_EVNTtoHITS.pmon.gz"] = os.urandom(int(size_kb * 1024 * 0.45))
-        path = _pack(dest / site, j, files)
-        out.append(Planted(path, j["id"], "outlier" if outlier else kind, site, task, t0 + 60 + run))
+        path = dest / site / f"log.{task}._{i + 1:06d}.job.log.tgz.1"
+        out.append(Planted(path, j["id"], "outlier" if i == outlier_at else kind, site, task, t0 + 60 + run))
+        if i % part[1] != part[0]:
+            continue
+        files = _job_files(kind, j, jr, t0, run, log_lines, i == outlier_at)
+        if binary_kb:
+            files["ntuple_EVNTtoHITS.pmon.gz"] = jr.randbytes(binary_kb * 1024)
+        _pack(path, j, files)
     return out
 
 
-def _pack(dest: Path, j: dict, files: dict[str, bytes]) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
+def _pack(path: Path, j: dict, files: dict[str, bytes]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     top = f"tarball_PandaJob_{j['id']}_{j['site']}"
-    path = dest / f"log.{j['task']}._{j['n']:06d}.job.log.tgz.1"
     with tarfile.open(path, "w:gz", compresslevel=6) as tar:
         for member, data in files.items():
             info = tarfile.TarInfo(f"{top}/{member}")

@@ -36,6 +36,32 @@ def badge_text(failure: dict) -> str:
     return f"{text}  at {failure['file'].rsplit('/', 1)[-1]}:{failure.get('line')}" if failure.get("file") else text
 
 
+VERDICT_COLOURS = {"site": "#6a1b9a", "task": "#c62828", "unclear": "#ef6c00"}
+
+
+def verdict_html(summary: dict) -> str:
+    """A grid job's verdict (site, task or unclear) with its reason and first evidence, or ''."""
+    hint = summary.get("hint") or {}
+    cls = hint.get("class")
+    if cls not in VERDICT_COLOURS or "evidence" not in hint:
+        return ""
+    evidence = hint.get("evidence") or []
+    first = evidence[0] if evidence else None
+    seen = (f"&nbsp;<span style='color:#b0bec5'>· {html.escape(str(first.get('file')))}:{first.get('line')}"
+            f" {html.escape(str(first.get('text'))[:90])}</span>") if first else ""
+    return (f"<span style='color:#90a4ae'>Verdict</span>&nbsp;<b style='color:white; background:"
+            f"{VERDICT_COLOURS[cls]}'>&nbsp;{cls.upper()}&nbsp;</b>&nbsp;{html.escape(hint.get('reason', ''))}{seen}")
+
+
+def verdict_lines(summary: dict) -> list[str]:
+    """The verdict and every line of its evidence, for the tooltip."""
+    hint = summary.get("hint") or {}
+    if hint.get("class") not in VERDICT_COLOURS or "evidence" not in hint:
+        return []
+    return [f"Looks like a {hint['class']} problem: {hint.get('reason', '')}"] + [
+        f"  {e.get('file')}:{e.get('line')}: {e.get('text')}" for e in hint.get("evidence") or []]
+
+
 class JobHeader(QFrame):
     """Shows the job summary; its badge changes only the cursor (seek to the failure)."""
 
@@ -127,9 +153,14 @@ class JobHeader(QFrame):
         colour = STATE_COLOURS.get(state, "#ef6c00")
         parts.insert(5, f"<span style='color:#90a4ae'>State</span>&nbsp;"
                         f"<b style='color:white; background:{colour}'>&nbsp;{html.escape(state)}&nbsp;</b>")
+        verdict = verdict_html(summary)
+        if verdict:
+            parts.insert(6, verdict)
         self.facts.setText("&nbsp;&nbsp;&nbsp;".join(parts))
-        if job.get("user"):
-            self.facts.setToolTip(f"User: {job['user']}")
+        tips = [f"User: {job['user']}"] if job.get("user") else []
+        tips += verdict_lines(summary)
+        if tips:
+            self.facts.setToolTip("\n".join(tips))
 
     def grow(self) -> None:
         """The index grew: show its count (the rest waits for the whole index)."""

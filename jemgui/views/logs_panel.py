@@ -130,7 +130,7 @@ class LogsPanel(QWidget):
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["File", "Size"])
         self.tree.itemClicked.connect(self._file_clicked)
-        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.search_box = QLineEdit()
         self.search_box.setPlaceholderText("Search all logs…")
         self.search_box.setClearButtonEnabled(True)
@@ -151,7 +151,8 @@ class LogsPanel(QWidget):
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.table.verticalHeader().setDefaultSectionSize(theme.mono_font().pointSize() + 9)
         self.table.horizontalHeader().setVisible(False)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setStretchLastSection(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideNone)
         self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.table.clicked.connect(self._line_clicked)
         left = QSplitter(Qt.Orientation.Vertical)
@@ -167,7 +168,7 @@ class LogsPanel(QWidget):
         split.addWidget(left)
         split.addWidget(right)
         split.setStretchFactor(1, 4)
-        split.setSizes([230, 900])
+        split.setSizes([280, 900])
         top = QHBoxLayout()
         top.setContentsMargins(4, 2, 4, 2)
         top.addWidget(self.search_box)
@@ -236,12 +237,16 @@ class LogsPanel(QWidget):
             self.name, self.ix = name, ix
             self.model.set_index(ix)
             self.table.resizeColumnToContents(0)
+            # as wide as the longest of the first lines (measuring every line of a big file would read it all)
+            longest = max((len(t) for t in ix.lines(0, 2000)), default=0)
+            width = self.table.fontMetrics().horizontalAdvance("x") * min(longest + 4, 2000)
+            self.table.setColumnWidth(1, max(width, self.table.viewport().width()))
             self._select_tree(name)
             self.title.setText(f"<b>{name}</b> — {ix.count:,} lines, {len(ix.errors):,} errors")
         if line is not None and self.ix is not None and self.ix.count:
             line = min(max(line, 0), self.ix.count - 1)
             self.model.set_current(line)
-            self.table.scrollTo(self.model.index(line, 1), QAbstractItemView.ScrollHint.PositionAtCenter)
+            self.table.scrollTo(self.model.index(line, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
         return True
 
     def _select_tree(self, name: str) -> None:

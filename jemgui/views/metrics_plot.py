@@ -30,9 +30,9 @@ from jemgui.views.background import BackgroundQueries
 from jemgui.views.binding import subscribe
 
 #: series plotted in MiB on the right axis
-MEMORY = ("rss", "vms", "mem_avail")
+MEMORY = ("rss", "pss", "swap", "vms", "mem_avail")  # pss, swap: prmon's, in a grid job's tarball
 BYTES = (*MEMORY, "read_bytes", "write_bytes")
-DEFAULT_ON = ("load1", "rss")
+DEFAULT_ON = ("load1", "rss", "pss")
 MAX_STATE_LINES = 40
 
 

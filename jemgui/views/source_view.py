@@ -292,7 +292,8 @@ class SourceView(QWidget):
         where = f"{path}:{line}" if line else path
         if doc is None:
             self.title.setText(where)
-            self.missing.setText(f"The source of {path} was not recorded in this archive.\n"
+            logged = _logged_code(self.index, path, line)
+            self.missing.setText(logged or f"The source of {path} was not recorded in this archive.\n"
                                  "(The inspector shows only what the job ran, never the local disk.)")
             self.stack.setCurrentWidget(self.missing)
             self.path = path
@@ -302,3 +303,22 @@ class SourceView(QWidget):
         self.editor = self._editor(path, doc, hits)
         self.stack.setCurrentWidget(self.editor)
         self.editor.show_line(line, colour)
+
+
+def _logged_code(index, path: str, line: int | None) -> str | None:
+    """For a frame of a traceback read from a grid job's logs: the code lines the tracebacks show
+    (the current one marked) and that the file itself is not in the tarball; else None."""
+    from jemgui.models.gridlogs.logs import traceback_code
+
+    code, logged = traceback_code(index, path)
+    if not code and not logged:
+        return None
+    import html
+
+    rows = "".join(f"<tr><td align='right' style='color:#9e9e9e; padding-right:8px'>{n}</td>"
+                   f"<td style='{'background:#ffcdd2; font-weight:bold' if n == line else ''}'>"
+                   f"{html.escape(text)}</td></tr>" for n, text in sorted(code.items()))
+    where = ", ".join(logged[:6]) + (" and others" if len(logged) > 6 else "") if logged else "the logs"
+    return (f"<p>{html.escape(path)} itself is not in the tarball: these are the lines of it that the "
+            f"traceback logged in {html.escape(where)} shows.</p>"
+            f"<table style='font-family: monospace; margin-top: 8px'>{rows}</table>")

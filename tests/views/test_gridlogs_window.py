@@ -88,3 +88,26 @@ def test_a_plain_jem_archive_has_no_logs_panel(empty_window, archive):
     open_now(empty_window, archive, where="start")
     assert not isinstance(empty_window.docks["logs"].widget(), LogsPanel)
     assert "next_error" not in [a.objectName() for a in empty_window.toolbar.actions()]
+
+
+def test_the_source_view_shows_the_logged_code_lines_and_the_header_the_verdict(qtbot, empty_window, tmp_path):
+    path = fx.pack(tmp_path, fx.user_job_python_exception())
+    open_now(empty_window, path, where="failure")
+    source, header = empty_window.source, empty_window.header
+    text = source.missing.text()
+    assert "/srv/workDir/analysis.py itself is not in the tarball" in text
+    for code in ("return table[key]", "raise RuntimeError(f&quot;config key {key} missing&quot;) from exc",
+                 "cfg = load_config(table, &quot;jet_pt_min&quot;)", "main()"):
+        assert code in text
+    assert "payload.stderr:9" in text  # where the traceback was logged
+    facts = header.facts.text()
+    assert "TASK" in facts and "pilot error 1305 (PAYLOADEXECUTIONFAILURE)" in facts
+    assert "payload.stderr:16: RuntimeError: config key jet_pt_min missing" in header.facts.toolTip()
+
+
+def test_the_metrics_plot_shows_prmons_memory_series(qtbot, empty_window, tmp_path):
+    path = fx.pack(tmp_path, fx.killed_by_batch())
+    open_now(empty_window, path, where="start")
+    plot = empty_window.metrics
+    assert {"rss", "pss", "swap", "vms", "cpu"} <= set(plot.names)
+    assert {"rss", "pss"} <= plot.enabled

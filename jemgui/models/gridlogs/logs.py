@@ -205,3 +205,21 @@ def _rank(name: str) -> int:
     """The files a shifter reads first come first."""
     first = ("pilotlog.txt", "payload.stdout", "payload.stderr", "jobReport.json")
     return first.index(name) if name in first else len(first) + (0 if name.startswith("log.") else 1)
+
+
+def traceback_code(index, path: str) -> tuple[dict[int, str], list[str]]:
+    """The code lines logged tracebacks show for `path` ({line: code}) and where they were logged
+    (`file:line` of each traceback's header), from the job's call and exception records."""
+    fid = index.string_id(path)
+    if fid is None:
+        return {}, []
+    code: dict[int, str] = {}
+    logged: list[str] = []
+    for (pos,) in index.db.execute("SELECT pos FROM records WHERE file=? ORDER BY pos LIMIT 5000", (fid,)):
+        rec = index.record(pos)
+        if isinstance(rec.get("code"), str) and type(rec.get("line")) is int:
+            code.setdefault(rec["line"], rec["code"])
+        where = rec.get("logged")
+        if isinstance(where, dict) and (at := f"{where.get('file')}:{where.get('line')}") not in logged:
+            logged.append(at)
+    return code, logged

@@ -588,3 +588,80 @@ def test_records_are_sorted_on_disk_in_runs_and_merged_in_time_order(tmp_path, m
     assert_well_formed(small.streams)
     for recs in small.streams.values():
         assert [r["ts"] for r in recs] == sorted(r["ts"] for r in recs)
+
+
+# --- the Logs panel's model: line index, errors, search --------------------------------------
+
+
+@pytest.mark.parametrize("sparse", [16, 3])
+def test_the_line_index_gives_every_line_the_time_its_record_has_and_back(tmp_path, monkeypatch, sparse):
+    from jemgui.models.gridlogs import lineindex
+
+    monkeypatch.setattr(lineindex, "SPARSE", sparse)  # 3: lines in between are read from their block
+    for i, make in enumerate((fx.validation_failure, fx.killed_by_batch, fx.user_job_python_exception)):
+        root = fx.unpack(tmp_path / str(i), make())
+        conv = convert_folder(root, ImportReport())
+        clock = conv.job["log_clock"]
+        for name in ("pilotlog.txt", "payload.stdout", "payload.stderr", "log.EVNTtoHITS"):
+            if not (root / name).is_file():
+                continue
+            pilot = name == "pilotlog.txt"
+            ix = lineindex.build(root / name, conv.job["started"] if pilot else clock["start"],
+                                 0 if pilot else clock["offset"])
+            records = sorted((r["logline"], r["ts"]) for r in logs_of(conv, name))
+            assert ix.count == len(records) == len((root / name).read_bytes().splitlines())
+            assert ix.lines(0, ix.count) == (root / name).read_text().splitlines()
+            for n, ts in records:
+                assert ix.time(n - 1) == pytest.approx(ts, abs=1e-3)
+                at = ix.line_at(ts)
+                assert at >= n - 1 and ix.time(at) == pytest.approx(ts, abs=1e-3)
+
+
+def test_the_line_index_reads_dates_clocks_across_midnight_errors_and_damage(tmp_path):
+    from jemgui.models.gridlogs import lineindex
+
+    log = tmp_path / "log.RAWtoALL"
+    log.write_bytes(b"23:59:58 AthenaEventLoopMgr   INFO   start\n"
+                    b"no time here \xff\xfe\n"
+                    b"00:00:03 G4SimTimer           ERROR  navigation failure\n"
+                    b"Traceback (most recent call last):\n"
+                    b"  File \"x.py\", line 1, in <module>\n"
+                    b"an INFO line that says ERROR later is not an error\n"
+                    b"2026-08-18 00:10:00,250 transform CRITICAL died\n"
+                    b"cut last line without a newline")
+    day = utc("2026-08-17 00:00:00")
+    ix = lineindex.build(log, day + 23 * 3600 + 59 * 60)
+    assert ix.count == 8
+    assert [ix.time(n) - day for n in range(8)] == pytest.approx(
+        [86398, 86398, 86403, 86403, 86403, 86403, 87000.25, 87000.25])
+    assert ix.errors.tolist() == [2, 3, 6]
+    assert ix.lines(1, 2) == ["no time here \ufffd\ufffd"] and ix.lines(7, 9) == ["cut last line without a newline"]
+    assert ix.search("NAVIGATION") == [2] and ix.search("error") == [2, 5]
+    assert ix.line_at(day) == 0 and ix.line_at(day + 86403) == 5 and ix.line_at(day + 10**6) == 7
+
+
+def test_job_logs_list_the_tarball_step_through_errors_in_time_order_and_search_every_file(tmp_path):
+    from jemgui.models.gridlogs.logs import JobLogs
+
+    files = fx.validation_failure()
+    conv = convert_folder(fx.unpack(tmp_path / "u", files), ImportReport())
+    logs = JobLogs.open(fx.pack(tmp_path / "p", files), conv.job)
+    try:
+        assert [f.name for f in logs.files] == ["pilotlog.txt", "payload.stdout", "payload.stderr",
+                                                "jobReport.json", "log.EVNTtoHITS"]
+        assert [(name, line) for _, _, line, name in logs.errors()] == [
+            ("log.EVNTtoHITS", 2), ("log.EVNTtoHITS", 3), ("payload.stdout", 2)]
+        assert logs.next_error(0) == ("log.EVNTtoHITS", 2)
+        t = logs.index("log.EVNTtoHITS").time(3)
+        assert logs.next_error(t, "log.EVNTtoHITS", 3) == ("payload.stdout", 2)
+        assert logs.next_error(t, "log.EVNTtoHITS", 3, backward=True) == ("log.EVNTtoHITS", 2)
+        assert logs.next_error(1e12) is None
+        expected = [(name, n) for name in ("pilotlog.txt", "payload.stdout", "payload.stderr", "jobReport.json",
+                                           "log.EVNTtoHITS")
+                    for n, line in enumerate(files[name].decode().splitlines()) if "evnttohits" in line.lower()]
+        assert [(f, n) for f, n, _ in logs.search("EVNTtoHITS")] == expected
+        assert {f for f, _ in expected} == {"payload.stdout", "jobReport.json"}
+        assert logs.search("EVNTtoHITS", limit=1) == [("payload.stdout", 1, files["payload.stdout"].decode()
+                                                       .splitlines()[1])]
+    finally:
+        logs.close()

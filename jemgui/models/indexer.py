@@ -48,7 +48,7 @@ from jemgui.models.records import (
 )
 from jemgui.models.report import MAX_LISTED, ImportReport, Problem
 from jemgui.models.schema import BLOCK_SHIFT, BLOCK_SIZE
-from jemgui.models.streams import StreamStats, merge, read_stream
+from jemgui.models.streams import StreamStats, every_stats, merge, read_stream
 
 BATCH = 51200  # records per commit (a multiple of BLOCK_SIZE is not needed: partial blocks are resent)
 #: records in the first commit: a window opening a big input shows them at once
@@ -399,7 +399,7 @@ class Tracker:
             "last_traceback": self.last_traceback,
             "unknown_kinds": {k: n for k, n in self.kinds.items() if k not in KIND_CODE},
             "streams": [[st.pid, st.name, st.records, st.first_seq, st.last_seq, st.holes, st.cut_line]
-                        for st in self.stats],
+                        for st in every_stats(self.stats)],
         }
 
 
@@ -537,7 +537,7 @@ def _in_worker(inp: JobInput, batch: int) -> Iterator[Batch]:
 
     import jemgui
 
-    specs = orjson.dumps({"streams": [[s.name, s.pid, str(s.path), s.only_pid, s.strays] for s in inp.streams],
+    specs = orjson.dumps({"streams": [s.spec() for s in inp.streams],
                           "batch": batch})
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(Path(jemgui.__file__).resolve().parent.parent), *filter(None, [os.environ.get("PYTHONPATH")])])}
@@ -592,8 +592,7 @@ def worker_main() -> None:
     try:
         job = orjson.loads(sys.stdin.buffer.read())
         report = ImportReport()
-        streams = [Stream(name=n, pid=p, path=Path(path), only_pid=only, strays=strays)
-                   for n, p, path, only, strays in job["streams"]]
+        streams = [Stream.from_spec(spec) for spec in job["streams"]]
         tracker = Tracker(streams, report)
         for b in tracker.run(job["batch"]):
             send(b)

@@ -8,8 +8,12 @@ a Chrome trace-event JSON file, and a grid job's logs without JEM data (a
 PanDA pilot's log tarball, `.tgz.N` too, or its unpacked folder: `gridlogs`).
 
 Packed inputs are never extracted as they stand: only regular members with a
-safe relative name are copied, each through a size cap and a compression-ratio
-cap, into a private temporary folder, and read from there.
+safe relative name are copied into a private temporary folder and read from
+there. Each member is measured against its own compressed bytes (a member
+that expands more than MAX_RATIO times is a bomb and refuses the whole pack),
+and against a size cap of its own and one for the pack (MAX_TOTAL_BYTES).
+The temporary folders live in one folder per user; a run killed before it
+could remove its own has it removed by the next run (`_private_tmp`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import gzip
 import io
 import os
 import re
+import shutil
 import tarfile
 import tempfile
 import zipfile
@@ -28,6 +33,7 @@ from pathlib import Path, PurePosixPath
 
 import orjson
 
+from jemgui.models import records
 from jemgui.models.converted import Converted
 from jemgui.models.report import ImportReport
 
@@ -37,10 +43,18 @@ class UnreadableInput(Exception):
 
 
 #: cap on the bytes one packed member may expand to
-MAX_MEMBER_BYTES = 64 * 1024**3
-#: cap on expanded/packed ratio, checked once a member has expanded past RATIO_FLOOR
-MAX_RATIO = 1000
+MAX_MEMBER_BYTES = 16 * 1024**3
+#: cap on the bytes all the members copied out of one pack may expand to
+MAX_TOTAL_BYTES = 32 * 1024**3
+#: cap on a member's expanded/packed ratio, checked once it has expanded past RATIO_FLOOR: JSON lines
+#: of a real job pack 8-30 times, deflate's own maximum (zeros) is 1032 and bzip2/xz go far beyond
+MAX_RATIO = 200
 RATIO_FLOOR = 64 * 1024**2
+#: cap on the streams (processes) of one job: files of an archive, pids of a bare stream;
+#: records of the streams beyond it are skipped and counted (`too-many-streams`)
+MAX_STREAMS = 4096
+#: bytes of records the merge may hold for all streams at once (each stream reads its share)
+READ_BUDGET = 256 * 1024**2
 
 EVENTS_NAME = re.compile(r"^(?P<pid>-?\d+)\.jsonl(?:\.gz)?$")
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
@@ -48,17 +62,31 @@ TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
 @dataclass
 class Stream:
-    """One process's records: a JSONL file on disk, or records already converted."""
+    """A file of records (one process's, or several processes' as a bare export holds them),
+    or records already converted.
+
+    A file is read once, in file order, whatever the number of pids it names;
+    each pid's records are checked as a stream of its own (`streams.read_stream`).
+    """
 
     name: str
     pid: int | None = None
     path: Path | None = None
     records: list[dict] | None = None
-    #: read only this pid's lines (a bare .jsonl holding several processes, e.g. an export)
-    only_pid: int | None = None
-    #: with only_pid: also read lines that name no pid (so they are reported once)
-    strays: bool = False
+    #: pids this file may add to the job (the job's share of MAX_STREAMS)
+    max_pids: int = MAX_STREAMS
+    #: bytes read at a time (the merge holds one read of every stream)
+    read_size: int = 1 << 20
     _raw: io.BufferedIOBase | None = field(default=None, repr=False)
+
+    def spec(self) -> list:
+        """What a worker process needs to read the same file (`from_spec`)."""
+        return [self.name, self.pid, str(self.path), self.max_pids, self.read_size]
+
+    @classmethod
+    def from_spec(cls, spec: list) -> Stream:
+        name, pid, path, max_pids, read_size = spec
+        return cls(name=name, pid=pid, path=Path(path), max_pids=max_pids, read_size=read_size)
 
     @property
     def consumed(self) -> int:
@@ -106,14 +134,18 @@ class JobInput:
 class CappedReader(io.RawIOBase):
     """Reads a decompressing stream and stops at a size or ratio cap (zip/gzip bombs).
 
-    It hands out at most `BLOCK` bytes a read: a stream that is cut or damaged
-    raises on the read that meets the damage, and only that block is lost.
+    `packed` is the member's compressed size, or a function giving the
+    compressed bytes read for it so far (a tar member's share of a .tar.gz is
+    known only as it is read). `budget` is a one-item list of bytes the pack
+    may still expand to, shared by its members. It hands out at most `BLOCK`
+    bytes a read: a stream that is cut or damaged raises on the read that
+    meets the damage, and only that block is lost.
     """
 
     BLOCK = 1 << 16
 
-    def __init__(self, inner, name: str, packed_size: int):
-        self.inner, self.name, self.packed = inner, name, max(packed_size, 1)
+    def __init__(self, inner, name: str, packed, budget: list[int] | None = None):
+        self.inner, self.name, self.packed, self.budget = inner, name, packed, budget
         self.seen = 0
 
     def readable(self) -> bool:
@@ -122,10 +154,17 @@ class CappedReader(io.RawIOBase):
     def readinto(self, buf) -> int:
         data = self.inner.read(min(len(buf), self.BLOCK))
         self.seen += len(data)
-        if self.seen > MAX_MEMBER_BYTES or (
-            self.seen > RATIO_FLOOR and self.seen / self.packed > MAX_RATIO
-        ):
-            raise TooLarge(f"{self.name} expands past the size cap (a compression bomb?)")
+        if self.seen > RATIO_FLOOR:
+            packed = max(self.packed() if callable(self.packed) else self.packed, 1)
+            if self.seen / packed > MAX_RATIO:
+                raise Bomb(f"{self.name} expands more than {MAX_RATIO} times its packed size "
+                           "(a compression bomb); refused")
+        if self.seen > MAX_MEMBER_BYTES:
+            raise TooLarge(f"{self.name} expands past {MAX_MEMBER_BYTES >> 30} GiB")
+        if self.budget is not None:
+            self.budget[0] -= len(data)
+            if self.budget[0] < 0:
+                raise Bomb(f"{self.name}: the pack expands past {MAX_TOTAL_BYTES >> 30} GiB in all; refused")
         buf[: len(data)] = data
         return len(data)
 
@@ -136,6 +175,68 @@ class CappedReader(io.RawIOBase):
 
 class TooLarge(Exception):
     """A packed member expands past the caps."""
+
+
+class Bomb(TooLarge):
+    """A packed member expands past the ratio cap, or a pack past its total: the input is refused."""
+
+
+#: output a gzip stream is inflated to, up front, to see whether it is a bomb (`check_gzip`)
+PROBE_BYTES = 16 * 1024**2
+
+
+def check_gzip(path: Path, name: str) -> None:
+    """Raise Bomb when the start of a gzip file already inflates more than MAX_RATIO times:
+    a bomb is refused in a fraction of a second, not after its gigabytes. (Its trailer's size
+    cannot tell: a cut file's last bytes are anything.) One that hides behind a normal start
+    meets CappedReader's caps as it is read."""
+    inflate = zlib.decompressobj(wbits=31)
+    got = used = 0
+    try:
+        with open(path, "rb") as f:
+            while got < PROBE_BYTES and (data := f.read(1 << 16)):
+                used += len(data)
+                while data and got < PROBE_BYTES:
+                    got += len(inflate.decompress(data, 1 << 20))
+                    data = inflate.unconsumed_tail
+                if inflate.eof:
+                    break
+    except (OSError, zlib.error):
+        return  # damage: the reader says where
+    if got >= PROBE_BYTES and got / max(used, 1) > MAX_RATIO:
+        raise Bomb(f"{name} expands more than {MAX_RATIO} times its packed size (a compression bomb); refused")
+
+
+def _private_tmp() -> tempfile.TemporaryDirectory:
+    """A new temporary folder for a pack's members, in the user's own folder of them.
+
+    The folder of a run that was killed (its pid is gone) is removed first:
+    nothing a bomb or a crash left behind outlives the next run.
+    """
+    parent = Path(tempfile.gettempdir()) / f"jemgui-{os.getuid()}"
+    try:
+        parent.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(parent)
+        ours = not os.path.islink(parent) and st.st_uid == os.getuid() and (st.st_mode & 0o077) == 0
+    except OSError:
+        ours = False
+    if not ours:  # someone else's, or a link: fall back to a plain private folder
+        return tempfile.TemporaryDirectory(prefix="jemgui-")
+    for old in parent.glob("run-*"):
+        m = re.match(r"run-(\d+)-", old.name)
+        if m and int(m[1]) != os.getpid() and not _alive(int(m[1])):
+            shutil.rmtree(old, ignore_errors=True)
+    return tempfile.TemporaryDirectory(prefix=f"run-{os.getpid()}-", dir=parent)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 # --- listing jobs -------------------------------------------------------------
@@ -253,11 +354,25 @@ def _member_names(path: Path, kind: str) -> list[PurePosixPath]:
 
 
 def _tar_names(path: Path) -> list[PurePosixPath]:
-    """The files of a tarball, member by member: a cut or damaged one keeps those before the damage."""
+    """The files of a tarball, member by member: a cut or damaged one keeps those before the damage.
+
+    Listing a compressed tarball inflates it whole: a tar whose members' sizes
+    outgrow the compressed bytes read for them more than MAX_RATIO times is a
+    bomb, refused as soon as that shows.
+    """
     names: list[PurePosixPath] = []
+    expanded = 0  # the members before this one, whose data has been inflated to reach it
     try:
-        with tarfile.open(path) as tar:
+        with open(path, "rb") as raw, tarfile.open(fileobj=raw) as tar:
             for m in tar:
+                if expanded > RATIO_FLOOR and expanded / max(raw.tell(), 1) > MAX_RATIO:
+                    raise UnreadableInput(f"{path.name}: its members expand more than {MAX_RATIO} times "
+                                          "the packed size (a compression bomb); refused")
+                expanded += m.size
+                if expanded > MAX_TOTAL_BYTES or m.size > MAX_MEMBER_BYTES:
+                    raise UnreadableInput(f"{path.name}: its members expand past the size caps "
+                                          f"({MAX_MEMBER_BYTES >> 30} GiB a member, {MAX_TOTAL_BYTES >> 30} GiB "
+                                          "in all); refused")
                 if m.isfile() and (p := _safe_name(m.name)):
                     names.append(p)
     except (tarfile.TarError, OSError, EOFError, zlib.error):
@@ -304,37 +419,22 @@ def _manifest_job_id_hint(ref: JobRef) -> str:
     return PurePosixPath(ref.key).name
 
 
-PID_FIELD = re.compile(rb'"pid"\s*:\s*(-?\d+)')
-
-
-def _pids_in(stream: Stream, limit: int = 10_000) -> list[int]:
-    """The pids a bare stream's lines name, in order of first appearance."""
-    seen: dict[int, None] = {}
-    with stream.open() as f:
-        for line in f:
-            m = PID_FIELD.search(line)
-            if m:
-                seen.setdefault(int(m[1]), None)
-                if len(seen) >= limit:
-                    break
-    return list(seen)
-
-
 def _from_jsonl(path: Path) -> JobInput:
     m = EVENTS_NAME.match(path.name)
     inp = JobInput(label=path.name, total_bytes=path.stat().st_size)
-    whole = Stream(name=path.name, pid=int(m["pid"]) if m else None, path=path)
-    try:
-        pids = _pids_in(whole)
-    except (OSError, EOFError, TooLarge, zlib.error):
-        pids = []
-    if len(pids) > 1:  # several processes in one file: one stream each, so seq checks stay per process
-        inp.streams += [Stream(name=f"{path.name}#{pid}", pid=pid, path=path, only_pid=pid, strays=i == 0)
-                        for i, pid in enumerate(pids)]
-    else:
-        inp.streams.append(whole)
+    if _is_gzip(path):
+        try:
+            check_gzip(path, path.name)
+        except Bomb as exc:
+            raise UnreadableInput(str(exc)) from exc
+    inp.streams.append(Stream(name=path.name, pid=int(m["pid"]) if m else None, path=path))
     inp.report.add(path.name, 0, "no-manifest", "a bare stream: no manifest, job facts unknown")
     return inp
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
 
 
 def _converter(which: str):
@@ -349,6 +449,11 @@ def _converter(which: str):
 
 def _from_converter(path: Path, which: str, label: str | None = None) -> JobInput:
     inp = JobInput(label=label or path.name, total_bytes=path.stat().st_size)
+    if _is_gzip(path):
+        try:
+            check_gzip(path, path.name)
+        except Bomb as exc:
+            raise UnreadableInput(str(exc)) from exc
     with open(path, "rb") as raw:
         data = raw
         if raw.read(2) == b"\x1f\x8b":
@@ -410,6 +515,11 @@ def _read_manifest(root: Path, inp: JobInput) -> None:
     except orjson.JSONDecodeError as exc:
         inp.report.add("manifest.json", 0, "bad-manifest", f"manifest.json is not valid JSON ({exc})")
         return
+    if records.depth(data) > records.MAX_DEPTH:
+        inp.report.add("manifest.json", 0, "bad-manifest",
+                       f"manifest.json nests deeper than {records.MAX_DEPTH} levels; only its job facts are kept")
+        job = data.get("job") if isinstance(data, dict) else None
+        data = {"job": {k: v for k, v in job.items() if k in JOB_FIELDS} if isinstance(job, dict) else {}}
     if not isinstance(data, dict) or not isinstance(data.get("job"), dict):
         inp.report.add("manifest.json", 0, "bad-manifest", "manifest.json has no job object")
         data = {"job": {}} if not isinstance(data, dict) else {**data, "job": {}}
@@ -423,16 +533,16 @@ def _read_manifest(root: Path, inp: JobInput) -> None:
     inp.manifest = data
 
 
-def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+def _time(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < records.MAX_TS
 
 
 #: the manifest's job fields (spec section 4) and the values they may hold besides null
 JOB_FIELDS = {
     **dict.fromkeys(("id", "name", "site", "host", "user", "cwd"), lambda v: isinstance(v, str)),
     "argv": lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v),
-    "started": _number, "ended": _number,
-    "exit_code": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "started": _time, "ended": _time,
+    "exit_code": lambda v: type(v) is int and records.INT64_MIN <= v <= records.INT64_MAX,
     "verbosity": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 4,
 }
 
@@ -446,10 +556,30 @@ def _read_events(root: Path, inp: JobInput) -> None:
             if f.name != ".keep":
                 inp.report.add(f"events/{f.name}", 0, "bad-member", "not an events/<pid>.jsonl stream, skipped")
             continue
+        if len(inp.streams) >= MAX_STREAMS:
+            inp.report.add(f"events/{f.name}", 0, "too-many-streams",
+                           f"more than {MAX_STREAMS} streams: this one is skipped")
+            continue
+        if f.name.endswith(".gz"):
+            try:
+                check_gzip(f, f"events/{f.name}")
+            except Bomb as exc:
+                inp.report.add(f"events/{f.name}", 0, "too-large", f"{exc}; skipped")
+                continue
         inp.streams.append(Stream(name=f"events/{f.name}", pid=int(m["pid"]), path=f))
         inp.total_bytes += f.stat().st_size
     if not inp.streams:
         inp.report.add("events/", 0, "no-events", "the archive has no event streams")
+    share_streams(inp.streams)
+
+
+def share_streams(streams: list[Stream]) -> None:
+    """Give each of a job's streams its share of MAX_STREAMS (pids a file may add) and of
+    READ_BUDGET (bytes read at a time): many streams cost no more than a few."""
+    n = max(len(streams), 1)
+    for s in streams:
+        s.max_pids = max(1, MAX_STREAMS // n)
+        s.read_size = max(16 * 1024, min(1 << 20, READ_BUDGET // n))
 
 
 def _read_logs(root: Path, inp: JobInput) -> None:
@@ -475,33 +605,44 @@ def _from_pack(path: Path, kind: str, job: str | None) -> JobInput:
         legacy = _legacy_logs(names)
         ref = _pick([JobRef(str(n), n.name) for n in legacy], job, path.name)
         prefix = None
-    tmp = tempfile.TemporaryDirectory(prefix="jemgui-")
+    tmp = _private_tmp()
     dest = Path(tmp.name)
     report = ImportReport()
+    n_events = [0]
 
     def wanted(rel: PurePosixPath) -> bool:
         if not roots:
             return str(rel) == ref.key
         inside = rel if prefix is None else _relative_to(rel, prefix)
-        return inside is not None and _is_wanted(inside) and len(inside.parts) <= 2
+        if inside is None or not _is_wanted(inside) or len(inside.parts) > 2:
+            return False
+        if inside.parent.name == "events":
+            n_events[0] += 1
+            if n_events[0] > MAX_STREAMS:
+                report.add(str(rel), 0, "too-many-streams", f"more than {MAX_STREAMS} streams: this one is skipped")
+                return False
+        return True
 
     try:
         if kind == "tar":
             _copy_tar(path, dest, wanted, report)
         else:
             _copy_zip(path, dest, wanted, report)
-    except Exception:
+        if roots:
+            inp = _from_folder(path, dest / prefix if prefix else dest, None, tmp)
+            if (grid := _grid_root(names)) is not None:  # a JEM archive among a grid job's logs: one timeline
+                from jemgui.models.gridlogs.tarball import join
+
+                join(inp, path, kind, grid)
+        else:
+            inp = _from_converter(dest / ref.key, "jmd", label=ref.label)
+            inp._tmp = tmp
+    except Bomb as exc:
+        tmp.cleanup()
+        raise UnreadableInput(f"{path.name}: {exc}") from exc
+    except BaseException:  # an interrupt too: nothing copied stays behind
         tmp.cleanup()
         raise
-    if roots:
-        inp = _from_folder(path, dest / prefix if prefix else dest, None, tmp)
-        if (grid := _grid_root(names)) is not None:  # a JEM archive among a grid job's logs: one timeline
-            from jemgui.models.gridlogs.tarball import join
-
-            join(inp, path, kind, grid)
-    else:
-        inp = _from_converter(dest / ref.key, "jmd", label=ref.label)
-        inp._tmp = tmp
     inp.label = ref.label if ref.label != path.name else path.name
     for p in report.problems:
         inp.report.add(p.file, p.line, p.code, p.message)
@@ -515,14 +656,17 @@ def _relative_to(rel: PurePosixPath, prefix: PurePosixPath) -> PurePosixPath | N
         return None
 
 
-def _copy_member(src, dest: Path, rel: PurePosixPath, packed: int, report: ImportReport) -> None:
+def _copy_member(src, dest: Path, rel: PurePosixPath, packed, report: ImportReport, budget: list[int]) -> None:
+    """Copy one member through the caps; a Bomb is raised on (the pack is refused)."""
     target = dest.joinpath(*rel.parts)
     target.parent.mkdir(parents=True, exist_ok=True)
-    reader = CappedReader(src, str(rel), packed)
+    reader = CappedReader(src, str(rel), packed, budget)
     try:
         with open(target, "wb") as out:
             while block := reader.read(reader.BLOCK):  # written as they come (see CappedReader)
                 out.write(block)
+    except Bomb:
+        raise
     except TooLarge as exc:
         report.add(str(rel), 0, "too-large", f"{exc}; kept what came before the cap")
     except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:  # BadZipFile: a CRC mismatch
@@ -530,8 +674,9 @@ def _copy_member(src, dest: Path, rel: PurePosixPath, packed: int, report: Impor
 
 
 def _copy_tar(path: Path, dest: Path, wanted, report: ImportReport) -> None:
+    budget = [MAX_TOTAL_BYTES]
     try:
-        with tarfile.open(path) as tar:
+        with open(path, "rb") as raw, tarfile.open(fileobj=raw) as tar:
             for m in tar:
                 rel = _safe_name(m.name)
                 if rel is None:
@@ -544,22 +689,31 @@ def _copy_tar(path: Path, dest: Path, wanted, report: ImportReport) -> None:
                     continue
                 src = tar.extractfile(m)
                 if src is not None:
-                    # the member's share of the pack is unknown in a compressed tar: use its size
-                    # against the whole file, which is what a bomb inflates
-                    _copy_member(src, dest, rel, max(path.stat().st_size, 1), report)
+                    # a member's share of a compressed tar: the compressed bytes read since it began
+                    start = raw.tell()
+                    _copy_member(src, dest, rel, lambda start=start: raw.tell() - start, report, budget)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         report.add(path.name, 0, "bad-member", f"the tarball is cut or damaged ({exc}); kept what was readable")
 
 
 def _copy_zip(path: Path, dest: Path, wanted, report: ImportReport) -> None:
+    budget = [MAX_TOTAL_BYTES]
     with zipfile.ZipFile(path) as zf:
+        chosen = []
         for info in zf.infolist():
             rel = _safe_name(info.filename)
             if rel is None:
                 report.add(info.filename, 0, "unsafe-member", "member name leaves its folder; skipped")
-                continue
-            if info.is_dir() or not wanted(rel):
-                continue
+            elif not info.is_dir() and wanted(rel):
+                chosen.append((info, rel))
+        # the sizes a zip declares bind its reader: a bomb that declares itself is refused before inflating
+        for info, _ in chosen:
+            if info.file_size > RATIO_FLOOR and info.file_size / max(info.compress_size, 1) > MAX_RATIO:
+                raise Bomb(f"{info.filename} expands {info.file_size // max(info.compress_size, 1)} times its "
+                           "packed size (a compression bomb); refused")
+        if sum(info.file_size for info, _ in chosen) > MAX_TOTAL_BYTES:
+            raise Bomb(f"the pack expands past {MAX_TOTAL_BYTES >> 30} GiB in all; refused")
+        for info, rel in chosen:
             mode = (info.external_attr >> 16) & 0o170000
             if mode == 0o120000:
                 report.add(info.filename, 0, "unsafe-member", "member is a symbolic link; skipped")
@@ -569,7 +723,7 @@ def _copy_zip(path: Path, dest: Path, wanted, report: ImportReport) -> None:
             except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError, zlib.error) as exc:
                 report.add(info.filename, 0, "bad-member", f"cannot read member ({exc})")
                 continue
-            _copy_member(src, dest, rel, max(info.compress_size, 1), report)
+            _copy_member(src, dest, rel, info.compress_size, report, budget)
 
 
 def iter_lines(f, name: str, report: ImportReport, limit: int) -> Iterator[tuple[int, bytes, bool]]:

@@ -25,26 +25,108 @@ FINAL_STATES = frozenset(("DONE", "FAILED", "KILLED"))
 
 #: largest record line a reader accepts; longer lines are skipped and reported
 MAX_LINE_BYTES = 16 * 1024 * 1024
+#: deepest nesting of arrays and objects a record may have (the spec's own records go 4 deep)
+MAX_DEPTH = 64
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: times are seconds since 1970 before this (the year 5138): any later one is a crafted value
+MAX_TS = 1e11
 
 
 def check(rec: object) -> str | None:
     """Why `rec` is not a usable record, or None when it is.
 
-    Only the fields every reader relies on are checked; a record that passes
-    may still lack optional fields, which readers treat as empty.
+    Only the fields every reader relies on are checked here; `clean` checks
+    the others. A record that passes may still lack optional fields, which
+    readers treat as empty.
     """
     if not isinstance(rec, dict):
         return "not a JSON object"
     seq, ts, pid, kind = rec.get("seq"), rec.get("ts"), rec.get("pid"), rec.get("kind")
-    if type(seq) is not int or seq < 0:
-        return "seq is missing or not a non-negative integer"
-    if type(ts) not in (float, int):
-        return "ts is missing or not a number"
-    if type(pid) is not int:
-        return "pid is missing or not an integer"
+    if type(seq) is not int or not 0 <= seq <= INT64_MAX:
+        return "seq is missing or not an integer in 0..2^63-1"
+    if type(ts) not in (float, int) or not 0 <= ts < MAX_TS:
+        return f"ts is missing, not a number or outside 0..{MAX_TS:g}"
+    if type(pid) is not int or not INT64_MIN <= pid <= INT64_MAX:
+        return "pid is missing or not a 64-bit integer"
     if type(kind) is not str:
         return "kind is missing or not a string"
+    if depth(rec) > MAX_DEPTH:
+        return f"nested deeper than {MAX_DEPTH} levels"
     return None
+
+
+def depth(value: object) -> int:
+    """How deep arrays and objects nest in `value` (0 for a scalar), without recursion."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        v, d = todo.pop()
+        if isinstance(v, dict):
+            v = v.values()
+        elif not isinstance(v, list):
+            continue
+        if d > deepest:
+            deepest = d
+            if d > MAX_DEPTH:
+                return d
+        todo.extend((x, d + 1) for x in v if isinstance(x, (dict, list)))
+    return deepest
+
+
+def _int64(v) -> bool:
+    return type(v) is int and INT64_MIN <= v <= INT64_MAX
+
+
+def _str(v) -> bool:
+    return isinstance(v, str)
+
+
+def _pair(v) -> bool:
+    return isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) and isinstance(v[1], str)
+
+
+def _vars(v) -> bool:
+    """A vars map is an object; its malformed entries are left for `as_vars` to pass over."""
+    return isinstance(v, dict)
+
+
+def _frame(v) -> bool:
+    return (isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and (v[1] is None or _int64(v[1]))
+            and isinstance(v[2], str))
+
+
+def _number(v) -> bool:
+    return type(v) is float or _int64(v)
+
+
+#: the spec's optional fields (section 2) and the values they may hold besides null
+FIELDS = {
+    **dict.fromkeys(("tid", "fid", "line", "depth", "ppid", "exit_code", "signal", "verbosity"), _int64),
+    **dict.fromkeys(("file", "func", "text", "type", "message", "path", "sha256", "lang", "python", "cwd", "phase",
+                     "state", "stream", "cmd", "sender", "error", "executable"), _str),
+    **dict.fromkeys(("resume", "yield", "accepted"), lambda v: type(v) is bool),
+    **dict.fromkeys(("args", "changed", "locals"), _vars),
+    "argv": lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v),
+    "deleted": lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v),
+    "value": _pair,
+    "traceback": lambda v: isinstance(v, list) and all(_frame(f) for f in v),
+    "values": lambda v: isinstance(v, dict),
+}
+
+
+def clean(rec: dict) -> list[str]:
+    """Drop the fields of a checked record that hold a value of the wrong type or range, and
+    the metric values that are not 64-bit numbers; say which. Readers then meet only what the
+    spec allows (or nothing)."""
+    bad = [k for k, ok in FIELDS.items() if k in rec and rec[k] is not None and not ok(rec[k])]
+    for k in bad:
+        del rec[k]
+    out = [f"field {k} of the wrong type or out of range, left out" for k in bad]
+    values = rec.get("values")
+    if isinstance(values, dict) and not all(_number(v) for v in values.values()):
+        wrong = [k for k, v in values.items() if not _number(v)]
+        rec["values"] = {k: v for k, v in values.items() if _number(v)}
+        out.append(f"metric {', '.join(map(repr, wrong[:5]))} not a 64-bit number, left out")
+    return out
 
 
 def as_int(value: object, default: int = 0) -> int:

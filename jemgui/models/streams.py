@@ -14,35 +14,47 @@ path accepts. Streams are merged a window at a time with numpy.
 
 from __future__ import annotations
 
+import heapq
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 import numpy as np
 import orjson
 
 from jemgui.models import records
-from jemgui.models.inputs import PID_FIELD, Stream, TooLarge
-from jemgui.models.records import as_str, as_vars, check
+from jemgui.models.inputs import Stream, TooLarge
+from jemgui.models.records import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_DEPTH,
+    MAX_TS,
+    as_str,
+    as_vars,
+    check,
+    clean,
+)
 from jemgui.models.report import ImportReport
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 I64 = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
 Vars = dict[str, tuple[str, str]]
-#: bytes read at a time
+Str = str | None
+#: bytes read at a time (a stream's own `read_size` when it has one)
 CHUNK = 1 << 20
 
 
 class Rec(msgspec.Struct, gc=False):
-    """The fields of a record that the index reads; kinds it stores whole are read from the line.
+    """A record as the index reads it; every field the spec names is typed, so that a line that
+    decodes strictly here holds nothing a reader could trip on (`records.FIELDS` are the same
+    rules for the lenient path). Kinds the index stores whole are read again from the line.
 
     `func` is None when absent (a shell command's default is `main`, a frame's "").
     """
 
     seq: Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
-    ts: float
+    ts: Annotated[float, msgspec.Meta(ge=0, lt=MAX_TS)]
     pid: I64
     kind: str
     tid: I64 = 0
@@ -56,21 +68,35 @@ class Rec(msgspec.Struct, gc=False):
     deleted: list[str] | None = None
     resume: bool = False
     yield_: bool = msgspec.field(default=False, name="yield")
-    traceback: Any = None
-    # Decoded (loosely) only so that a number no reader can hold (1e999) fails here as it would in
-    # orjson: msgspec skips the fields a type does not name without converting their numbers.
-    value: Any = None
-    values: Any = None
-    argv: Any = None
-    ppid: Any = None
-    exit_code: Any = None
-    signal: Any = None
-    accepted: Any = None
-    error: Any = None
+    traceback: list[tuple[str, I64 | None, str]] | None = None
+    value: tuple[str, str] | None = None
+    values: dict[str, I64 | float] | None = None
+    argv: list[str] | None = None
+    ppid: I64 | None = None
+    exit_code: I64 | None = None
+    signal: I64 | None = None
+    accepted: bool | None = None
+    verbosity: I64 | None = None
+    locals: Vars | None = None
+    text: Str = None
+    type: Str = None
+    message: Str = None
+    path: Str = None
+    sha256: Str = None
+    lang: Str = None
+    python: Str = None
+    cwd: Str = None
+    phase: Str = None
+    state: Str = None
+    stream: Str = None
+    cmd: Str = None
+    sender: Str = None
+    error: Str = None
+    executable: Str = None
 
 
 _decode = msgspec.json.Decoder(Rec).decode
-_DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, ValueError)
+_DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, ValueError, RecursionError)
 
 
 def _int64(value: object, default):
@@ -78,27 +104,29 @@ def _int64(value: object, default):
 
 
 def _lenient(rec: object) -> Rec | str:
-    """A decoded JSON value as a `Rec`, or why it is not a usable record."""
+    """A decoded JSON value as a `Rec`, or why it is not a usable record (after `clean`)."""
     problem = check(rec)
     if problem is not None:
         return problem
-    seq, pid = rec["seq"], rec["pid"]
-    if seq > INT64_MAX or _int64(pid, None) is None:
-        return "seq or pid is out of range"
     deleted, func = rec.get("deleted"), rec.get("func")
     return Rec(
-        seq, float(rec["ts"]), pid, rec["kind"], tid=_int64(rec.get("tid"), 0), fid=_int64(rec.get("fid"), None),
-        file=as_str(rec.get("file")), line=_int64(rec.get("line"), None), func=func if isinstance(func, str) else None,
-        depth=_int64(rec.get("depth"), 0), args=as_vars(rec.get("args")) or None,
-        changed=as_vars(rec.get("changed")) or None,
+        rec["seq"], float(rec["ts"]), rec["pid"], rec["kind"], tid=_int64(rec.get("tid"), 0),
+        fid=_int64(rec.get("fid"), None), file=as_str(rec.get("file")), line=_int64(rec.get("line"), None),
+        func=func if isinstance(func, str) else None, depth=_int64(rec.get("depth"), 0),
+        args=as_vars(rec.get("args")) or None, changed=as_vars(rec.get("changed")) or None,
         deleted=[n for n in deleted if isinstance(n, str)] if isinstance(deleted, list) else None,
         resume=bool(rec.get("resume")), yield_=bool(rec.get("yield")), traceback=rec.get("traceback"),
+        locals=as_vars(rec.get("locals")) or None,
     )
 
 
 @dataclass
 class StreamStats:
-    """What reading a stream found out, beside its records."""
+    """What reading a stream found out, beside its records.
+
+    A file that holds several processes has one StreamStats for each: the
+    first pid's is this one, the others are in `others` (`every`).
+    """
 
     name: str
     pid: int | None = None
@@ -107,16 +135,55 @@ class StreamStats:
     last_seq: int | None = None
     holes: list[list[int]] = field(default_factory=list)
     cut_line: int | None = None
+    others: dict[int, StreamStats] = field(default_factory=dict)
+
+    def every(self) -> list[StreamStats]:
+        return [self, *self.others.values()]
+
+
+def every_stats(stats: list[StreamStats]) -> list[StreamStats]:
+    """The stats of every process of the streams read (a file may hold several)."""
+    return [s for st in stats for s in st.every()]
 
 
 #: good records of a stream, in file order, and their JSON lines (without the newline)
 Chunk = tuple[list[Rec], list[bytes]]
 
 
+class _Pids:
+    """The streams of one file by pid, at most `limit` of them."""
+
+    def __init__(self, stats: StreamStats, limit: int, report: ImportReport):
+        self.stats, self.limit, self.report = stats, max(limit, 1), report
+        self.by_pid: dict[int, StreamStats] = {} if stats.pid is None else {stats.pid: stats}
+
+    def get(self, pid: int, n: int) -> StreamStats | None:
+        """The stats of `pid`'s stream, a new one if there is room, else None (reported)."""
+        st = self.by_pid.get(pid)
+        if st is not None:
+            return st
+        if len(self.by_pid) >= self.limit:
+            self.report.add(self.stats.name, n, "too-many-streams",
+                            f"a record of pid {pid} skipped: more than {self.limit} processes in this input")
+            return None
+        if self.stats.pid is None:
+            st = self.stats
+            st.pid = pid
+        else:
+            st = self.stats.others[pid] = StreamStats(name=f"{self.stats.name}#{pid}", pid=pid)
+        self.by_pid[pid] = st
+        return st
+
+
 def read_stream(stream: Stream, report: ImportReport, stats: StreamStats) -> Iterator[Chunk]:
-    """Yield the good records of `stream` in file order, a chunk at a time; report its holes at the end."""
+    """Yield the good records of `stream` in file order, a chunk at a time; report its holes at the end.
+
+    The file is read once whatever the number of processes it holds: each
+    record is checked against its own pid's stream (`_Pids`).
+    """
+    pids = _Pids(stats, stream.max_pids, report)
     if stream.records is not None:
-        yield _converted(stream, report, stats)
+        yield _converted(stream, report, pids)
     else:
         try:
             f = stream.open()
@@ -124,50 +191,99 @@ def read_stream(stream: Stream, report: ImportReport, stats: StreamStats) -> Ite
             report.add(stream.name, 0, "bad-member", f"cannot open stream ({exc})")
             return
         name = stream.name
-        only = None if stream.only_pid is None else b"%d" % stream.only_pid
         with f:
-            for n0, lines, ended, clean in _line_chunks(f, name, report, records.MAX_LINE_BYTES):
-                numbered = None
-                if only is not None:  # one process's lines of a file that holds several
-                    numbered = [(n0 + i, line) for i, line in enumerate(lines, 1) if _mine(line, only, stream.strays)]
-                    lines = [line for _, line in numbered]
-                    if not lines:
-                        continue
-                chunk = _fast(lines, stats) if clean else None
+            for n0, lines, ended, clean_text in _line_chunks(f, name, report, records.MAX_LINE_BYTES,
+                                                              stream.read_size or CHUNK):
+                chunk = _fast(lines, pids) if clean_text else None
                 if chunk is None:
-                    chunk = _slow(numbered or list(zip(range(n0 + 1, n0 + len(lines) + 1), lines, strict=True)),
-                                  ended, name, report, stats)
+                    chunk = _slow(list(zip(range(n0 + 1, n0 + len(lines) + 1), lines, strict=True)),
+                                  ended, name, report, pids)
                 if chunk[0]:
                     yield chunk
-    report_holes(stats, report)
+    for st in stats.every():
+        report_holes(st, report)
 
 
-def _mine(line: bytes, only: bytes, strays: bool) -> bool:
-    m = PID_FIELD.search(line)
-    return strays if m is None else m[1] == only
+#: bytes of the brackets that nest JSON
+_OPEN, _CLOSE = np.zeros(256, np.int8), np.zeros(256, np.int8)
+_OPEN[[ord("["), ord("{")]] = 1
+_CLOSE[[ord("]"), ord("}")]] = 1
 
 
-def _fast(lines: list[bytes], stats: StreamStats) -> Chunk | None:
+def _shallow(lines: list[bytes]) -> bool:
+    """True when no line can nest deeper than MAX_DEPTH (counting brackets inside strings too,
+    so a False may be wrong, never a True): msgspec skips unknown fields however deep."""
+    block = b"\n".join(lines)
+    if block.count(b"[") + block.count(b"{") <= MAX_DEPTH:
+        return True
+    a = np.frombuffer(block, np.uint8)
+    level = np.cumsum(_OPEN[a] - _CLOSE[a], dtype=np.int32)
+    if len(level) == 0 or int(level.max()) - min(int(level.min()), 0) <= MAX_DEPTH:
+        return True
+    starts = np.concatenate(([0], np.flatnonzero(a == 10) + 1))
+    starts = starts[starts < len(a)]
+    base = np.where(starts > 0, level[np.maximum(starts - 1, 0)], 0)
+    return bool((np.maximum.reduceat(level, starts) - base).max() <= MAX_DEPTH)
+
+
+def _fast(lines: list[bytes], pids: _Pids) -> Chunk | None:
     """The chunk decoded strictly, or None when a line needs the lenient reading."""
     try:
         recs = [_decode(line) for line in lines]
     except _DECODE_ERRORS:
         return None
+    stats = pids.stats
+    pid = recs[0].pid if stats.pid is None else stats.pid
+    if any(r.pid != pid for r in recs):
+        return _fast_several(recs, lines, pids)
     last = -1 if stats.last_seq is None else stats.last_seq
     n = len(recs)
     if recs[0].seq != last + 1 or recs[-1].seq != last + n or [r.seq for r in recs] != list(range(last + 1, last + n + 1)):
         return None
-    if stats.pid is None:
-        stats.pid = recs[0].pid
+    if not _shallow(lines):
+        return None
+    st = pids.get(pid, 0)
+    if st is None:
+        return None
     if last < 0:
-        stats.first_seq = 0
-    stats.last_seq = last + n
-    stats.records += n
+        st.first_seq = 0
+    st.last_seq = last + n
+    st.records += n
+    return recs, lines
+
+
+def _fast_several(recs: list[Rec], lines: list[bytes], pids: _Pids) -> Chunk | None:
+    """A chunk of several processes' records, each counting on from its own stream's last `seq`."""
+    last: dict[int, int] = {}
+    new = 0
+    for r in recs:
+        prev = last.get(r.pid)
+        if prev is None:
+            st = pids.by_pid.get(r.pid)
+            if st is None:
+                new += 1
+                if len(pids.by_pid) + new > pids.limit:
+                    return None
+            prev = -1 if st is None or st.last_seq is None else st.last_seq
+        if r.seq != prev + 1:
+            return None
+        last[r.pid] = r.seq
+    if not _shallow(lines):
+        return None
+    counts: dict[int, int] = {}
+    for r in recs:
+        counts[r.pid] = counts.get(r.pid, 0) + 1
+    for pid, seq in last.items():
+        st = pids.get(pid, 0)
+        if st.last_seq is None:
+            st.first_seq = 0
+        st.last_seq = seq
+        st.records += counts[pid]
     return recs, lines
 
 
 def _slow(numbered: list[tuple[int, bytes]], ended: bool, name: str, report: ImportReport,
-          stats: StreamStats) -> Chunk:
+          pids: _Pids) -> Chunk:
     """Line by line, with orjson and the lenient rules, reporting each problem.
 
     `ended` is False when the last line has no newline (the end of a stream cut short).
@@ -175,13 +291,14 @@ def _slow(numbered: list[tuple[int, bytes]], ended: bool, name: str, report: Imp
     loads, out_recs, out_raws = orjson.loads, [], []
     last_index = len(numbered) - 1
     for i, (n, line) in enumerate(numbered):
+        repaired = False
         try:
             rec = loads(line)
         except orjson.JSONDecodeError as exc:
             if not line.strip():
                 continue
             if i == last_index and not ended:
-                stats.cut_line = n
+                pids.stats.cut_line = n
                 report.add(name, n, "cut-line", "the last line is cut short (the job ended abruptly)")
                 continue
             try:
@@ -193,15 +310,28 @@ def _slow(numbered: list[tuple[int, bytes]], ended: bool, name: str, report: Imp
                     report.add(name, n, "bad-json", "not valid JSON (and not UTF-8)")
                     continue
                 report.add(name, n, "bad-utf8", "bytes that are not UTF-8, replaced by U+FFFD")
-                line = orjson.dumps(rec)  # the repaired record, re-encoded
+                repaired = True
             else:
                 report.add(name, n, "bad-json", f"not valid JSON ({str(exc).split(':')[0]})")
                 continue
-        r = _accept(rec, n, name, report, stats)
+        pid = rec.get("pid") if isinstance(rec, dict) else None
+        st = pids.get(pid, n) if _int64(pid, None) is not None else pids.stats
+        if st is None:
+            continue
+        cleaned = isinstance(rec, dict) and check(rec) is None and _cleaned(rec, n, name, report)
+        r = _accept(rec, n, name, report, st)
         if r is not None:
             out_recs.append(r)
-            out_raws.append(line)
+            out_raws.append(orjson.dumps(rec) if repaired or cleaned else line)  # what is stored is what was kept
     return out_recs, out_raws
+
+
+def _cleaned(rec: dict, n: int, name: str, report: ImportReport) -> bool:
+    """`records.clean` the record, reporting each field left out; True if any was."""
+    problems = clean(rec)
+    for p in problems:
+        report.add(name, n, "bad-field", p)
+    return bool(problems)
 
 
 def _accept(rec: object, n: int, name: str, report: ImportReport, stats: StreamStats) -> Rec | None:
@@ -209,7 +339,10 @@ def _accept(rec: object, n: int, name: str, report: ImportReport, stats: StreamS
 
     A `seq` at or below the last one is a repeat, unless it falls in an open hole: then it is
     a late record, which fills it (one record with a far-ahead `seq` costs nothing after it).
+    Fields of the wrong type or range are left out of `rec` (`records.clean`), in place.
     """
+    if isinstance(rec, dict) and check(rec) is None:
+        _cleaned(rec, n, name, report)
     r = _lenient(rec)
     if isinstance(r, str):
         report.add(name, n, "bad-record", r)
@@ -250,17 +383,22 @@ def report_holes(stats: StreamStats, report: ImportReport) -> None:
         report.add(stats.name, 0, "seq-hole", f"records {a}..{b} are missing")
 
 
-def _converted(stream: Stream, report: ImportReport, stats: StreamStats) -> Chunk:
+def _converted(stream: Stream, report: ImportReport, pids: _Pids) -> Chunk:
     recs, raws, dumps = [], [], orjson.dumps
     for n, rec in enumerate(stream.records or (), 1):
-        r = _accept(rec, n, stream.name, report, stats)
+        pid = rec.get("pid") if isinstance(rec, dict) else None
+        st = pids.get(pid, n) if _int64(pid, None) is not None else pids.stats
+        if st is None:
+            continue
+        r = _accept(rec, n, stream.name, report, st)
         if r is not None:
             recs.append(r)
             raws.append(dumps(rec))
     return recs, raws
 
 
-def _line_chunks(f, name: str, report: ImportReport, limit: int) -> Iterator[tuple[int, list[bytes], bool, bool]]:
+def _line_chunks(f, name: str, report: ImportReport, limit: int,
+                 size: int = CHUNK) -> Iterator[tuple[int, list[bytes], bool, bool]]:
     """(lines before, whole lines, True, clean) per read, then (n, [last line], False, False) if it
     has no newline. Clean lines are UTF-8 (msgspec does not check the fields it skips).
 
@@ -269,8 +407,11 @@ def _line_chunks(f, name: str, report: ImportReport, limit: int) -> Iterator[tup
     n, rest, skipping = 0, b"", False
     while True:
         try:
-            data = f.read(CHUNK)
-        except (OSError, EOFError, TooLarge, zlib.error) as exc:
+            data = f.read(size)
+        except TooLarge as exc:
+            report.add(name, n + 1, "too-large", f"{exc}; the rest of the stream is left out")
+            return
+        except (OSError, EOFError, zlib.error) as exc:
             report.add(name, n + 1, "bad-member", f"stream is cut or damaged here ({exc})")
             return
         if not data:
@@ -353,6 +494,9 @@ class _Source:
     def last_key(self) -> tuple:
         return float(self.ts[-1]), self.pid, int(self.seq[-1])
 
+    def first_key(self) -> tuple:
+        return float(self.ts[0]), self.pid, int(self.seq[0])
+
     def upto(self, key: tuple) -> int:
         """How many pending records have a key <= `key`."""
         ts, pid, seq = key
@@ -374,35 +518,51 @@ def merge(streams: list[Iterator[Chunk]]) -> Iterator[Chunk]:
     """The streams' records in timeline order: by ts, ties by pid then seq (spec section 1).
 
     Every record whose key is at most the smallest last pending key of the
-    streams still being read can be placed now: those go out, sorted.
+    streams still being read (the frontier) can be placed now: those go out,
+    sorted. Two heaps keep each step's cost to the streams it touches, so a
+    job of many streams merges in near-linear time.
     """
     if len(streams) == 1:
         yield from streams[0]
         return
     sources = [_Source(s) for s in streams]
-    while True:
-        for s in sources:
-            s.fill()
-        live = [s for s in sources if s.recs]
-        if not live:
-            return
-        waiting = [s for s in live if not s.done]
-        if len(live) == 1:
-            s = live[0]
-            recs, raws, _, _ = s.take(len(s.recs))
-            yield recs, raws
-            continue
-        frontier = min(s.last_key() for s in waiting) if waiting else None
-        parts = [(s, s.take(len(s.recs) if frontier is None else s.upto(frontier))) for s in live]
-        parts = [(s, p) for s, p in parts if p[0]]
+    lasts: list[tuple] = []  # (last pending key, i) of streams still being read; stale entries skipped
+    firsts: list[tuple] = []  # (first pending key, i) of streams with records pending
+    for i, s in enumerate(sources):
+        _refill(s, i, lasts, firsts)
+    while firsts:
+        while lasts and (sources[lasts[0][1]].done or not sources[lasts[0][1]].recs
+                         or sources[lasts[0][1]].last_key() != lasts[0][0]):
+            heapq.heappop(lasts)
+        frontier = lasts[0][0] if lasts else None
+        parts = []
+        while firsts and (frontier is None or firsts[0][0] <= frontier):
+            _, i = heapq.heappop(firsts)
+            s = sources[i]
+            n = len(s.recs) if frontier is None else s.upto(frontier)
+            if n:
+                parts.append((s, s.take(n)))
+            if s.recs:
+                heapq.heappush(firsts, (s.first_key(), i))
+            else:
+                _refill(s, i, lasts, firsts)
         if len(parts) == 1:
             yield parts[0][1][0], parts[0][1][1]
-            continue
-        recs = [r for _, p in parts for r in p[0]]
-        raws = [r for _, p in parts for r in p[1]]
-        order = np.lexsort((
-            np.concatenate([p[3] for _, p in parts]),
-            np.concatenate([np.full(len(p[0]), s.pid, np.int64) for s, p in parts]),
-            np.concatenate([p[2] for _, p in parts]),
-        )).tolist()
-        yield list(map(recs.__getitem__, order)), list(map(raws.__getitem__, order))
+        elif parts:
+            recs = [r for _, p in parts for r in p[0]]
+            raws = [r for _, p in parts for r in p[1]]
+            order = np.lexsort((
+                np.concatenate([p[3] for _, p in parts]),
+                np.concatenate([np.full(len(p[0]), s.pid, np.int64) for s, p in parts]),
+                np.concatenate([p[2] for _, p in parts]),
+            )).tolist()
+            yield list(map(recs.__getitem__, order)), list(map(raws.__getitem__, order))
+
+
+def _refill(s: _Source, i: int, lasts: list, firsts: list) -> None:
+    """Read a stream's next chunk and put it on the heaps (nothing when it has ended)."""
+    s.fill()
+    if s.recs:
+        heapq.heappush(firsts, (s.first_key(), i))
+        if not s.done:
+            heapq.heappush(lasts, (s.last_key(), i))

@@ -210,7 +210,7 @@ class LogsPanel(QWidget):
                     folders[key] = QTreeWidgetItem(parent, [parts[i] + "/", ""])
                     folders[key].setExpanded(i == 0)
                 parent = folders[key]
-            item = QTreeWidgetItem(parent, [parts[-1], _size(f.size)])
+            item = QTreeWidgetItem(parent, [parts[-1], _size(f.size) if f.path is not None else ""])
             item.setData(0, Qt.ItemDataRole.UserRole, f.name)
             if not f.text:
                 item.setForeground(0, QBrush(QColor("#9e9e9e")))

@@ -665,3 +665,51 @@ def test_job_logs_list_the_tarball_step_through_errors_in_time_order_and_search_
                                                        .splitlines()[1])]
     finally:
         logs.close()
+
+
+#: per fixture: exit_code, exit_acronym, pilot_error, failure (type, file, line, func) or None, the stack's
+#: functions, peak rss and pss in bytes, hint class, one line the evidence must hold
+TOP_KB = 1_000_000 + 37 * 80_000
+CASES = {
+    "user_job_python_exception": (1, None, {"code": 1305, "name": "PAYLOADEXECUTIONFAILURE"},
+                                  ("RuntimeError", "/srv/workDir/analysis.py", 43, "load_config"),
+                                  ["<module>", "main", "load_config"], (None, None), "task",
+                                  ("payload.stderr", 16, "RuntimeError: config key jet_pt_min missing")),
+    "killed_by_batch": (-1, None, {"code": 1201, "name": "SIGTERM"}, None, None,
+                        (TOP_KB * 1024, (TOP_KB - 1000) * 1024), "site", ("pilotlog.txt", 20, None)),
+    "validation_failure": (68, "TRF_EXEC_LOGERROR", {"code": 1305, "name": "PAYLOADEXECUTIONFAILURE"}, None, None,
+                           (None, None), "task",
+                           ("log.EVNTtoHITS", 4, "00:01:59 AthenaEventLoopMgr  FATAL Event loop failed")),
+    "success_with_logged_traceback": (0, "OK", None, None, None, (None, None), "none", None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_summary_and_inspect_failure_json_on_each_fixture(tmp_path, case):
+    exit_code, acronym, pilot, failure, stack, peak, cls, line = CASES[case]
+    path = fx.pack(tmp_path, getattr(fx, case)())
+    out = jemgui("summary", path, "--json", env_dir=tmp_path / "cache")
+    assert out.returncode == 0, out.stderr
+    s = json.loads(out.stdout)
+    assert (s["job"]["id"], s["job"]["task"], s["job"]["site"], s["job"]["host"]) == (
+        fx.PANDA_ID, fx.TASK, fx.QUEUE, fx.NODE)
+    assert (s["exit_code"], s["exit_acronym"], s["pilot_error"]) == (exit_code, acronym, pilot)
+    assert (s["exit_message"] is not None) == (acronym is not None)
+    assert (s["peak"]["rss"], s["peak"]["pss"]) == peak
+    assert s["hint"]["class"] == cls
+    if line is not None:
+        file, n, text = line
+        assert any(e["file"] == file and e["line"] == n and (text is None or e["text"] == text)
+                   for e in s["hint"]["evidence"]), s["hint"]["evidence"]
+    out = jemgui("inspect", path, "--failure", "--json", env_dir=tmp_path / "cache")
+    if failure is None:
+        assert s["failure"] is None
+        assert out.returncode != 0 and "no recorded failure" in out.stderr
+        return
+    f = s["failure"]
+    assert (f["type"], f["file"], f["line"], f["func"]) == failure
+    assert [fr["func"] for fr in f["stack"]] == stack
+    assert out.returncode == 0, out.stderr
+    state = json.loads(out.stdout)
+    [thread] = [t for t in state["threads"] if t["tid"] == state["record"]["tid"]]
+    assert [fr["func"] for fr in thread["stack"]] == stack

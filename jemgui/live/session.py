@@ -3,27 +3,26 @@
 `LiveSession` puts together what the window needs of a running job, without
 Qt: the `Follower` (subscription, `LiveStore`, `history` requests until no
 stream has a hole), a capture folder that is a normal archive (so the job can
-be reopened later, like `jemgui follow` writes it), index *generations* of
-that folder for the window, and signed commands whose replies are matched by
+be reopened later, like `jemgui follow` writes it), one index that grows as
+the records arrive, and signed commands whose replies are matched by
 correlation id.
 
-Why the window gets whole new index generations instead of one index that
-grows: the engine's merge (`models.streams.merge`) places a record only once
-every open stream has shown a later one, so a quiet stream (a shell waiting
-for its Python child) holds the whole timeline back, and its `Tracker` cannot
-take records after its input ended. So the capture folder is re-indexed in a
-background thread (big captures go to the engine's worker process), at most
-one build at a time, the next one only after new records came and at least
-as long after the last as that one took; the GUI thread only opens the
-finished index. Records arriving during a build wait in memory, so a build
-never sees half a line. The GUI thread's own work per drained record is
-parsing and appending a line: at 10 k records/s about 5 % of a core.
+The index (`LiveIndex`) is a `GrowingIndex`: records are placed in the
+order they arrive, each stream in its own order, so a quiet stream (a shell
+waiting for its Python child) holds nothing back, and each record costs the
+same however long the job has run. A background thread tracks and commits
+them; the window refreshes its reader when `committed` grew. Once the job
+has ended and every record is in, the archive's index (the merged timeline)
+is built once from the capture folder, in the background and cancellable.
+The GUI thread's own work per drained record is parsing it and handing it
+on: at 10 k records/s about 5 % of a core.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import queue
 import shutil
 import tempfile
 import threading
@@ -132,41 +131,17 @@ class CommandRequest:
 
 
 class CaptureWriter(ArchiveWriter):
-    """The capture archive: records in seq order per stream, a manifest from the first moment.
-
-    `hold()` keeps new records in memory (while an index build reads the
-    files) and `release()` writes them; one thread uses it.
-    """
+    """The capture archive: records in seq order per stream, a manifest from the first moment."""
 
     def __init__(self, out: str | Path, job_id: str):
         super().__init__(out)
         self.job: dict = {"id": job_id}
         self.written = 0
-        self.changes = 0  #: grows with every write and manifest: something new to index
-        self._held: list[tuple[int, list[dict]]] | None = None
         self.write_manifest()
 
     def __call__(self, pid: int, records: list[dict]) -> None:
-        if self._held is not None:
-            self._held.append((pid, records))
-            return
         super().__call__(pid, records)
         self.written += len(records)
-        self.changes += 1
-
-    def hold(self) -> None:
-        self.flush()
-        if self._held is None:
-            self._held = []
-
-    def release(self) -> None:
-        held, self._held = self._held, None
-        for pid, records in held or ():
-            self(pid, records)
-
-    @property
-    def holding(self) -> int:
-        return sum(len(r) for _, r in self._held or ())
 
     def write_manifest(self, job: dict | None = None, capture: dict | None = None) -> None:
         """(Re)write manifest.json atomically: the job as announced, and how it was captured."""
@@ -178,123 +153,149 @@ class CaptureWriter(ArchiveWriter):
         tmp = self.out / "manifest.json.tmp"
         tmp.write_text(json.dumps(manifest, indent=1))
         tmp.replace(self.out / "manifest.json")
-        self.changes += 1
-
-    def close(self, job: dict | None, capture: dict) -> None:
-        self.release()
-        super().close(job or self.job, capture)
 
 
-# -- index generations -------------------------------------------------------------------------
+# -- the index -------------------------------------------------------------------------------------
+
+#: seconds between two commits of the growing index while records keep coming
+COMMIT_EVERY = 0.05
+_STOP = object()
 
 
 @dataclass
 class IndexBuild:
-    """A finished index of the capture: newer generations replace older ones."""
+    """The archive's index of the finished capture (the merged timeline)."""
 
-    generation: int
     db_path: Path
-    records: int  #: records the capture had written when the build began
+    records: int  #: records the capture held
     seconds: float
     error: str | None = None
 
 
 class LiveIndex:
-    """Builds index generations of a capture folder in a background thread, one at a time.
+    """A live job's index, grown in a background thread, and its archive index built once at the end.
 
-    `step()` (on the thread that owns the writer) starts a build when
-    records came since the last one and the pause since it ended is at least
-    as long as it took (and `min_interval`), and finishes one that ended;
-    `take()` hands out the newest finished build once.
+    `add()` and `set_job()` only queue (the polling thread calls them); the
+    feeding thread tracks what came and commits every `COMMIT_EVERY` s, and
+    `committed` says how many records readers of `db_path` can see.
+    `finish(folder)` builds the archive's index of the capture folder once;
+    `take_final()` hands it out once. `close()` never waits: the threads stop
+    at their next step and remove their files.
     """
 
-    def __init__(self, writer: CaptureWriter, folder: Path, min_interval: float = 0.3):
-        self.writer = writer
+    def __init__(self, folder: Path, job_id: str):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.min_interval = min_interval
-        self.generation = 0
-        self.built_changes = -1  #: the writer's `changes` the newest build started from
-        self.last_seconds = 0.0
-        self.errors = 0
-        self._thread: threading.Thread | None = None
-        self._done: IndexBuild | None = None
-        self._ready: IndexBuild | None = None
-        self._ended = 0.0
-        self._closed = False
+        self.db_path = self.folder / "live.sqlite"
+        self.job_id = job_id
+        self.received = 0  #: records handed to add()
+        self.committed = 0  #: records readers can see
+        self.error: str | None = None
+        self.finishing = False
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._cancel = threading.Event()
+        self._final: IndexBuild | None = None
+        self._final_thread: threading.Thread | None = None
         self._lock = threading.Lock()
-
-    @property
-    def building(self) -> bool:
-        return self._thread is not None
-
-    def step(self, force: bool = False) -> bool:
-        """Finish a build that ended, start one when due; True when one was started."""
-        if self._thread is not None and not self._thread.is_alive():
-            self._thread.join()
-            self._thread = None
-            self.writer.release()
-            with self._lock:
-                done, self._done = self._done, None
-            if done is not None:
-                self._ended = time.monotonic()
-                self.last_seconds = done.seconds
-                if done.error:
-                    self.errors += 1
-                else:
-                    with self._lock:
-                        old, self._ready = self._ready, done
-                    if old is not None:
-                        remove_index(old.db_path)
-        if self._thread is not None or self._closed or not self.writer.written \
-                or self.writer.changes == self.built_changes:
-            return False
-        pause = max(self.min_interval, self.last_seconds)
-        if not force and time.monotonic() - self._ended < pause:
-            return False
-        self.generation += 1
-        self.built_changes = self.writer.changes
-        self.writer.hold()
-        path = self.folder / f"index-{self.generation}.sqlite"
-        self._thread = threading.Thread(target=self._build, args=(self.generation, path, self.writer.written),
-                                        name="jemgui-live-index", daemon=True)
+        self._closed = False
+        self._thread = threading.Thread(target=self._feed, name="jemgui-live-index", daemon=True)
         self._thread.start()
-        return True
 
-    def _build(self, generation: int, path: Path, records: int) -> None:
+    def add(self, pid: int, records: list[dict]) -> None:
+        self.received += len(records)
+        self._queue.put((pid, records))
+
+    def set_job(self, job: dict) -> None:
+        self._queue.put(("job", job))
+
+    def _feed(self) -> None:
+        from jemgui.models.growing import GrowingIndex
+
+        grown = None
+        try:
+            grown = GrowingIndex(self.db_path, {"id": self.job_id})
+            last = time.monotonic()
+            while True:
+                try:
+                    item = self._queue.get(timeout=COMMIT_EVERY)
+                except queue.Empty:
+                    item = None
+                if item is _STOP:
+                    break
+                if item is not None:
+                    pid, data = item
+                    if pid == "job":
+                        grown.set_job(data)
+                    else:
+                        grown.add(pid, data)
+                now = time.monotonic()
+                if now - last >= COMMIT_EVERY or self._queue.empty():
+                    self.committed = grown.commit()
+                    last = now
+        except Exception as exc:  # noqa: BLE001 - said in the window; the capture goes on
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            if grown is not None:
+                grown.close()
+            self._cleanup()
+
+    def finish(self, capture: Path) -> None:
+        """Build the archive's index of the (complete) capture folder, once, in the background."""
+        if self.finishing or self._closed:
+            return
+        self.finishing = True
+        self._final_thread = threading.Thread(target=self._build_final, args=(Path(capture),),
+                                              name="jemgui-live-final", daemon=True)
+        self._final_thread.start()
+
+    def _build_final(self, capture: Path) -> None:
         from jemgui.models import indexer
         from jemgui.models.inputs import open_input
 
         t0 = time.monotonic()
-        error = None
+        path = self.folder / "final.sqlite"
+        error, records = None, self.received
         try:
-            inp = open_input(self.writer.out)
+            inp = open_input(capture)
             try:
-                indexer.build(inp, path)
+                indexer.build(inp, path, cancel=self._cancel)
             finally:
                 inp.close()
-        except Exception as exc:  # a build that fails leaves the window as it was
+        except Exception as exc:  # a failed build leaves the growing index on screen
             error = f"{type(exc).__name__}: {exc}"
             remove_index(path)
         with self._lock:
-            self._done = IndexBuild(generation, path, records, time.monotonic() - t0, error)
+            if not self._closed:
+                self._final = IndexBuild(path, records, time.monotonic() - t0, error)
+        self._cleanup()
 
-    def take(self) -> IndexBuild | None:
-        """The newest finished build not handed out yet (older unshown ones are deleted)."""
+    def take_final(self) -> IndexBuild | None:
+        """The archive's index once it is built (handed out once)."""
         with self._lock:
-            ready, self._ready = self._ready, None
-        return ready
+            final, self._final = self._final, None
+        return final
 
     def wait(self, timeout: float = 30.0) -> None:
-        """Block until the running build ended (tests, closing)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        """Block until the threads ended (tests only: the window never waits)."""
+        for t in (self._thread, self._final_thread):
+            if t is not None:
+                t.join(timeout)
 
     def close(self) -> None:
-        self._closed = True
-        self.wait()
-        self.step()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Stop at once: the threads end at their next step and delete the folder."""
+        with self._lock:
+            self._closed = True
+            self._final = None
+        self._cancel.set()
+        self._queue.put(_STOP)
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        with self._lock:
+            others = [t for t in (self._thread, self._final_thread)
+                      if t is not None and t is not threading.current_thread() and t.is_alive()]
+            if self._closed and not others:
+                shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def remove_index(path: Path) -> None:
@@ -391,8 +392,7 @@ class LiveSession:
     """
 
     def __init__(self, connection: Connection, job_id: str, credential=None,
-                 folder: str | Path | None = None, command_timeout: float = 15.0,
-                 min_build_interval: float = 0.3):
+                 folder: str | Path | None = None, command_timeout: float = 15.0):
         from jemgui.live.envelope import sign
         from jemgui.models.cache import cache_dir
 
@@ -407,11 +407,11 @@ class LiveSession:
                                            dir=live))
         self.folder = Path(folder)
         self.writer = CaptureWriter(self.folder, job_id)
-        self.index = LiveIndex(self.writer, Path(f"{self.folder}.index"), min_build_interval)
+        self.index = LiveIndex(Path(f"{self.folder}.index"), job_id)
         signer: Callable[[dict], bytes] | None = None
         if credential is not None:
             signer = lambda cmd: sign(cmd, credential)  # noqa: E731
-        self.follower = Follower(connection, job_id, signer, sink=self.writer)
+        self.follower = Follower(connection, job_id, signer, sink=self._take)
         self.store = self.follower.store
         # the user's commands get their own reply queue, apart from the follower's history replies
         self.client = CommandClient(connection, job_id, signer) if signer else None
@@ -420,6 +420,11 @@ class LiveSession:
         self._numbers = itertools.count(1)
         self._announced: dict | None = None
         self.closed = False
+
+    def _take(self, pid: int, records: list[dict]) -> None:
+        """The follower's records, in seq order per stream: into the capture and the index."""
+        self.writer(pid, records)
+        self.index.add(pid, records)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -478,6 +483,7 @@ class LiveSession:
         if self.store.job is not None and self.store.job != self._announced:
             self._announced = self.store.job
             self.writer.write_manifest(self.store.job)
+            self.index.set_job(self.store.job)
         if self.client is not None:
             for msg in self.client.inbox.drain():
                 req = self._pending.pop(msg.headers.get("correlation-id", ""), None)
@@ -491,7 +497,9 @@ class LiveSession:
                 del self._pending[corr]
                 req.state, req._answered_mono = "timeout", now
                 out.finished.append(req)
-        self.index.step()
+        if self.store.complete and not self.index.finishing:
+            self.writer.flush()
+            self.index.finish(self.folder)
         return out
 
     def _answer(self, req: CommandRequest, reply: dict) -> None:

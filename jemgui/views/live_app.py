@@ -66,7 +66,7 @@ def live_screenshot(settings, out: str | Path, credential=None, note: str = "",
             controller = link.controller
 
             def shown() -> bool:
-                return controller.shown is not None and controller.shown.records >= records
+                return controller.shown_count >= records
 
             if not wait_until(app, shown, timeout):
                 got = controller.session.store.received

@@ -3,31 +3,34 @@
 `LiveLink` is the window's link to one broker (connection, signing
 credential, the list of live jobs); watching a job makes a `LiveSession` and
 a `LiveController`. The controller drains the session on a ~40 ms timer on
-the GUI thread (the broker's thread never touches Qt), swaps in each new
-index generation the session built in the background (newer generations
-win; an older one that arrives late is dropped), follows the newest record
-unless the user moved the cursor, offers "back to live", adds the steering
-panel and the live status, and shows a snapshot in the stack and locals
-panels as a NOW position, marked as such.
+the GUI thread (the broker's thread never touches Qt). The session's index
+grows as records arrive (`jemgui.live.session.LiveIndex`); at most every
+`GROW_MS` the controller has the shown inspection take in what was committed
+(each panel updates in place: the table's rows, the plot's series, the
+slider's range, the header's count), follows the newest record unless the
+user moved the cursor, offers "back to live", adds the steering panel and the
+live status, and shows a snapshot in the stack and locals panels as a NOW
+position, marked as such. Once the job has ended and every record is in,
+the archive's index (the merged timeline) replaces the growing one, once,
+with the cursor kept on its record.
 
-A swap rebuilds the panels from the new index; the GUI thread's CPU time for
-it is measured (not the wall time, which the background index build and the
-job inflate), and the next one waits at least eight times as long, so the GUI
-thread spends at most about an eighth of its time on them however fast the
-job writes. While a command
-waits for its reply the timer runs every few milliseconds, so a reply shows
-as soon as it arrives rather than on the next 40 ms tick.
+It uses only the window's small API (`show_inspection`, `dock`,
+`replace_panel`, `panel`, `set_input_status`, `add_extra_actions`), never
+its internals. While a command waits for its reply the timer runs every few
+milliseconds, so a reply shows as soon as it arrives rather than on the
+next 40 ms tick.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from jemgui.live.session import JobList, LiveSession, SnapshotIndex, remove_index
+from jemgui.live.session import JobList, LiveSession, SnapshotIndex
 from jemgui.models.cursor import POS, Cursor
 from jemgui.models.index import Index
 from jemgui.views.call_stack import CallStackView
@@ -36,14 +39,13 @@ from jemgui.views.live_dialogs import ConnectDialog, ConnectSettings, ask_passph
 from jemgui.views.live_jobs import LiveJobsDialog
 from jemgui.views.live_status import HolesOverlay, LiveStatus, hole_spans
 from jemgui.views.locals_view import LocalsView
-from jemgui.views.main_window import DOCKS
 from jemgui.views.steering_panel import SteeringPanel
 
 TICK_MS = 40
 #: the timer's period while a command waits for its reply
 REPLY_TICK_MS = 4
-#: a swap may use at most 1/SWAP_SHARE of the GUI thread's time, and comes at most every MIN_SWAP s
-SWAP_SHARE, MIN_SWAP = 8.0, 0.25
+#: the shown index takes in new records at most this often (ms)
+GROW_MS = 100
 NOW_STYLE = "background: #fff8e1; color: #e65100; border-bottom: 2px solid #ffb300; padding: 4px 6px;"
 
 
@@ -78,7 +80,7 @@ class LiveController(QObject):
     """One watched job in the window (see the module docstring)."""
 
     snapshot_shown = Signal()
-    swapped = Signal()  #: a new index generation is on screen
+    swapped = Signal()  #: new records are on screen
 
     def __init__(self, window, session: LiveSession, tick_ms: int = TICK_MS):
         super().__init__(window)
@@ -86,11 +88,11 @@ class LiveController(QObject):
         self.session = session
         self.tick_ms = tick_ms
         self.following = True
-        self.shown: object | None = None  #: the IndexBuild on screen
-        self.pending: object | None = None  #: a newer build waiting for its turn
-        self.swaps = 0
-        self.swap_seconds = 0.0
-        self._last_swap = 0.0
+        self.shown_count = 0  #: records on screen
+        self.final_shown = False  #: the archive's index (merged timeline) replaced the growing one
+        self.swaps = 0  #: times new records came on screen (grown in place, or replaced at the end)
+        self.grow_seconds = 0.0  #: the GUI thread's CPU time for the last growth
+        self._last_grow = 0.0
         self._moving = False
         self._awaiting = 0  #: commands sent whose reply has not come
         self.snapshot: Cursor | None = None
@@ -104,19 +106,13 @@ class LiveController(QObject):
         self._holes_key: tuple | None = None
         self.panel = SteeringPanel(session)
         self.panel.sent.connect(self._sent)
-        self.dock = steering_dock(window)
-        self.dock.setWindowTitle(f"Steering job {session.job_id}")
-        old = self.dock.widget()
-        self.dock.setWidget(self.panel)
-        if old is not None:
-            old.deleteLater()
+        self.dock = window.dock("steering", f"Steering job {session.job_id}", self.panel)
         self.dock.show()
         self.back_action = QAction("Back to live", self)
         self.back_action.setShortcut(QKeySequence("Ctrl+L"))
         self.back_action.setToolTip("Follow the newest record again")
         self.back_action.triggered.connect(self.back_to_live)
-        window.addAction(self.back_action)
-        self._add_to_go_menu()
+        window.add_extra_actions([self.back_action])
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.tick)
         self.timer.start(tick_ms)
@@ -125,7 +121,7 @@ class LiveController(QObject):
     # -- the timer -----------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """Drain, match replies, take a finished index build, swap it in when due, show figures."""
+        """Drain, match replies, show what the index gained (or its final form), show figures."""
         polled = self.session.poll()
         for req in polled.finished:
             self._awaiting = max(0, self._awaiting - 1)
@@ -134,24 +130,24 @@ class LiveController(QObject):
                 self.show_snapshot(req.result, req.answered or time.time())
         if polled.finished and not self._awaiting:
             self.timer.setInterval(self.tick_ms)
-        build = self.session.index.take()
-        if build is not None:
-            self._offer(build)
-        if self.pending is not None and time.monotonic() - self._last_swap >= self.swap_interval:
-            self.swap()
+        final = self.session.index.take_final()
+        if final is not None:
+            self._show_final(final)
+        self.grow()
         self.panel.show_job(self.session.store.job)
         self.status.show_session(self.session, self.following, self.waiting)
         self._show_holes()
 
     def _show_holes(self) -> None:
         """Mark the holes on the plot, again only when they or the panels changed."""
-        if self.window.inspection is None or self.shown is None:
+        if self.window.inspection is None or not self.shown_count:
             return
         gaps = (self.session.holes(), self.session.lost())
-        key = (self.swaps, tuple(tuple((pid, tuple(r)) for pid, r in g.items()) for g in gaps))
+        key = (id(self.window.panel("metrics")),
+               tuple(tuple((pid, tuple(r)) for pid, r in g.items()) for g in gaps))
         if key != self._holes_key:
             self._holes_key = key
-            self.holes.show(self.window.metrics, hole_spans(self.session, self.window.inspection.index))
+            self.holes.show(self.window.panel("metrics"), hole_spans(self.session, self.window.inspection.index))
 
     def _sent(self, req) -> None:
         """A command went out: poll often until its reply came."""
@@ -160,59 +156,87 @@ class LiveController(QObject):
             self.timer.setInterval(REPLY_TICK_MS)
 
     @property
-    def swap_interval(self) -> float:
-        return max(MIN_SWAP, SWAP_SHARE * self.swap_seconds)
-
-    @property
     def waiting(self) -> int:
-        """Records the session holds that the window does not show yet."""
-        shown = self.shown.records if self.shown is not None else 0
-        return max(0, self.session.writer.written + self.session.writer.holding - shown)
+        """Records the session holds beyond what the user sees: beyond the cursor when it left the
+        newest record, else those not on screen yet."""
+        ins = self.window.inspection
+        seen = self.shown_count
+        if not self.following and ins is not None and ins.cursor.pos is not None and not self.final_shown:
+            seen = ins.cursor.pos + 1
+        return max(0, self.session.index.received - seen)
 
-    def _offer(self, build) -> None:
-        """Keep the newest build; an older one (never shown) is deleted, a stale one dropped."""
-        newest = self.pending or self.shown
-        if newest is not None and build.generation <= newest.generation:
-            remove_index(build.db_path)
-            return
-        if self.pending is not None:
-            remove_index(self.pending.db_path)
-        self.pending = build
-
-    def swap(self) -> bool:
-        """Show the pending index generation, keeping the cursor on its record (or at the newest)."""
-        build, self.pending = self.pending, None
-        if build is None:
+    def grow(self, force: bool = False) -> bool:
+        """Show what the growing index committed since (the panels update in place); True when it grew."""
+        index = self.session.index
+        if self.final_shown or index.committed <= self.shown_count:
+            return False
+        if not force and time.monotonic() - self._last_grow < GROW_MS / 1000:
             return False
         t0 = time.thread_time()
-        try:
-            index = Index(build.db_path)
-            if index.count == 0:
-                index.close()
-                remove_index(build.db_path)
+        w = self.window
+        inspection = w.inspection
+        if inspection is None or inspection.index.db_path != index.db_path:
+            try:
+                ix = Index(index.db_path)
+            except sqlite3.Error:
                 return False
-            inspection = Inspection(index, str(self.session.folder), self.window)
-        except Exception as exc:  # a broken generation leaves the window as it was
-            remove_index(build.db_path)
-            self.window.statusBar().showMessage(f"Could not show the newest records: "
-                                                f"{type(exc).__name__}: {exc}", 10000)
-            return False
+            if ix.count == 0:
+                ix.close()
+                return False
+            self._show(Inspection(ix, str(self.session.folder), w), None)
+        else:
+            inspection.grow()
+            if self.following:
+                self._seek_last()
+        self._shown()
+        self.grow_seconds = time.thread_time() - t0
+        return True
+
+    def _seek_last(self) -> None:
+        self._moving = True
+        try:
+            ins = self.window.inspection
+            ins.cursor.seek(ins.index.count - 1)
+        finally:
+            self._moving = False
+
+    def _shown(self) -> None:
+        self.shown_count = self.window.inspection.index.count
+        self._last_grow = time.monotonic()
+        self.swaps += 1
+        self.swapped.emit()
+
+    def _show_final(self, build) -> None:
+        """The archive's index of the finished job replaces the growing one, the cursor on its record."""
+        if build.error:
+            self.window.statusBar().showMessage(f"The job's final index could not be built: {build.error}", 10000)
+            return
+        try:
+            ix = Index(build.db_path)
+        except sqlite3.Error as exc:
+            self.window.statusBar().showMessage(f"The job's final index could not be read: {exc}", 10000)
+            return
+        keep = None
+        old = self.window.inspection
+        if old is not None and not self.following and old.cursor.pos is not None:
+            rec = old.index.record(old.cursor.pos)
+            keep = (rec["pid"], rec["seq"], old.cursor.thread)
+        self.final_shown = True
+        self._show(Inspection(ix, str(self.session.folder), self.window), keep)
+        self._shown()
+
+    def _show(self, inspection: Inspection, keep: tuple | None) -> None:
+        """Put `inspection` on screen, the cursor on `keep` (pid, seq, thread) or the newest record."""
         w = self.window
         old = w.inspection
-        keep, variable, text = None, None, ""
-        if old is not None:
-            text = w.events.text.text()
-            variable = old.cursor.variable
-            if not self.following and old.cursor.pos is not None:
-                rec = old.index.record(old.cursor.pos)
-                keep = (rec["pid"], rec["seq"], old.cursor.thread)
+        variable = old.cursor.variable if old is not None else None
         snapshot = self.snapshot is not None
         if snapshot:
             self._restore_views()  # the new panels replace the timeline's, not the NOW banners
         self._moving = True
         try:
             w.show_inspection(inspection)
-            cur = inspection.cursor
+            cur, index = inspection.cursor, inspection.index
             pos = index.pos_of(keep[0], keep[1]) if keep else None
             if pos is None:
                 self.following = True
@@ -224,64 +248,36 @@ class LiveController(QObject):
         finally:
             self._moving = False
         cur.changed.connect(self._cursor_moved)
-        if text:
-            w.events.text.setText(text)
         w.setWindowTitle(f"JEM Inspector — {inspection.title} (live)")
-        self._add_to_go_menu()
         self._show_input_problems(index)
-        if self.shown is None:
+        if old is None:
             w.statusBar().showMessage(f"Watching job {self.session.job_id} live", 5000)
-        else:
-            remove_index(self.shown.db_path)
-        self.shown = build
         if snapshot:
             self._show_snapshot_views()
         self.holes.clear()
-        self.swaps += 1
-        if self.swaps > 1:  # the first one also pays for what is built once (highlighter, plots)
-            self.swap_seconds = time.thread_time() - t0
-        self._last_swap = time.monotonic()
-        self.swapped.emit()
-        return True
-
-    def _add_to_go_menu(self) -> None:
-        """The window rebuilds its Go menu for every job shown: put "Back to live" back on top."""
-        menu = self.window.go_menu
-        if self.back_action not in menu.actions():
-            first = menu.actions()[0] if menu.actions() else None
-            menu.insertAction(first, self.back_action)
-            if first is not None:
-                menu.insertSeparator(first)
+        self._holes_key = None
 
     def _show_input_problems(self, index) -> None:
         """A running job's capture has no end yet: that is not a problem of the input."""
-        if self.session.ended:
+        if self.session.ended and self.final_shown:
             return
-        button = self.window.report_button
         problems = index.report.total - index.report.counts.get("aborted", 0)
-        button.setText(f"⚠ {problems} problem{'s' if problems != 1 else ''} in the records"
-                       if problems else "✔ records read cleanly")
-        button.setStyleSheet("color: #b71c1c;" if problems else "color: #2e7d32;")
+        self.window.set_input_status(f"⚠ {problems} problem{'s' if problems != 1 else ''} in the records"
+                                     if problems else "✔ records read cleanly", bool(problems))
 
     def _cursor_moved(self, changed) -> None:
         if self._moving or POS not in changed:
             return
         ix = self.window.inspection.index
-        self.following = self.window.inspection.cursor.pos == ix.count - 1 and self.pending is None
+        self.following = self.window.inspection.cursor.pos == ix.count - 1
         if self.snapshot is not None:
             self.hide_snapshot()
 
     def back_to_live(self) -> None:
         """Follow the newest record again (showing what waited, at once)."""
         self.following = True
-        if self.pending is not None:
-            self.swap()
-        elif self.window.inspection is not None:
-            self._moving = True
-            try:
-                self.window.inspection.cursor.seek(self.window.inspection.index.count - 1)
-            finally:
-                self._moving = False
+        if not self.grow(force=True) and self.window.inspection is not None:
+            self._seek_last()
         self.status.show_session(self.session, self.following, self.waiting)
 
     # -- a snapshot as NOW ------------------------------------------------------------------------
@@ -300,23 +296,16 @@ class LiveController(QObject):
         w = self.window
         for name, view_type, title in (("stack", CallStackView, "Call stack — NOW (snapshot)"),
                                        ("locals", LocalsView, "Locals — NOW (snapshot)")):
-            dock = w.docks[name]
-            self._saved_views[name] = dock.widget()
-            dock.setWidget(SnapshotBanner(view_type(self.snapshot), self._taken, self.hide_snapshot))
-            dock.setWindowTitle(title)
-            dock.show()
-            dock.raise_()
+            banner = SnapshotBanner(view_type(self.snapshot), self._taken, self.hide_snapshot)
+            self._saved_views[name] = w.replace_panel(name, banner, title)
 
     def _restore_views(self) -> None:
         """Put the timeline's views back into the stack and locals docks, dropping the banners."""
         for name, saved in list(self._saved_views.items()):
-            dock = self.window.docks[name]
-            banner = dock.widget()
-            dock.setWidget(saved)
+            banner = self.window.replace_panel(name, saved)
             saved.show()
             if isinstance(banner, SnapshotBanner):
                 banner.deleteLater()
-            dock.setWindowTitle(DOCKS[name])
         self._saved_views.clear()
 
     def hide_snapshot(self) -> None:
@@ -329,38 +318,22 @@ class LiveController(QObject):
     # -- ending ----------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop the timer and the session (its capture stays as an archive)."""
+        """Stop the timer and the session (its capture stays as an archive); never waits for the index.
+
+        The panels keep showing what they showed (their index's files go with the session, but an
+        open file stays readable); the next job shown releases it."""
         self.timer.stop()
         self.hide_snapshot()
-        if self.window.inspection is not None and self.shown is not None:
+        if self.window.inspection is not None and self.shown_count:
             self.holes.clear()
-        self.window.removeAction(self.back_action)
-        self.window.go_menu.removeAction(self.back_action)
+        self.window.remove_extra_actions([self.back_action])
         self.window.statusBar().removeWidget(self.status)
         self.status.deleteLater()
         self.panel.setEnabled(False)
         self.dock.setWindowTitle(f"Steering job {self.session.job_id} (stopped)")
         folder = self.session.close()
-        if self.pending is not None:
-            remove_index(self.pending.db_path)
-            self.pending = None
         self.window.statusBar().showMessage(f"Stopped watching job {self.session.job_id}; "
                                             f"its capture is in {folder}", 10000)
-
-
-def steering_dock(window) -> QDockWidget:
-    """The window's Steering dock, made (beside Events, in the View menu) the first time."""
-    dock = window.docks.get("steering")
-    if dock is not None:
-        return dock
-    dock = QDockWidget("Steering", window)
-    dock.setObjectName("steering")
-    window.docks["steering"] = dock
-    if not window.restoreDockWidget(dock):
-        window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
-        window.tabifyDockWidget(window.docks["events"], dock)
-    window.view_menu.insertAction(window.view_menu.actions()[len(DOCKS)], dock.toggleViewAction())
-    return dock
 
 
 class LiveLink(QObject):

@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
         self._early: dict | None = None  #: the failure read from the streams' ends of the input opening
         self._open_t0 = 0.0
         self._last_grow = 0.0
+        self._extra_actions: list[QAction] = []  #: put on top of the Go menu for every job shown
 
         self._build_central()
         self._build_docks()
@@ -525,6 +526,9 @@ class MainWindow(QMainWindow):
     def _fill_go_menu(self) -> None:
         menu, a = self.go_menu, self.transport.actions
         menu.clear()
+        if self._extra_actions:
+            menu.addActions(self._extra_actions)
+            menu.addSeparator()
         for group in (("into", "over", "out", "continue"), ("back_into", "back_over", "back_out", "back_continue"),
                       ("next_exception", "prev_exception"), ("play", "toggle_breakpoint"),
                       ("next_record", "prev_record", "first", "last")):
@@ -538,6 +542,71 @@ class MainWindow(QMainWindow):
         menu.addAction(failure)
         self.addAction(failure)
         a["failure"] = failure
+
+    # -- the window's API for controllers (live jobs): they use these, never the window's insides --------
+
+    def dock(self, name: str, title: str, widget: QWidget) -> QDockWidget:
+        """The dock `name` holding `widget` (made beside Events, in the View menu, the first time)."""
+        dock = self.docks.get(name)
+        if dock is None:
+            dock = QDockWidget(title, self)
+            dock.setObjectName(name)
+            self.docks[name] = dock
+            if not self.restoreDockWidget(dock):
+                self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+                self.tabifyDockWidget(self.docks["events"], dock)
+            self.view_menu.insertAction(self.view_menu.actions()[len(DOCKS)], dock.toggleViewAction())
+        dock.setWindowTitle(title)
+        old = dock.widget()
+        dock.setWidget(widget)
+        if old is not None and old is not widget:
+            old.deleteLater()
+        return dock
+
+    def replace_panel(self, name: str, widget: QWidget, title: str | None = None) -> QWidget | None:
+        """Show `widget` in the panel dock `name` (its own title when None), raised; returns the
+        widget it replaces, which the caller owns (to put back later)."""
+        dock = self.docks[name]
+        old = dock.widget()
+        dock.setWidget(widget)
+        dock.setWindowTitle(title or DOCKS.get(name, name))
+        if title is not None:
+            dock.show()
+            dock.raise_()
+        return old
+
+    def panel(self, name: str) -> QWidget | None:
+        """The view the panel dock `name` shows (`"metrics"`, `"events"`, ...)."""
+        dock = self.docks.get(name)
+        return dock.widget() if dock is not None else None
+
+    def set_input_status(self, text: str, problem: bool) -> None:
+        """What the status bar says about the input's records (a live job's, while it runs)."""
+        self.report_button.setText(text)
+        self.report_button.setStyleSheet("color: #b71c1c;" if problem else "color: #2e7d32;")
+        self.report_button.setVisible(True)
+
+    def add_extra_actions(self, actions: list[QAction]) -> None:
+        """Actions on top of the Go menu (and their shortcuts), kept for every job shown."""
+        for act in actions:
+            if act not in self._extra_actions:
+                self._extra_actions.append(act)
+                self.addAction(act)
+        if self.transport is not None:
+            menu = self.go_menu
+            first = next((a for a in menu.actions() if a not in self._extra_actions), None)
+            missing = [a for a in self._extra_actions if a not in menu.actions()]
+            if missing and first is not None:
+                menu.insertActions(first, missing)
+                if not first.isSeparator():
+                    menu.insertSeparator(first)
+
+    def remove_extra_actions(self, actions: list[QAction]) -> None:
+        for act in actions:
+            if act in self._extra_actions:
+                self._extra_actions.remove(act)
+                self.removeAction(act)
+                self.go_menu.removeAction(act)
 
     # -- recent files, report, layout --------------------------------------------------
 

@@ -75,40 +75,55 @@ def test_every_refusal_code_has_plain_words():
     assert explain({"ok": False}) .endswith("[failed]")
 
 
-def test_index_generations_are_built_in_the_background_and_only_the_newest_is_handed_out(tmp_path):
-    writer = CaptureWriter(tmp_path / "cap", "j1")
-    live = LiveIndex(writer, tmp_path / "ix", min_interval=0.0)
-    assert not live.step() and live.take() is None  # no record yet: nothing to index
-    writer(7, [{"seq": s, "ts": 1000.0 + s, "pid": 7, "kind": "marker", "text": str(s)}
-               for s in range(5)])
-    assert live.step() and live.building
-    writer(7, [{"seq": 5, "ts": 1005.0, "pid": 7, "kind": "marker", "text": "held"}])
-    assert writer.holding == 1  # a build is reading: new records wait in memory
-    live.wait()
-    assert not live.step()  # the first build is finished and the held record written, but the
-    assert writer.holding == 0 and writer.written == 6
-    assert live.step(force=True)  # next build waits as long as the last one took, unless forced
-    live.wait()
-    live.step()
-    newest = live.take()  # the first build was never taken: the second replaces it, and its file goes
-    assert newest.generation == 2 and newest.records == 6 and Index(newest.db_path).count == 6
-    assert not (live.folder / "index-1.sqlite").exists()
-    assert live.take() is None and not live.step(force=True)  # nothing new since
+def test_the_live_index_grows_in_the_background_and_a_quiet_stream_holds_nothing_back(tmp_path):
+    live = LiveIndex(tmp_path / "ix", "j1")
+    reader = None
+    # a shell that logs once, then waits (quiet) while its child writes on
+    live.add(1, [{"seq": 0, "ts": 1000.0, "pid": 1, "kind": "marker", "text": "shell"}])
+    for i in range(5):
+        live.add(2, [{"seq": s, "ts": 1001.0 + s, "pid": 2, "kind": "marker", "text": str(s)}
+                     for s in range(i * 10, i * 10 + 10)])
+        wait_for(lambda n=11 + i * 10: live.committed == n, what=f"{11 + i * 10} records committed")
+        reader = reader or Index(live.db_path)
+        reader.refresh()
+        assert reader.count == live.committed  # every record shown at once
+    assert reader.record(reader.count - 1)["seq"] == 49
+    live.set_job({"id": "j1", "name": "reco"})
+    wait_for(lambda: (reader.refresh() or True) and reader.job.get("name") == "reco", what="the job's name")
+    assert live.take_final() is None
     live.close()
-    assert not live.folder.exists()
+    wait_for(lambda: not live.folder.exists(), what="the folder removed")
+    reader.close()
 
 
-def test_a_failed_build_changes_nothing(tmp_path):
+def test_the_final_index_is_built_once_from_the_capture_and_close_never_waits(tmp_path):
     writer = CaptureWriter(tmp_path / "cap", "j1")
-    live = LiveIndex(writer, tmp_path / "ix", min_interval=0.0)
+    live = LiveIndex(tmp_path / "ix", "j1")
+    recs = [{"seq": s, "ts": 1000.0 + s, "pid": 7, "kind": "marker", "text": str(s)} for s in range(6)]
+    writer(7, recs)
+    live.add(7, recs)
+    writer.flush()
+    live.finish(writer.out)
+    live.finish(writer.out)  # once only
+    final = wait_for(live.take_final, what="the final index")
+    assert final.error is None and final.records == 6 and Index(final.db_path).count == 6
+    assert Index(final.db_path).complete and live.take_final() is None
+    t0 = time.monotonic()
+    live.close()
+    assert time.monotonic() - t0 < 0.05
+    wait_for(lambda: not live.folder.exists(), what="the folder removed")
+
+
+def test_a_damaged_capture_stream_is_reported_not_fatal(tmp_path):
+    writer = CaptureWriter(tmp_path / "cap", "j1")
+    live = LiveIndex(tmp_path / "ix", "j1")
     (writer.out / "events" / "9.jsonl").write_bytes(b"\x00garbage\n")
     writer(7, [{"seq": 0, "ts": 1.0, "pid": 7, "kind": "marker", "text": "x"}])
-    live.step()
-    live.wait()
-    live.step()
-    build = live.take()
-    assert build is not None and live.errors == 0  # a damaged stream is reported, not fatal
-    assert Index(build.db_path).report.total >= 1
+    writer.flush()
+    live.finish(writer.out)
+    build = wait_for(live.take_final, what="the final index")
+    assert build.error is None and Index(build.db_path).report.total >= 1
+    live.close()
 
 
 def test_a_snapshot_becomes_a_state_with_stacks_and_locals():
@@ -180,28 +195,24 @@ def test_session_captures_a_running_job_and_indexes_it_while_it_runs(connection,
     job = steerable("sess-capture")
     session = LiveSession(connection, "sess-capture", credential_of(pki.owner, tmp_path / "me"),
                           folder=tmp_path / "capture")
-    builds = []
-
-    def take():
-        b = session.index.take()
-        if b is not None:
-            builds.append(b)
-        return builds
-
-    poll_until(session, lambda: len(take()) >= 2, what="two index generations while the job runs")
-    assert job.thread.is_alive()
-    assert builds[0].generation < builds[1].generation
-    assert 0 < Index(builds[0].db_path).count <= Index(builds[1].db_path).count
+    poll_until(session, lambda: session.index.committed > 0, what="the first records indexed")
+    reader = Index(session.index.db_path)
+    first = reader.count
+    poll_until(session, lambda: reader.refresh() and reader.count > first, what="the index growing")
+    assert job.thread.is_alive() and session.index.take_final() is None
     job.stop(wait=False)
     poll_until(session, lambda: session.complete, what="the whole job")
     job.wait()
-    poll_until(session, lambda: not session.index.building and session.index.step() is False
-               and not session.index.building, what="the last build")
-    last = take()[-1]
-    assert Index(last.db_path).count == sum(len(r) for r in events(job.archive).values())
+    builds = []
+    poll_until(session, lambda: builds.append(session.index.take_final()) or builds[-1] is not None,
+               what="the final index")
+    total = sum(len(r) for r in events(job.archive).values())
+    assert Index(builds[-1].db_path).count == total
+    reader.refresh()
+    assert reader.count == total  # the growing index holds every record too, in arrival order
     assert session.close() == tmp_path / "capture"
     assert_same_archive(tmp_path / "capture", job.archive)
-    assert not session.index.folder.exists()
+    wait_for(lambda: not session.index.folder.exists(), what="the index folder removed")
 
 
 def test_late_join_is_backfilled_until_every_stream_is_whole(connection, pki, tmp_path, steerable):
@@ -235,8 +246,7 @@ def test_commands_and_their_replies_owner_shifter_stranger(connection, pki, tmp_
                            "site's cap of 3 [forbidden]")
 
     def has_lines():
-        b = owner.index.take()
-        return b is not None and "line" in kinds_in(Index(b.db_path))
+        return owner.index.committed and "line" in kinds_in(Index(owner.index.db_path))
 
     poll_until(owner, has_lines, what="line records after raising the verbosity")
 

@@ -156,14 +156,18 @@ def test_the_window_fills_as_records_arrive_and_follows_the_newest(qtbot, live, 
     assert re.fullmatch(r"[\d,]+ rec/s · (lag \d+ ms|lag [\d.]+ s)", c.status.flow.text())
     assert not c.status.live_button.isVisible()
 
-    # moving the cursor stops following; the record stays under the cursor across generations
-    cur = live.inspection.cursor
+    # moving the cursor stops following; the panels grow in place around the record under it
+    ins = live.inspection
+    cur = ins.cursor
     cur.seek(5)
-    rec = live.inspection.index.record(5)
+    rec = ins.index.record(5)
+    rows = live.panel("events").model.rowCount()
     assert not c.following
     swaps = c.swaps
     wait(qtbot, lambda: c.swaps > swaps)
     ix = live.inspection.index
+    assert live.inspection is ins and live.panel("events").model.rowCount() > rows  # grown, not rebuilt
+    assert live.transport_bar.slider.maximum() == ix.count - 1
     assert ix.record(live.inspection.cursor.pos) == rec and live.inspection.cursor.pos != ix.count - 1
     wait(qtbot, lambda: c.waiting > 0)
     c.tick()
@@ -176,10 +180,10 @@ def test_the_window_fills_as_records_arrive_and_follows_the_newest(qtbot, live, 
     # at the end the window shows every record the job wrote, and says so
     j.stop()
     j.wait()
-    wait(qtbot, lambda: c.session.complete and c.pending is None and c.waiting == 0
-         and not c.session.index.building and c.shown is not None
-         and c.shown.records == c.session.writer.written, 30)
+    wait(qtbot, lambda: c.session.complete and c.final_shown and c.waiting == 0
+         and c.shown_count == c.session.writer.written, 30)
     assert live.inspection.index.count == sum(len(r) for r in events(j.archive).values())
+    assert live.inspection.index.complete  # the archive's index (merged timeline) replaced the growing one
     assert c.status.flow.text().endswith("records, complete")
     assert c.status.link.text() == "live: job win-follow · DONE"
     assert live.report_button.text() == "✔ input read cleanly"

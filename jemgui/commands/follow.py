@@ -3,8 +3,11 @@
 The capture subscribes to the job's events and announcements, asks the job
 for every range it missed (late join, reconnect, dropped batches) with
 signed `history` commands, and exits once the job ended and every stream is
-whole. Exit status 0 when the archive is complete, 1 when it is not (the
-manifest's `capture` part says what is missing), 4 when the broker cannot be reached.
+whole. Every announcement, batch and reply is checked against the job's
+signature (spec section 6a): what does not verify is dropped and counted,
+never written. Exit status 0 when the archive is complete, 1 when it is not
+(the manifest's `capture` part says what is missing, and what was dropped),
+4 when the broker cannot be reached.
 """
 
 from __future__ import annotations
@@ -18,14 +21,27 @@ from pathlib import Path
 from jemgui.cli import ComponentError, UsageError
 
 HELP = "capture a live job into an archive"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (terminal escapes, line breaks) shown as \\x.. escapes."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
 JOB_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 
 def add_arguments(parser) -> None:
-    from jemgui.live.options import add_connection_arguments, add_credential_arguments
+    from jemgui.live.options import (
+        add_connection_arguments,
+        add_credential_arguments,
+        add_verify_arguments,
+    )
 
     add_connection_arguments(parser, required=True)
     parser.add_argument("--job", required=True, metavar="ID", help="the job to follow")
+    add_verify_arguments(parser)
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="archive folder to write (new, or empty)")
     add_credential_arguments(parser)
@@ -63,7 +79,7 @@ def load_signer(args, command: str, required: bool):
 
 def run(args) -> int:
     from jemgui.live.follower import ArchiveWriter, Follower
-    from jemgui.live.options import connection_from_args
+    from jemgui.live.options import connection_from_args, verifier_from_args
 
     if not JOB_ID.fullmatch(args.job):
         raise UsageError(f"--job {args.job!r} is not a job id (letters, digits, _ . -)")
@@ -72,6 +88,8 @@ def run(args) -> int:
         raise UsageError(f"--out {out} exists and is not an empty folder")
     connection = connection_from_args(args, name="jemgui-follow")
     signer = load_signer(args, "follow", required=False)
+    verifier = verifier_from_args(
+        args, args.job, warn=lambda text: print(f"jemgui follow: {text}", file=sys.stderr))
 
     connection.start()
     try:
@@ -81,7 +99,7 @@ def run(args) -> int:
             print("jemgui follow: no credential found: records the job's broker dropped cannot be "
                   "asked for", file=sys.stderr)
         writer = ArchiveWriter(out)
-        follower = Follower(connection, args.job, signer, sink=writer)
+        follower = Follower(connection, args.job, signer, sink=writer, verifier=verifier)
         try:
             result = follower.run(idle_timeout=args.idle_timeout)
         except KeyboardInterrupt:
@@ -90,13 +108,21 @@ def run(args) -> int:
         capture = {"broker": str(connection.url), "complete": result.complete,
                    "captured": time.time(), "records": result.records,
                    "recovered": follower.recovered,
-                   "lost": {str(pid): [list(r) for r in gaps] for pid, gaps in result.lost.items()}}
+                   "lost": {str(pid): [list(r) for r in gaps] for pid, gaps in result.lost.items()},
+                   "verified": result.seal.verified, "signer": result.seal.signer,
+                   "dropped": sum(result.dropped.values())}
         writer.close(follower.store.job or {"id": args.job}, capture)
     finally:
         connection.close()
     streams = len(follower.store.streams)
+    dropped = sum(result.dropped.values())
+    if dropped:
+        reason, n = max(result.dropped.items(), key=lambda kv: kv[1])
+        print(f"jemgui follow: {dropped} messages dropped that did not verify (most: {n}x "
+              f"{printable(reason)})", file=sys.stderr)
     if result.complete:
-        print(f"job {args.job}: {result.records} records in {streams} streams, complete: {out}")
+        print(f"job {args.job}: {result.records} records in {streams} streams, complete, "
+              f"{printable(result.seal.words())}: {out}")
         return 0
     missing = sum(b - a + 1 for gaps in result.lost.values() for a, b in gaps)
     print(f"jemgui follow: {result.reason}; {out} holds {result.records} records, "

@@ -2,35 +2,48 @@
 
 Monitors announce every 10 s; brokers configured like ours replay the last
 15 s of announcements to a new subscriber, so the list is usually complete
-at once. `--wait` says how long to listen.
+at once. `--wait` says how long to listen. Each announcement is checked
+against its job's signature (spec section 6a): the SIGNED BY column shows
+who signed a job's announcements, or UNVERIFIED; what does not verify (or
+is not an announcement of a valid job id) is dropped and counted. Every
+value is printed with its control characters escaped.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import sys
 import time
+from collections import Counter
 
 HELP = "list the live jobs a broker announces"
 
 
 def add_arguments(parser) -> None:
-    from jemgui.live.options import add_connection_arguments
+    from jemgui.live.options import add_connection_arguments, add_verify_arguments
 
     add_connection_arguments(parser, required=True)
+    add_verify_arguments(parser)
     parser.add_argument("--wait", type=float, default=10.5, metavar="S",
                         help="listen for announcements this long (default 10.5: one period)")
     parser.add_argument("--json", action="store_true", help="one JSON announcement per line")
 
 
-def collect(connection, wait: float) -> dict[str, dict]:
-    """The newest announcement of each job heard within `wait` seconds, by job id."""
-    from jemgui.live.session import JobList
+def collect(connection, wait: float, trust=None, require_signed: bool = False,
+            dropped: Counter | None = None) -> dict[str, dict]:
+    """The newest announcement of each job heard within `wait` seconds, by job id, each with
+    its `seal`; what does not verify is counted in `dropped` (by reason)."""
+    from jemgui.live.joblist import JobList
 
-    heard = JobList(connection)
+    heard = JobList(connection, trust, require_signed)
     deadline = time.monotonic() + wait
     while (left := deadline - time.monotonic()) > 0:
         heard.inbox.wait(left)
         heard.poll()
+    heard.close()
+    if dropped is not None:
+        dropped.update(heard.dropped)
     return heard.jobs
 
 
@@ -41,34 +54,61 @@ def age(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+def _started(ann: dict) -> float | None:
+    started = ann["job"].get("started")
+    if isinstance(started, bool) or not isinstance(started, int | float):
+        return None
+    return float(started) if math.isfinite(started) and 0 <= started < 1e11 else None
+
+
 def rows(jobs: dict[str, dict], now: float) -> list[list[str]]:
+    from jemgui.commands.follow import printable
+
+    def text(value) -> str:
+        return printable(value if isinstance(value, str) else "-" if value is None else
+                         json.dumps(value))[:200]
+
     out = []
-    for job_id, ann in sorted(jobs.items(), key=lambda kv: -(kv[1]["job"].get("started") or 0)):
+    for job_id, ann in sorted(jobs.items(), key=lambda kv: -(_started(kv[1]) or 0)):
         job = ann["job"]
         state = ann.get("state") or ann.get("status") or "?"
+        state = text(state)
         if ann.get("status") == "ended" and state not in ("DONE", "FAILED", "KILLED"):
             state = f"{state} (ended)"
-        started = job.get("started")
-        out.append([job_id, str(job.get("user") or "-"), str(job.get("site") or "-"),
-                    str(job.get("host") or "-"), state,
-                    age(now - started) if isinstance(started, int | float) else "-"])
+        started = _started(ann)
+        seal = ann.get("seal")
+        signer = seal.signer if seal is not None and seal.verified else "UNVERIFIED"
+        out.append([job_id, text(job.get("user")), text(job.get("site")), text(job.get("host")),
+                    state, age(now - started) if started is not None else "-", text(signer)])
     return out
 
 
 def run(args) -> int:
     from jemgui.cli import ComponentError
-    from jemgui.live.options import connection_from_args
+    from jemgui.commands.follow import printable
+    from jemgui.live.options import connection_from_args, trust_from_args
+
+    def warn(text: str) -> None:
+        print(f"jemgui jobs: {printable(text)}", file=sys.stderr)
 
     connection = connection_from_args(args, name="jemgui-jobs")
+    trust = trust_from_args(args, warn)
+    dropped: Counter = Counter()
     with connection:
         if not connection.wait_connected(min(30.0, max(args.wait, 5.0))):
             raise ComponentError(f"cannot reach the broker: {connection.status}")
-        jobs = collect(connection, args.wait)
+        jobs = collect(connection, args.wait, trust, args.require_signed, dropped)
+    if dropped:
+        reason, n = dropped.most_common(1)[0]
+        warn(f"{sum(dropped.values())} announcements dropped that did not verify "
+             f"(most: {n}x {reason})")
     if args.json:
         for ann in jobs.values():
-            print(json.dumps(ann))
+            seal = ann.pop("seal")
+            print(json.dumps({**ann, "verified": seal.verified, "signer": seal.signer}))
         return 0
-    table = [["JOB", "USER", "SITE", "HOST", "STATE", "AGE"], *rows(jobs, time.time())]
+    table = [["JOB", "USER", "SITE", "HOST", "STATE", "AGE", "SIGNED BY"],
+             *rows(jobs, time.time())]
     if len(table) == 1:
         print(f"no live jobs announced on {connection.url} within {args.wait:g} s")
         return 0

@@ -3,8 +3,11 @@
 Arguments are `name=value`; a value that reads as JSON (`3`, `true`,
 `"x"`) is taken as such, anything else as a string, so `level=3` is a number
 and `path=log.txt` a string. A `history` command also receives the records:
-`--out FILE` writes them as JSON lines. Exit status: 0 when the job took the
-command, 1 when it refused it or did not answer, 4 when the broker cannot be reached.
+`--out FILE` writes them as JSON lines. The reply must carry the job's
+signature (spec section 6a): stderr says whether it verified and by whom;
+replies that do not verify are dropped and the wait goes on. Exit status: 0
+when the job took the command, 1 when it refused it or did not answer, 4 when
+the broker cannot be reached.
 """
 
 from __future__ import annotations
@@ -18,11 +21,16 @@ HELP = "send a signed command to a running job"
 
 
 def add_arguments(parser) -> None:
-    from jemgui.live.options import add_connection_arguments, add_credential_arguments
+    from jemgui.live.options import (
+        add_connection_arguments,
+        add_credential_arguments,
+        add_verify_arguments,
+    )
 
     add_connection_arguments(parser, required=True)
     parser.add_argument("--job", required=True, metavar="ID", help="the job to command")
     add_credential_arguments(parser)
+    add_verify_arguments(parser)
     parser.add_argument("--timeout", type=float, default=15.0, metavar="S",
                         help="wait this long for the reply (default 15)")
     parser.add_argument("--out", metavar="FILE", help="history: write the records here as JSON lines")
@@ -44,28 +52,39 @@ def parse_args(pairs: list[str]) -> dict:
 
 
 def run(args) -> int:
-    import orjson
-
-    from jemgui.commands.follow import JOB_ID, load_signer
+    from jemgui.commands.follow import JOB_ID, load_signer, printable
     from jemgui.live.follower import CommandClient
-    from jemgui.live.options import connection_from_args
+    from jemgui.live.options import connection_from_args, verifier_from_args
 
     if not JOB_ID.fullmatch(args.job):
         raise UsageError(f"--job {args.job!r} is not a job id (letters, digits, _ . -)")
     cmd_args = parse_args(args.args)
     connection = connection_from_args(args, name="jemgui-send")
     sign = load_signer(args, "send", required=True)
+
+    def warn(text: str) -> None:
+        print(f"jemgui send: {printable(text)}", file=sys.stderr)
+
+    verifier = verifier_from_args(args, args.job, warn)
     records = []
     with connection:
         if not connection.wait_connected(args.timeout):
             raise ComponentError(f"cannot reach the broker: {connection.status}")
-        client = CommandClient(connection, args.job, sign)
+        client = CommandClient(connection, args.job, sign, verifier=verifier)
         try:
             reply = client.call(args.command, cmd_args, timeout=args.timeout,
-                                on_batch=lambda msg: records.extend(orjson.loads(msg.body)))
+                                on_batch=records.extend)
         except TimeoutError as exc:
-            print(f"jemgui send: {exc}", file=sys.stderr)
+            warn(str(exc))
             return 1
+        finally:
+            dropped = sum(verifier.dropped.values())
+            if dropped:
+                warn(f"{dropped} replies or batches dropped that did not verify: "
+                     f"{next(iter(verifier.dropped))}")
+    warn(f"reply {reply.seal.words()}")
+    import orjson
+
     if args.out and records:
         with open(args.out, "wb") as f:
             f.writelines(orjson.dumps(r) + b"\n" for r in records)

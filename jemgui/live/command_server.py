@@ -2,10 +2,19 @@
 
 A Monitor service. Commands arrive on `/queue/jem.job.<job>.control`; each
 body goes to the crypto side's `CommandHandler`, the reply goes to the
-message's `reply-to` with its `correlation-id`, and a `control` record goes
-into the monitor's own stream. `history` answers from the archive files
-(the truth on disk): the records as batches to `reply-to`, with the live
-batches' headers, then the final reply `{"sent": n}`.
+command's SIGNED `reply_to` with its signed `cid` (after checking that the
+message's headers name the same), signed by the job when it has a credential,
+and a `control` record goes into the monitor's own stream. `history` answers
+from the archive files (the truth on disk): the records as batches to
+`reply_to`, with the live batches' headers and signature, then the final
+reply `{"sent": n}`.
+
+What anyone on the broker can make it spend is bounded: at most `PREFETCH`
+messages are held (the rest wait in the broker), bodies over the envelope's
+64 KiB are dropped unread, refusals before the signature verified reach the
+audit at most `AUDIT_UNAUTHENTICATED` times a minute (the rest are counted
+in the next such record), and only authenticated commands keep the link
+lingering after the job.
 """
 
 from __future__ import annotations
@@ -20,13 +29,20 @@ import orjson
 
 from jemgui.live.commands import CommandHandler, read_tail
 from jemgui.live.connection import Connection, Inbox, Message
-from jemgui.live.envelope import ReplayCache
+from jemgui.live.envelope import MAX_MESSAGE_BYTES, CommandRefused, ReplayCache, parse_command
+from jemgui.live.jobsig import JobSigner
 from jemgui.live.policy import Policy
 from jemgui.live.publisher import BATCH_RECORDS, batch_message, control_queue
 from jemgui.live.trust import TrustStore
 
 #: below this many bytes of file the history search reads on instead of bisecting
 _SCAN_BYTES = 64 * 1024
+#: commands the broker hands the monitor before it acknowledged the earlier ones
+PREFETCH = 20
+#: audit records per minute for messages refused before their signature verified
+AUDIT_UNAUTHENTICATED = 10
+#: the replay cache's file in the job's archive folder
+NONCE_FILE = ".jem-nonces"
 
 
 def _seq(line: bytes) -> int | None:
@@ -83,6 +99,15 @@ def read_range(path: Path, first: int, last: int) -> Iterator[tuple[int, bytes]]
             yield seq, line.strip()
 
 
+def signed_reply_to(body: bytes, headers: dict) -> tuple[str, str] | None:
+    """The command's signed (reply_to, cid) when its headers name the same, else None."""
+    try:
+        command = parse_command(body, headers)[5]
+    except CommandRefused:
+        return None
+    return command["reply_to"], command["cid"]
+
+
 class MonitorBackend:
     """What the command handler may do to the job: the Monitor, plus the archive for history."""
 
@@ -118,13 +143,19 @@ class MonitorBackend:
 class CommandServer:
     """A Monitor service answering `/queue/jem.job.<job>.control` in its own thread."""
 
-    def __init__(self, connection: Connection, trust: TrustStore, policy: Policy):
+    def __init__(self, connection: Connection, trust: TrustStore, policy: Policy,
+                 credential=None):
         self.connection = connection
         self.trust = trust
         self.policy = policy
+        self.credential = credential  #: the job's, to sign replies with; None: unsigned replies
+        self.signer: JobSigner | None = None
         self.inbox = Inbox()
         self.handled = 0
-        self.last_command = 0.0  #: monotonic time the last command was handled
+        self.dropped = 0  #: messages too large to look at
+        self.unaudited = 0  #: unauthenticated refusals not written to the audit
+        self._audit_window = (0.0, 0)  # (minute start, records written in it)
+        self.last_command = 0.0  #: monotonic time the last authenticated command was handled
         self._reply: tuple[str, str] | None = None  # reply-to and correlation-id of the command
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -135,17 +166,23 @@ class CommandServer:
         self.job_id = str(monitor.job["id"])
         self.events_dir = Path(monitor.archive_dir) / "events"
         backend = MonitorBackend(monitor, self, self.policy.cap)
-        self.handler = CommandHandler(self.job_id, self.trust, self.policy, ReplayCache(), backend)
-        self._sub = self.connection.subscribe(control_queue(self.job_id), inbox=self.inbox)
+        if self.credential is not None:
+            self.signer = JobSigner(self.credential, self.job_id)
+        self.replay = ReplayCache(path=Path(monitor.archive_dir) / NONCE_FILE)
+        self.handler = CommandHandler(self.job_id, self.trust, self.policy, self.replay, backend)
+        self._sub = self.connection.subscribe(
+            control_queue(self.job_id), {"activemq.prefetchSize": str(PREFETCH)},
+            inbox=self.inbox, ack="client")
         self._thread = threading.Thread(target=self._run, name="jemgui-commands", daemon=True)
         self._thread.start()
 
     def linger(self, quiet: float = 2.0, longest: float = 30.0) -> None:
-        """Keep serving until no command came for `quiet` s (followers may still backfill)."""
+        """Keep serving until no authenticated command came for `quiet` s (followers may still
+        backfill); junk on the queue does not count."""
         deadline = time.monotonic() + longest
         while time.monotonic() < deadline:
             idle = time.monotonic() - max(self.last_command, deadline - longest)
-            if idle >= quiet and not len(self.inbox):
+            if idle >= quiet:
                 return
             time.sleep(min(0.05, quiet))
 
@@ -156,6 +193,9 @@ class CommandServer:
             self._thread = None
         if self._sub:
             self.connection.unsubscribe(self._sub)
+        replay = getattr(self, "replay", None)
+        if replay is not None:
+            replay.close()
 
     # -- the thread ------------------------------------------------------------
 
@@ -165,24 +205,49 @@ class CommandServer:
                 continue
             for msg in self.inbox.drain():
                 self.serve(msg)
+                self.connection.ack([msg])
 
-    def serve(self, msg: Message) -> dict:
-        """Handle one command message: reply, audit; returns the reply."""
-        reply_to = msg.headers.get("reply-to", "")
-        corr = msg.headers.get("correlation-id", "")
-        self._reply = (reply_to, corr)
+    def serve(self, msg: Message) -> dict | None:
+        """Handle one command message: reply, audit; returns the reply (None: dropped unread)."""
+        if len(msg.body) > MAX_MESSAGE_BYTES:
+            self.dropped += 1
+            return None
+        # history sends its batches while it runs: to the signed reply_to, once headers match it
+        self._reply = signed_reply_to(msg.body, msg.headers)
         try:
-            reply, control = self.handler.handle(msg.body)
+            out = self.handler.serve(msg.body, msg.headers)
         finally:
             self._reply = None
-        if reply_to:
-            headers = {"content-type": "application/json", "correlation-id": corr}
-            self.connection.send(reply_to, orjson.dumps(reply), headers)
+        if out.reply_to and out.cid:
+            body = (self.signer.reply(out.reply, out.cid) if self.signer is not None
+                    else orjson.dumps(out.reply))
+            headers = {"content-type": "application/json", "correlation-id": out.cid}
+            self.connection.send(out.reply_to, body, headers)
+        if out.authenticated:
+            self.monitor.record("control", **out.control)
+            self._flush_record()
+            self.last_command = time.monotonic()
+        else:
+            self._audit_unauthenticated(out.control)
+        self.handled += 1
+        return out.reply
+
+    def _audit_unauthenticated(self, control: dict) -> None:
+        """Write at most AUDIT_UNAUTHENTICATED such records a minute; count the rest."""
+        start, written = self._audit_window
+        now = time.monotonic()
+        if now - start >= 60.0:
+            start, written = now, 0
+        if written >= AUDIT_UNAUTHENTICATED:
+            self.unaudited += 1
+            self._audit_window = (start, written)
+            return
+        if self.unaudited:
+            control = {**control, "suppressed": self.unaudited}
+            self.unaudited = 0
+        self._audit_window = (start, written + 1)
         self.monitor.record("control", **control)
         self._flush_record()
-        self.handled += 1
-        self.last_command = time.monotonic()
-        return reply
 
     def _flush_record(self) -> None:
         """Get the control record onto disk now, so it is published (and history has it).
@@ -205,7 +270,8 @@ class CommandServer:
         path = self.events_dir / f"{pid}.jsonl"
 
         def flush() -> bool:
-            body, headers = batch_message(pid, [b for _, b in batch], batch[0][0], batch[-1][0])
+            body, headers = batch_message(pid, [b for _, b in batch], batch[0][0], batch[-1][0],
+                                          self.signer)
             headers["correlation-id"] = corr
             return self.connection.send(reply_to, body, headers)
 

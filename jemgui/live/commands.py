@@ -13,7 +13,10 @@ Decisions where the spec leaves room:
   `{"verbosity": n, "cap": c}`.
 * `get_file`: `path` relative to the working directory, with no `..` part at
   all (even one that would come back inside), not absolute, and not
-  resolving (through links) outside the folder: else `forbidden`. `tail` is
+  resolving (through links) outside the folder: else `forbidden`. A file
+  with more than one hard link, the job's proxy (`X509_USER_PROXY`, or any
+  `x509up_*` file) and a file holding a PEM `PRIVATE KEY` block anywhere are
+  `forbidden` too. `tail` is
   0..1 MiB, default 64 KiB; more is `bad-args` (refused, not clamped, so the
   sender learns the limit). A missing, unreadable or non-regular file is
   `bad-args`. The text is the file's last `tail` bytes decoded as UTF-8,
@@ -26,17 +29,23 @@ Decisions where the spec leaves room:
 from __future__ import annotations
 
 import os
+import re
 import stat
 import threading
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-from .envelope import CommandRefused, ReplayCache, verify
+from .envelope import CommandRefused, ReplayCache, parse_command, verify
 from .policy import MAX_VERBOSITY, Policy
 from .trust import TrustStore
 
 MAX_TAIL = 1024 * 1024
 DEFAULT_TAIL = 64 * 1024
+#: refusals before the signature verified: anyone can send them, so they carry no sender
+UNAUTHENTICATED = ("malformed", "bad-alg", "untrusted", "bad-signature")
+_PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
+_SCAN_CHUNK = 1 << 20
 
 
 class Backend(Protocol):
@@ -87,12 +96,39 @@ def safe_path(workdir: str | Path, relative: str) -> Path:
     return target
 
 
+def _proxy_file(info: os.stat_result, name: str) -> bool:
+    """Is this the job's proxy credential (by `X509_USER_PROXY`, or by the grid's name)?"""
+    if name.startswith("x509up_"):
+        return True
+    proxy = os.environ.get("X509_USER_PROXY")
+    if proxy:
+        try:
+            other = os.stat(proxy)
+        except OSError:
+            return False
+        return (other.st_dev, other.st_ino) == (info.st_dev, info.st_ino)
+    return False
+
+
+def _holds_private_key(fd: int) -> bool:
+    """Does the open file hold a PEM private key block anywhere (read in 1 MiB steps)?"""
+    os.lseek(fd, 0, os.SEEK_SET)
+    carry = b""
+    while chunk := os.read(fd, _SCAN_CHUNK):
+        data = carry + chunk
+        if _PRIVATE_KEY.search(data):
+            return True
+        carry = data[-64:]
+    return False
+
+
 def read_tail(path: Path, tail: int) -> dict:
     """`{"size", "text"}` of the last `tail` bytes of a regular file; `bad-args` otherwise.
 
     The final component is opened without following links (`safe_path`
     resolved them already, so a link there now was swapped in since), and
-    without blocking, so a FIFO cannot hang the monitor.
+    without blocking, so a FIFO cannot hang the monitor. Hard links, proxies
+    and files holding private keys are `forbidden` (module docstring).
     """
     name = path.name
     try:
@@ -105,6 +141,13 @@ def read_tail(path: Path, tail: int) -> dict:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise CommandRefused("bad-args", f"{name} is not a regular file")
+        if info.st_nlink > 1:
+            raise CommandRefused("forbidden", f"{name} has {info.st_nlink} hard links: it may be a "
+                                 "file from outside the job's folder")
+        if _proxy_file(info, name):
+            raise CommandRefused("forbidden", f"{name} is a proxy credential")
+        if _holds_private_key(fd):
+            raise CommandRefused("forbidden", f"{name} holds a private key")
         os.lseek(fd, max(0, info.st_size - tail), os.SEEK_SET)
         chunks, want = [], tail
         while want > 0:
@@ -119,6 +162,21 @@ def read_tail(path: Path, tail: int) -> dict:
     return {"size": info.st_size, "text": data.decode("utf-8", errors="replace")}
 
 
+@dataclass
+class Outcome:
+    """What became of one message: the reply, the audit fields, and where the reply may go.
+
+    `reply_to`/`cid` are the signed ones, known once the headers matched them
+    (else None: no reply is sent); `authenticated` once the signature verified.
+    """
+
+    reply: dict
+    control: dict
+    reply_to: str | None = None
+    cid: str | None = None
+    authenticated: bool = False
+
+
 class CommandHandler:
     """Serves one job's command queue: `handle(body) -> (reply, control)`."""
 
@@ -128,30 +186,48 @@ class CommandHandler:
         self.replay_cache, self.backend = replay_cache, backend
         self._lock = threading.Lock()  # one command at a time: the cap is read, then changed
 
-    def handle(self, body: bytes, now: float | None = None) -> tuple[dict, dict]:
+    def handle(self, body: bytes, now: float | None = None,
+               headers: dict | None = None) -> tuple[dict, dict]:
         """The reply body and the `control` record's fields for one message."""
-        cmd, v = None, None
+        out = self.serve(body, headers, now)
+        return out.reply, out.control
+
+    def serve(self, body: bytes, headers: dict | None = None, now: float | None = None) -> Outcome:
+        """Check and run one message; `headers` (the STOMP ones) must match the signed fields."""
+        cmd, v, reply_to, cid = None, None, None, None
+        try:  # where a refusal may be sent: the signed reply_to, once the headers matched it
+            command = parse_command(body if isinstance(body, bytes) else body.encode(), headers)[5]
+            if headers is not None:
+                reply_to, cid = command["reply_to"], command["cid"]
+        except (CommandRefused, UnicodeEncodeError):
+            pass
         with self._lock:
             try:
-                v = verify(body, self.job_id, self.trust, self.replay_cache, now)
+                v = verify(body, self.job_id, self.trust, self.replay_cache, now, headers)
                 cmd, args = v.command["cmd"], v.command["args"]
                 try:
-                    self.policy.check(v.identity_dn, cmd, args, self.backend.cap)
+                    self.policy.check(v.identity_dn, cmd, args, self.backend.cap,
+                                      v.ca_dn, self.backend.verbosity)
                     result = self._run(cmd, args)
                 except CommandRefused as exc:
                     exc.cmd, exc.sender = cmd, v.sender_dn
                     raise
             except CommandRefused as exc:
                 reply = {"ok": False, "error": exc.code, "detail": exc.detail}
-                return reply, {"cmd": exc.cmd, "sender": exc.sender, "accepted": False,
-                               "error": exc.code}
+                control = {"cmd": exc.cmd, "sender": exc.sender, "accepted": False,
+                           "error": exc.code}
+                if v is not None or exc.code not in UNAUTHENTICATED:
+                    control["ca"] = _ca(v, exc)
+                return Outcome(reply, control, reply_to, cid, exc.code not in UNAUTHENTICATED)
             except Exception as exc:  # the backend failed: say so, keep serving
                 detail = f"the monitor could not run {cmd!r}: {type(exc).__name__}: {exc}"
                 sender = v.sender_dn if v is not None else None
-                return ({"ok": False, "error": "failed", "detail": detail},
-                        {"cmd": cmd, "sender": sender, "accepted": False, "error": "failed"})
-        return ({"ok": True, "cmd": cmd, "result": result},
-                {"cmd": cmd, "sender": v.sender_dn, "accepted": True})
+                return Outcome({"ok": False, "error": "failed", "detail": detail},
+                               {"cmd": cmd, "sender": sender, "ca": v.ca_dn if v else None,
+                                "accepted": False, "error": "failed"}, reply_to, cid, v is not None)
+        return Outcome({"ok": True, "cmd": cmd, "result": result},
+                       {"cmd": cmd, "sender": v.sender_dn, "ca": v.ca_dn, "accepted": True},
+                       reply_to, cid, True)
 
     def _run(self, cmd: str, args: dict) -> dict:
         b = self.backend
@@ -189,3 +265,10 @@ class CommandHandler:
         if level != b.verbosity:
             b.set_verbosity(level)
         return {"verbosity": b.verbosity, "cap": b.cap}
+
+
+def _ca(v, exc: CommandRefused) -> str | None:
+    """The issuing CA of an authenticated sender (refusals after the signature check)."""
+    if v is not None:
+        return v.ca_dn
+    return getattr(exc, "ca", None)

@@ -50,6 +50,13 @@ def add_broker_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--ca-dir", metavar="DIR",
                    help=f"trusted CA certificates (default: X509_CERT_DIR, then {GRID_CA_DIR})")
     g.add_argument("--policy", metavar="FILE", help="who may send which command (default: owner only)")
+    g.add_argument("--site-account", metavar="USER",
+                   help="besides root, the account that may own the policy file and its folders")
+    g = parser.add_argument_group("the job's signature on its replies, announcements and batches")
+    g.add_argument("--job-proxy", metavar="FILE",
+                   help="sign with this proxy (default: X509_USER_PROXY when it is readable)")
+    g.add_argument("--job-cert", metavar="PEM", help="sign with this certificate (with --job-key)")
+    g.add_argument("--job-key", metavar="PEM", help="the key of --job-cert")
 
 
 def add_credential_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +65,43 @@ def add_credential_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--key", metavar="PEM", help="its key (asked for a passphrase when encrypted)")
     g.add_argument("--p12", metavar="FILE", help="a PKCS#12 file instead of --cert/--key")
     g.add_argument("--proxy", metavar="FILE", help="a grid proxy instead of --cert/--key")
+
+
+def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
+    """How a reader checks what the job signs (spec section 6a)."""
+    g = parser.add_argument_group("checking the job's signatures")
+    g.add_argument("--ca-dir", metavar="DIR",
+                   help=f"trusted CA certificates (default: X509_CERT_DIR, then {GRID_CA_DIR})")
+    g.add_argument("--job-owner", metavar="DN",
+                   help="the job's owner, whose signature its messages must carry "
+                        "(default: the first verified signer, or the DN the job announces)")
+    g.add_argument("--require-signed", action="store_true",
+                   help="drop every message that does not verify, unsigned ones included")
+
+
+def verifier_from_args(args: argparse.Namespace, job_id: str, warn=None):
+    """A JobVerifier for the options; without a usable CA folder nothing verifies (an error
+    under --require-signed)."""
+    from jemgui.live.jobsig import JobVerifier
+
+    trust = trust_from_args(args, warn)
+    return JobVerifier(job_id, trust, getattr(args, "job_owner", None),
+                       getattr(args, "require_signed", False))
+
+
+def trust_from_args(args: argparse.Namespace, warn=None):
+    """The reader's trust store, or None (said through `warn`) when there is no CA folder."""
+    from jemgui.live.trust import TrustStore, TrustStoreError
+
+    folder = getattr(args, "ca_dir", None) or default_ca_dir()
+    try:
+        return TrustStore.from_dir(folder)
+    except TrustStoreError as exc:
+        if getattr(args, "require_signed", False) or getattr(args, "ca_dir", None):
+            raise OptionError(f"--ca-dir: {exc}") from None
+        if warn is not None:
+            warn(f"{exc}: the job's signatures cannot be checked, everything is unverified")
+        return None
 
 
 def connection_from_args(args: argparse.Namespace, name: str = "jemgui", **kw) -> Connection:
@@ -83,6 +127,11 @@ def connection_from_args(args: argparse.Namespace, name: str = "jemgui", **kw) -
 
 def default_owner(env: dict | None = None) -> str | None:
     """The identity DN of the proxy in X509_USER_PROXY, when there is a readable one."""
+    credential = _env_proxy(env)
+    return credential.identity_dn if credential is not None else None
+
+
+def _env_proxy(env: dict | None = None):
     env = os.environ if env is None else env
     path = env.get("X509_USER_PROXY")
     if not path:
@@ -90,9 +139,36 @@ def default_owner(env: dict | None = None) -> str | None:
     from jemgui.live.credentials import CredentialError, load_proxy
 
     try:
-        return load_proxy(path).identity_dn
+        return load_proxy(path)
     except (CredentialError, OSError):
         return None
+
+
+def job_credential(args: argparse.Namespace, env: dict | None = None):
+    """The credential the job signs with: --job-proxy, --job-cert/--job-key, else
+    X509_USER_PROXY when readable; None (unsigned messages) without one."""
+    from jemgui.live.credentials import CredentialError, load
+
+    proxy, cert, key = (getattr(args, n, None) for n in ("job_proxy", "job_cert", "job_key"))
+    if proxy or cert or key:
+        if key and not cert:
+            raise OptionError("--job-key needs --job-cert")
+        try:
+            return load(cert, key, proxy=proxy)
+        except CredentialError as exc:
+            raise OptionError(f"the job's credential: {exc}") from None
+    return _env_proxy(env)
+
+
+def site_uid(name: str | None) -> int | None:
+    if not name:
+        return None
+    import pwd
+
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        raise OptionError(f"--site-account {name!r}: no such user") from None
 
 
 def default_ca_dir(env: dict | None = None) -> str:
@@ -116,7 +192,16 @@ def services_from_args(args: argparse.Namespace, monitor, warn=None) -> list:
 
     warn = warn or (lambda text: print(f"jemgui run: {text}", file=sys.stderr))
     connection = connection_from_args(args, name="jemgui-monitor")
+    credential = job_credential(args)
+    if credential is None:
+        warn("no job credential (--job-proxy, X509_USER_PROXY): replies, announcements and "
+             "batches go out unsigned, and readers show them as unverified")
     owner = args.owner or default_owner()
+    owner_ca = None
+    if credential is not None and owner == credential.identity_dn:
+        from jemgui.live.trust import grid_dn, identity_of
+
+        owner_ca = grid_dn(identity_of(list(credential.chain)).issuer)
     if not owner:
         warn("no --owner and no proxy in X509_USER_PROXY: only --policy roles may send commands")
     ca_dir = args.ca_dir or default_ca_dir()
@@ -128,10 +213,12 @@ def services_from_args(args: argparse.Namespace, monitor, warn=None) -> list:
         warn(f"{exc}: every command will be refused as untrusted")
         trust = TrustStore([])
     try:
-        policy = Policy.load(args.policy, owner)
+        policy = Policy.load(args.policy, owner, site_uid(getattr(args, "site_account", None)),
+                             owner_ca)
     except PolicyError as exc:
         raise OptionError(f"--policy: {exc}") from None
-    return [LiveLink(connection, Publisher(connection), CommandServer(connection, trust, policy), warn=warn)]
+    return [LiveLink(connection, Publisher(connection, credential=credential),
+                     CommandServer(connection, trust, policy, credential), warn=warn)]
 
 
 class LiveLink:

@@ -11,7 +11,9 @@ Wire format (spec section 5): one stream's records in `seq` order per
 message, sent when 1000 records wait or 100 ms after the first of them (by
 that record's own time);
 announcements on `/topic/jem.jobs` at start, every 10 s, at the end, and
-when the job's lifecycle state changes (an extra `state` field).
+when the job's lifecycle state changes (an extra `state` field). With the
+job's credential, announcements are signed JWS objects and each batch carries
+its `jem-sig` header (spec section 6a, `jemgui.live.jobsig`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 import orjson
 
 from jemgui.live.connection import Connection
+from jemgui.live.jobsig import JobSigner
 from jemgui.models.records import FINAL_STATES, MAX_LINE_BYTES, check
 
 JOBS_TOPIC = "/topic/jem.jobs"
@@ -48,11 +51,16 @@ def stream_pid(path: Path) -> int | None:
     return int(stem) if stem.isdigit() else None
 
 
-def batch_message(pid: int, lines: list[bytes], first: int, last: int) -> tuple[bytes, dict]:
-    """Body and headers of one batch: raw record lines joined into a JSON array."""
+def batch_message(pid: int, lines: list[bytes], first: int, last: int,
+                  signer: JobSigner | None = None) -> tuple[bytes, dict]:
+    """Body and headers of one batch: raw record lines joined into a JSON array, signed by
+    `signer` when given."""
     headers = {"content-type": "application/json", "jem-pid": str(pid),
                "jem-first-seq": str(first), "jem-last-seq": str(last)}
-    return b"[" + b",".join(lines) + b"]", headers
+    body = b"[" + b",".join(lines) + b"]"
+    if signer is not None:
+        headers["jem-sig"] = signer.batch(pid, first, last, body)
+    return body, headers
 
 
 @dataclass
@@ -166,8 +174,10 @@ class Publisher:
 
     def __init__(self, connection: Connection, *, poll: float = 0.01,
                  announce_every: float = ANNOUNCE_EVERY, max_backlog: int = 32 << 20,
-                 final_timeout: float = 1.0):
+                 final_timeout: float = 1.0, credential=None):
         self.connection = connection
+        self.credential = credential  #: the job's, to sign with; None: unsigned messages
+        self.signer: JobSigner | None = None
         self.poll = poll
         self.announce_every = announce_every
         self.max_backlog = max_backlog
@@ -189,6 +199,8 @@ class Publisher:
         self.events_dir = Path(monitor.archive_dir) / "events"
         self.job_id = str(monitor.job["id"])
         self.topic = events_topic(self.job_id)
+        if self.credential is not None:
+            self.signer = JobSigner(self.credential, self.job_id)
         self._thread = threading.Thread(target=self._run, name="jemgui-publisher", daemon=True)
         self._thread.start()
 
@@ -279,7 +291,8 @@ class Publisher:
 
     def _flush(self, tail: StreamTail, limit: int) -> bool:
         batch = tail.pending[:limit]
-        body, headers = batch_message(tail.pid, [line for _, line in batch], batch[0][0], batch[-1][0])
+        body, headers = batch_message(tail.pid, [line for _, line in batch], batch[0][0],
+                                      batch[-1][0], self.signer)
         if not self.connection.send(self.topic, body, headers):
             return False
         del tail.pending[:limit]
@@ -297,7 +310,8 @@ class Publisher:
         if state:
             body["state"] = state
         headers = {"content-type": "application/json", "jem-job": self.job_id, "jem-status": status}
-        self.connection.send(JOBS_TOPIC, orjson.dumps(body), headers)
+        data = self.signer.announcement(body) if self.signer is not None else orjson.dumps(body)
+        self.connection.send(JOBS_TOPIC, data, headers)
 
     def _job(self) -> dict:
         """The job object: the manifest on disk when readable (it holds the end), else the monitor's."""

@@ -21,7 +21,6 @@ on: at 10 k records/s about 5 % of a core.
 from __future__ import annotations
 
 import itertools
-import json
 import queue
 import shutil
 import tempfile
@@ -31,12 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
-from jemgui import __version__
-from jemgui.live.connection import Connection, Inbox
+from jemgui.live.connection import Connection
 from jemgui.live.follower import ArchiveWriter, CommandClient, Follower, parse_reply
-from jemgui.live.publisher import JOBS_TOPIC
+from jemgui.live.joblist import JobList  # noqa: F401 - the window's; it checks signatures now
+from jemgui.models import manifest as manifests
 
 #: what each refusal code of spec section 6 means to the person who sent the command
 REFUSALS = {
@@ -147,12 +144,7 @@ class CaptureWriter(ArchiveWriter):
         """(Re)write manifest.json atomically: the job as announced, and how it was captured."""
         if job:
             self.job = dict(job)
-        manifest = {"format": "jem-archive", "version": 1, "job": self.job,
-                    "monitor": {"name": "jemgui", "version": __version__},
-                    "capture": capture or {"live": True}}
-        tmp = self.out / "manifest.json.tmp"
-        tmp.write_text(json.dumps(manifest, indent=1))
-        tmp.replace(self.out / "manifest.json")
+        manifests.write(self.out, self.job, capture=capture or {"live": True})
 
 
 # -- the index -------------------------------------------------------------------------------------
@@ -339,36 +331,6 @@ class SnapshotIndex:
 
     def state_at(self, pos: int):
         return self.state
-
-
-# -- live jobs ----------------------------------------------------------------------------------
-
-
-class JobList:
-    """The newest announcement of each job heard on `/topic/jem.jobs` (spec section 5)."""
-
-    def __init__(self, connection: Connection):
-        self.connection = connection
-        self.inbox = Inbox()
-        self.jobs: dict[str, dict] = {}
-        self._sub = connection.subscribe(JOBS_TOPIC, {"activemq.retroactive": "true"}, inbox=self.inbox)
-
-    def poll(self) -> bool:
-        """Take what arrived; True when the list changed."""
-        changed = False
-        for msg in self.inbox.drain():
-            try:
-                ann = orjson.loads(msg.body)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(ann, dict) and isinstance(ann.get("job"), dict) and "id" in ann["job"]:
-                ann["heard"] = msg.received
-                self.jobs[str(ann["job"]["id"])] = ann
-                changed = True
-        return changed
-
-    def close(self) -> None:
-        self.connection.unsubscribe(self._sub)
 
 
 # -- the session ------------------------------------------------------------------------------------

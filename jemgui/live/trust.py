@@ -33,8 +33,20 @@ primitives. `TrustStore.verify_chain` accepts a chain when ALL of these hold
   `limited proxy`) follow the same rules; pre-RFC draft proxies are refused.
 * Critical extensions: only those listed in `_UNDERSTOOD` may be critical.
 
+* Names: every subject of the path can be written as a grid DN without
+  ambiguity: no attribute value holds `/`, `=`, `+`, a control character or
+  a line break (spec section 6), else the chain is untrusted.
+* Namespaces: each certificate a CA issued has a subject its CA may issue:
+  the CA's `.namespaces` file (EUGridPMA format, regular expressions), or
+  else its `.signing_policy` (Globus format, `*` wildcards), found in the CA
+  folder by the CA's DN. A CA with neither file is not constrained (noted in
+  `problems`). A CA's nameConstraints extension, critical or not, is applied
+  to directory names; any other kind of constraint makes the chain untrusted.
+* Keys: Ed25519 keys of small order (which anyone can forge signatures for)
+  and RSA keys with an even or tiny public exponent are refused.
+
 Not checked: CRLs (`*.r0` files are ignored, so revocation is NOT checked),
-`.signing_policy` / `.namespaces` name constraints, certificate policies.
+certificate policies.
 
 Every CA certificate in the folder is a trust anchor, as grid middleware
 treats `/etc/grid-security/certificates`. Verified chains are cached by the
@@ -83,8 +95,10 @@ _UNDERSTOOD = {
     ExtensionOID.CERTIFICATE_POLICIES,
     ExtensionOID.CRL_DISTRIBUTION_POINTS,
     ExtensionOID.AUTHORITY_INFORMATION_ACCESS,
+    ExtensionOID.NAME_CONSTRAINTS,
     PROXY_CERT_INFO,
 }
+_AMBIGUOUS = re.compile(r"[/=+\x00-\x1f\x7f\u0080-\u009f\u2028\u2029]")
 _WEAK_HASHES = (hashes.MD5, hashes.SHA1)
 _CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
 _CA_FILE = re.compile(r"^[0-9a-f]{8}\.\d+$")
@@ -146,6 +160,77 @@ def grid_dn(name: x509.Name) -> str:
     return "".join("/" + p for p in parts)
 
 
+def ambiguous(name: x509.Name) -> str | None:
+    """The first attribute value of `name` that a grid DN cannot hold unambiguously, or None."""
+    for rdn in name.rdns:
+        for a in rdn:
+            value = a.value.hex() if isinstance(a.value, bytes) else a.value
+            if _AMBIGUOUS.search(value):
+                return value
+    return None
+
+
+# -- CA namespaces (.namespaces, .signing_policy) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """Which subjects one CA may issue: (permit?, compiled pattern) rules, first match wins."""
+
+    rules: tuple[tuple[bool, re.Pattern], ...]
+    source: str
+
+    def allows(self, subject_dn: str) -> bool:
+        for permit, pattern in self.rules:
+            if pattern.fullmatch(subject_dn):
+                return permit
+        return False
+
+
+_NS_RULE = re.compile(
+    r'TO\s+Issuer\s+"((?:[^"\\]|\\.)*)"\s+((?:(?:PERMIT|DENY)\s+Subject\s+"(?:[^"\\]|\\.)*"\s*)+)',
+    re.IGNORECASE)
+_NS_SUBJECT = re.compile(r'(PERMIT|DENY)\s+Subject\s+"((?:[^"\\]|\\.)*)"', re.IGNORECASE)
+
+
+def parse_namespaces(text: str, source: str) -> dict[str, Namespace]:
+    """Rules by issuer DN from an EUGridPMA `.namespaces` file (patterns are regexes)."""
+    text = re.sub(r"#[^\n]*", "", text).replace("\\\n", " ")
+    out: dict[str, list] = {}
+    for m in _NS_RULE.finditer(text):
+        rules = out.setdefault(m.group(1), [])
+        for verb, pattern in _NS_SUBJECT.findall(m.group(2)):
+            try:
+                rules.append((verb.upper() == "PERMIT", re.compile(pattern, re.DOTALL)))
+            except re.error as exc:
+                raise ValueError(f"{source}: pattern {pattern!r} is not a regular expression: "
+                                 f"{exc}") from None
+    return {dn: Namespace(tuple(r), source) for dn, r in out.items()}
+
+
+def _glob(pattern: str) -> re.Pattern:
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
+                              for c in pattern), re.DOTALL)
+
+
+def parse_signing_policy(text: str, source: str) -> dict[str, Namespace]:
+    """Rules by issuer DN from a Globus `.signing_policy` file (`*` and `?` wildcards)."""
+    out: dict[str, list] = {}
+    current = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"access_id_CA\s+X509\s+'([^']*)'", line)
+        if m:
+            current = out.setdefault(m.group(1), [])
+            continue
+        m = re.match(r"cond_subjects\s+globus\s+'(.*)'\s*$", line)
+        if m and current is not None:
+            current.extend((True, _glob(p)) for p in re.findall(r'"([^"]*)"', m.group(1)))
+    return {dn: Namespace(tuple(r), source) for dn, r in out.items()}
+
+
 def _ext(cert: x509.Certificate, oid):
     try:
         return cert.extensions.get_extension_for_oid(oid)
@@ -193,6 +278,12 @@ class Chain:
     identity_dn: str  # subject of the end-entity certificate (proxy CNs removed)
     not_before: float  # latest notBefore of the path (Unix seconds)
     not_after: float  # earliest notAfter of the path
+    ca_dn: str = ""  # the CA that issued the end-entity certificate
+
+    @property
+    def identity(self) -> str:
+        """DN and issuing CA in one line: who this is, as the audit and the panel show it."""
+        return f"{self.identity_dn} (CA {self.ca_dn})"
 
     @property
     def signer(self) -> x509.Certificate:
@@ -202,8 +293,10 @@ class Chain:
 class TrustStore:
     """The CA certificates a monitor trusts, and the chain checks of the module docstring."""
 
-    def __init__(self, cas: list[x509.Certificate], problems: list[str] | None = None):
+    def __init__(self, cas: list[x509.Certificate], problems: list[str] | None = None,
+                 namespaces: dict[str, Namespace] | None = None):
         self.problems = list(problems or [])
+        self.namespaces = dict(namespaces or {})
         self._anchors: set[x509.Certificate] = set()
         self._by_subject: dict[x509.Name, list[x509.Certificate]] = {}
         for cert in cas:
@@ -223,16 +316,29 @@ class TrustStore:
         if not folder.is_dir():
             raise TrustStoreError(f"CA folder {folder} does not exist or is not a folder")
         cas, problems = [], []
+        by_policy: dict[str, Namespace] = {}
+        by_namespaces: dict[str, Namespace] = {}
         for path in sorted(folder.iterdir()):
+            if path.suffix in (".namespaces", ".signing_policy") and path.is_file():
+                parse = parse_namespaces if path.suffix == ".namespaces" else parse_signing_policy
+                try:
+                    rules = parse(path.read_text("utf-8", errors="replace"), path.name)
+                except (OSError, ValueError) as exc:
+                    raise TrustStoreError(f"{path}: {exc}") from None
+                (by_namespaces if path.suffix == ".namespaces" else by_policy).update(rules)
+                continue
             if not (_CA_FILE.match(path.name) or path.suffix == ".pem") or not path.is_file():
                 continue
             try:
                 cas.extend(x509.load_pem_x509_certificates(path.read_bytes()))
             except (OSError, ValueError) as exc:
                 problems.append(f"{path.name}: {exc}")
-        store = cls(cas, problems)
+        store = cls(cas, problems, {**by_policy, **by_namespaces})  # .namespaces wins
         if not store._anchors:
             raise TrustStoreError(f"no CA certificate in {folder}")
+        for dn in sorted({grid_dn(c.subject) for c in store._anchors} - set(store.namespaces)):
+            store.problems.append(f"{dn}: no .namespaces or .signing_policy file, its "
+                                  "subjects are not constrained")
         return store
 
     def __len__(self) -> int:
@@ -302,6 +408,12 @@ class TrustStore:
             raise Untrusted(f"{grid_dn(path[eec].subject)!r} is a CA, not a person or host")
         for i, cert in enumerate(path):
             dn = grid_dn(cert.subject)
+            odd = ambiguous(cert.subject)
+            if odd is not None:
+                raise Untrusted(f"the subject {dn!r} cannot be written unambiguously as a grid DN "
+                                f"(value {odd!r})")
+            if eec <= i < anchor:
+                self._check_namespace(cert, path[i + 1], dn)
             _check_extensions(cert, dn)
             _check_key(cert, dn)
             if i < anchor:
@@ -312,13 +424,22 @@ class TrustStore:
                 _check_end_entity(cert, dn)
             else:
                 _check_ca(cert, cas_below=i - eec - 1, dn=dn)
+                for below in path[:i]:
+                    _check_name_constraints(cert, below, dn)
         return Chain(
             path=tuple(path),
             sender_dn=grid_dn(path[0].subject),
             identity_dn=grid_dn(path[eec].subject),
             not_before=max(c.not_valid_before_utc.timestamp() for c in path),
             not_after=min(c.not_valid_after_utc.timestamp() for c in path),
+            ca_dn=grid_dn(path[eec].issuer),
         )
+
+    def _check_namespace(self, cert: x509.Certificate, issuer: x509.Certificate, dn: str) -> None:
+        namespace = self.namespaces.get(grid_dn(issuer.subject))
+        if namespace is not None and not namespace.allows(dn):
+            raise Untrusted(f"CA {grid_dn(issuer.subject)!r} may not issue {dn!r} (its namespace "
+                            f"in {namespace.source})")
 
 
 def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -354,11 +475,80 @@ def _check_key(cert: x509.Certificate, dn: str) -> None:
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < MIN_RSA_BITS:
             raise Untrusted(f"{dn!r} has a {key.key_size}-bit RSA key (at least {MIN_RSA_BITS})")
+        e = key.public_numbers().e
+        if e < 3 or e % 2 == 0:
+            raise Untrusted(f"{dn!r} has an RSA key with the weak public exponent {e}")
     elif isinstance(key, ec.EllipticCurvePublicKey):
         if not isinstance(key.curve, _CURVES):
             raise Untrusted(f"{dn!r} has a key on the unsupported curve {key.curve.name}")
-    elif not isinstance(key, ed25519.Ed25519PublicKey):
+    elif isinstance(key, ed25519.Ed25519PublicKey):
+        if ed25519_small_order(key.public_bytes_raw()):
+            raise Untrusted(f"{dn!r} has an Ed25519 key of small order: anyone can sign for it")
+    else:
         raise Untrusted(f"{dn!r} has an unsupported key type")
+
+
+_P = 2**255 - 19
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+
+
+def ed25519_small_order(raw: bytes) -> bool:
+    """Is the encoded Ed25519 point of order 1, 2, 4 or 8 (or no point at all)?
+
+    Eight times the point is the neutral element exactly for those; computed
+    in extended coordinates with plain integers (a few µs, once per chain).
+    """
+    if len(raw) != 32:
+        return True
+    y = int.from_bytes(raw, "little")
+    sign, y = y >> 255, y & ((1 << 255) - 1)
+    if y >= _P:
+        return True
+    u, v = (y * y - 1) % _P, (_D * y * y + 1) % _P
+    x = u * pow(v, 3, _P) * pow(u * pow(v, 7, _P), (_P - 5) // 8, _P) % _P
+    if v * x * x % _P != u:
+        x = x * pow(2, (_P - 1) // 4, _P) % _P
+        if v * x * x % _P != u:
+            return True  # not on the curve
+    if x & 1 != sign:
+        x = _P - x
+    point = (x % _P, y, 1, x * y % _P)
+    for _ in range(3):
+        point = _double(point)
+    X, Y, Z, _T = point
+    return X % _P == 0 and (Y - Z) % _P == 0
+
+
+def _double(p):
+    X, Y, Z, _T = p
+    a, b, c = X * X % _P, Y * Y % _P, 2 * Z * Z % _P
+    h = (a + b) % _P
+    e = (h - (X + Y) * (X + Y)) % _P
+    g = (a - b) % _P
+    f = (c + g) % _P
+    return (e * f % _P, g * h % _P, f * g % _P, e * h % _P)
+
+
+def _check_name_constraints(ca: x509.Certificate, cert: x509.Certificate, dn: str) -> None:
+    """Apply `ca`'s nameConstraints (critical or not) to a certificate below it."""
+    ext = _ext(ca, ExtensionOID.NAME_CONSTRAINTS)
+    if ext is None:
+        return
+    nc = ext.value
+    trees = [*(nc.permitted_subtrees or ()), *(nc.excluded_subtrees or ())]
+    if any(not isinstance(t, x509.DirectoryName) for t in trees):
+        raise Untrusted(f"CA {dn!r} has name constraints of a kind this monitor does not check")
+    rdns = cert.subject.rdns
+
+    def under(tree: x509.DirectoryName) -> bool:
+        prefix = tree.value.rdns
+        return rdns[:len(prefix)] == prefix
+
+    subject = grid_dn(cert.subject)
+    if nc.permitted_subtrees and not any(under(t) for t in nc.permitted_subtrees):
+        raise Untrusted(f"{subject!r} is outside the names CA {dn!r} may issue")
+    if any(under(t) for t in nc.excluded_subtrees or ()):
+        raise Untrusted(f"{subject!r} is in a name CA {dn!r} may not issue")
 
 
 def _check_signature(cert: x509.Certificate, issuer: x509.Certificate, dn: str) -> None:

@@ -43,11 +43,17 @@ def start_broker(**kw) -> LocalBroker:
         pytest.fail(f"the ActiveMQ broker the live tests need did not start: {exc}", pytrace=False)
 
 
+#: the CA folder of the session's PKI, once the `pki` fixture made it
+_PKI_CA_DIR: list[Path] = []
+
+
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory):
     from pki import TestPKI
 
-    return TestPKI(tmp_path_factory.mktemp("pki"))
+    made = TestPKI(tmp_path_factory.mktemp("pki"))
+    _PKI_CA_DIR[:] = [made.ca_dir]
+    return made
 
 
 def broker_tls(pki, folder: Path) -> BrokerTLS:
@@ -207,8 +213,10 @@ class LiveJob:
     """
 
     def __init__(self, folder: Path, broker_url: str, pki, job_id: str, turns: int,
-                 pause: float = 0.0, verbosity: int = 3, extra: tuple = (), hold: Path | None = None):
+                 pause: float = 0.0, verbosity: int = 3, extra: tuple = (), hold: Path | None = None,
+                 sign: bool = True):
         import argparse
+        import getpass
         import sys
 
         from jemgui.live.options import add_broker_arguments, services_from_args
@@ -222,8 +230,14 @@ class LiveJob:
                                out=self.archive, job_id=job_id, verbosity=verbosity)
         parser = argparse.ArgumentParser()
         add_broker_arguments(parser)
+        signing = []
+        if sign:  # the job signs with its owner's credential, as with a proxy on a worker node
+            cert, key = pki.owner.write_pem(folder / "job-credential")
+            signing = ["--job-cert", str(cert), "--job-key", str(key)]
+        if "--policy" in extra:  # the tests' files belong to the user that plays the site
+            signing += ["--site-account", getpass.getuser()]
         args = parser.parse_args(["--broker", broker_url, "--owner", pki.owner.dn,
-                                  "--ca-dir", str(pki.ca_dir), *extra])
+                                  "--ca-dir", str(pki.ca_dir), *signing, *extra])
         self.services = services_from_args(args, self.monitor, warn=lambda text: None)
         for service in self.services:
             self.monitor.add_service(service)
@@ -265,12 +279,18 @@ def credential(pki, tmp_path):
     return pki.owner.write_pem(tmp_path / "owner")
 
 
-def start_follow(url: str, job_id: str, out: Path, credential, *extra: str):
-    """`jemgui follow` as its own process, as a user would run it."""
+def start_follow(url: str, job_id: str, out: Path, credential, *extra: str,
+                 ca_dir: Path | None = None):
+    """`jemgui follow` as its own process, as a user would run it; checking signatures against
+    `ca_dir` (default: the test PKI's CA folder)."""
+    if ca_dir is None and _PKI_CA_DIR:  # the session's PKI, made by the `pki` fixture
+        ca_dir = _PKI_CA_DIR[0]
     import subprocess
     import sys
 
     cert, key = credential
+    if ca_dir is not None and "--ca-dir" not in extra:
+        extra = ("--ca-dir", str(ca_dir), *extra)
     return subprocess.Popen(
         [sys.executable, "-m", "jemgui", "follow", "--broker", url, "--job", job_id,
          "--out", str(out), "--cert", str(cert), "--key", str(key), *extra],

@@ -12,7 +12,7 @@ import pytest
 from jemgui.live.commands import MAX_TAIL, CommandHandler, read_tail
 from jemgui.live.envelope import ERRORS, CommandRefused, ReplayCache, new_command, sign
 from jemgui.live.policy import Policy
-from jemgui.live.trust import TrustStore
+from jemgui.live.trust import TrustStore, grid_dn
 
 JOB = "4711"
 
@@ -66,8 +66,8 @@ def job(tmp_path, pki, trust):
         "admins": ["/DC=org/DC=example/OU=Site Admins/*"]}))
     backend = JobBackend(work)
     backend.cap = 2
-    handler = CommandHandler(JOB, trust, Policy.load(policy_file, pki.owner.dn), ReplayCache(),
-                             backend)
+    handler = CommandHandler(JOB, trust, Policy.load(policy_file, pki.owner.dn, os.getuid()),
+                             ReplayCache(), backend)
     return handler, backend
 
 
@@ -80,7 +80,8 @@ def send(handler, who, cmd, args=None, **fields):
 def ok(handler, who, cmd, args=None):
     reply, control = send(handler, who, cmd, args)
     assert reply["ok"] is True and reply["cmd"] == cmd, reply
-    assert control == {"cmd": cmd, "sender": who.dn, "accepted": True}
+    assert control == {"cmd": cmd, "sender": who.dn, "ca": grid_dn(who.cert.issuer),
+                       "accepted": True}
     return reply["result"]
 
 
@@ -256,7 +257,8 @@ def test_a_failing_backend_is_reported_and_the_handler_goes_on(job, pki):
     ok(handler, pki.owner, "set_verbosity", {"level": 0})
     reply, control = send(handler, pki.owner, "snapshot")
     assert reply["ok"] is False and reply["error"] == "failed" and "no traced process" in reply["detail"]
-    assert control == {"cmd": "snapshot", "sender": pki.owner.dn, "accepted": False,
+    assert control == {"cmd": "snapshot", "sender": pki.owner.dn, "ca": grid_dn(pki.ca.cert.subject),
+                       "accepted": False,
                        "error": "failed"}
     assert ok(handler, pki.owner, "ping")["verbosity"] == 0
 

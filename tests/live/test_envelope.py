@@ -440,6 +440,7 @@ def test_trust_store_folder(pki, tmp_path):
         TrustStore.from_dir(tmp_path / "missing")
     shutil.copy(next(pki.ca_dir.glob("*.0")), tmp_path / "ca.pem")
     store = TrustStore.from_dir(tmp_path)
-    assert len(store) == 1 and len(store.problems) == 2
+    assert len(store) == 1 and len(store.problems) == 3
+    assert any("no .namespaces or .signing_policy" in p for p in store.problems)
     assert any("broken.pem" in p for p in store.problems)
     assert any("not a CA" in p for p in store.problems)

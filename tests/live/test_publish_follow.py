@@ -267,7 +267,8 @@ def test_jobs_lists_a_running_job(broker, pki, tmp_path):
     release = tmp_path / "release"
     job = LiveJob(tmp_path, broker.url, pki, "listed-1", turns=2000, hold=release).start()
     job.wait_records(100)
-    cmd = [sys.executable, "-m", "jemgui", "jobs", "--broker", broker.url, "--wait", "1.5"]
+    cmd = [sys.executable, "-m", "jemgui", "jobs", "--broker", broker.url, "--wait", "1.5",
+           "--ca-dir", str(pki.ca_dir)]
     runs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for argv in (cmd, [*cmd, "--json"])]
     listing, as_json = (SimpleNamespace(returncode=p.wait(60), stdout=p.stdout.read(),
@@ -276,11 +277,13 @@ def test_jobs_lists_a_running_job(broker, pki, tmp_path):
     assert job.wait() == 0
     assert listing.returncode == 0, listing.stderr
     header, *rows = listing.stdout.splitlines()
-    assert header.split() == ["JOB", "USER", "SITE", "HOST", "STATE", "AGE"]
+    assert header.split() == ["JOB", "USER", "SITE", "HOST", "STATE", "AGE", "SIGNED", "BY"]
     [row] = [r for r in rows if r.startswith("listed-1 ")]
     assert "RUNNING" in row
+    assert row.endswith(f"{pki.owner.dn} (CA /DC=org/DC=example/CN=Example Grid CA)")
     anns = [json.loads(line) for line in as_json.stdout.splitlines()]
-    assert any(a["job"]["id"] == "listed-1" and a["status"] == "running" for a in anns)
+    assert any(a["job"]["id"] == "listed-1" and a["status"] == "running" and a["verified"]
+               and a["signer"].startswith(pki.owner.dn) for a in anns)
 
 
 @pytest.mark.parametrize("argv, message", [

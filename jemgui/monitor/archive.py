@@ -2,36 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tarfile
 from pathlib import Path
 
-from jemgui import __version__
+from jemgui.models import manifest as manifests
 
 RUN_DIR = ".run"  # the monitor's working files while the job runs; removed at the end
 
 
 def manifest(job: dict, monitor_pid: int) -> dict:
     """The manifest object of a job."""
-    return {
-        "format": "jem-archive",
-        "version": 1,
-        "job": job,
-        "monitor": {"name": "jemgui", "version": __version__, "pid": monitor_pid},
-    }
+    return manifests.manifest(job, monitor_pid)
 
 
 def write_manifest(folder: Path, job: dict, monitor_pid: int) -> None:
-    """Write `manifest.json` as a new file, then rename it over the old one."""
-    path = folder / "manifest.json"
-    tmp = folder / "manifest.json.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(manifest(job, monitor_pid), f, indent=1)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write `manifest.json` as a new file, then rename it over the old one (and sync it)."""
+    manifests.write(folder, job, monitor_pid, sync=True)
 
 
 def pack(folder: Path) -> Path:

@@ -7,6 +7,13 @@ its inbox (on whatever thread drains it), keeps each stream's records in
 for those ranges with signed `history` commands. `Follower` puts both
 together with an `ArchiveWriter` and runs until the job ended and every
 stream is whole.
+
+Every announcement, batch and reply first goes through a `JobVerifier`
+(spec section 6a): what does not verify is dropped and counted, and a job
+whose messages verified takes no unsigned ones. What is left is bounded:
+at most `MAX_STREAMS` streams, seqs below 2^53, history requests at most
+`Backfill.rate` a second, and the capture keeps at most `MAX_OPEN_FILES`
+stream files open.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import bisect
 import math
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +30,18 @@ from pathlib import Path
 import orjson
 
 from jemgui.live.connection import Connection, Inbox, Message
+from jemgui.live.jobsig import UNVERIFIED, JobVerifier, OtherJob, Rejected, Seal, default_trust
 from jemgui.live.publisher import JOBS_TOPIC, control_queue, events_topic
 from jemgui.models import manifest as manifests
 from jemgui.models.records import check
 
 Sink = Callable[[int, list[dict]], None]
+#: most streams (pids) one job may have in a reader
+MAX_STREAMS = 4096
+#: highest seq a reader takes (past it a number is no longer exact in JSON readers)
+MAX_SEQ = 2**53
+#: stream files a capture keeps open at once
+MAX_OPEN_FILES = 64
 
 
 # -- one stream -----------------------------------------------------------------
@@ -180,13 +194,17 @@ class LiveStore:
         self.state: str | None = None  #: the job's lifecycle state, when announced
         self.received = 0  #: records taken (new ones)
         self.rejected = 0  #: records or messages that were not usable
+        self.seal: Seal = UNVERIFIED  #: the newest announcement's: verified, and by whom
         self.last_heard = 0.0  #: monotonic time of the last message from the job
         self.newest_ts = 0.0  #: `ts` of the newest record taken
         self._rate: deque[tuple[float, int]] = deque()
 
-    def stream(self, pid: int) -> StreamStore:
+    def stream(self, pid: int) -> StreamStore | None:
+        """The stream of `pid`; None (counted as rejected) past MAX_STREAMS streams."""
         store = self.streams.get(pid)
         if store is None:
+            if len(self.streams) >= MAX_STREAMS:
+                return None
             store = self.streams[pid] = StreamStore(pid, self.sink)
         return store
 
@@ -203,22 +221,27 @@ class LiveStore:
         if not isinstance(records, list):
             self.rejected += 1
             return 0
-        good = [r for r in records if check(r) is None and (pid is None or r["pid"] == pid)]
+        good = [r for r in records if check(r) is None and (pid is None or r["pid"] == pid)
+                and 0 <= r["seq"] < MAX_SEQ]
         self.rejected += len(records) - len(good)
         by_pid: dict[int, list[dict]] = {}
         for rec in good:
             by_pid.setdefault(rec["pid"], []).append(rec)
         new = 0
         for p, recs in by_pid.items():
-            new += self.stream(p).add(recs)
+            stream = self.stream(p)
+            if stream is None:
+                self.rejected += len(recs)
+                continue
+            new += stream.add(recs)
         if good:
             self.newest_ts = max(self.newest_ts, max(r["ts"] for r in good))
         self.received += new
         self._rate.append((time.monotonic(), new))
         return new
 
-    def announce(self, body: bytes | dict) -> bool:
-        """Take an announcement of this job; False when it is not one."""
+    def announce(self, body: bytes | dict, seal: Seal = UNVERIFIED) -> bool:
+        """Take an announcement of this job (checked by a JobVerifier); False when it is not one."""
         try:
             ann = orjson.loads(body) if isinstance(body, bytes | str) else body
         except orjson.JSONDecodeError:
@@ -229,6 +252,7 @@ class LiveStore:
             return False
         self.last_heard = time.monotonic()
         self.job = ann["job"]
+        self.seal = seal
         if ann.get("status") in ("running", "ended"):
             if self.status != "ended":
                 self.status = ann["status"]
@@ -241,8 +265,11 @@ class LiveStore:
         """Take a `{pid: seq}` map of what the job holds (announcement or ping)."""
         if isinstance(last_seq, dict):
             for pid, seq in last_seq.items():
-                if str(pid).isdigit() and type(seq) is int and seq >= 0:
-                    self.stream(int(pid)).expect(seq)
+                if isinstance(pid, str) and pid.isascii() and pid.isdigit() and len(pid) < 19 \
+                        and type(seq) is int and 0 <= seq < MAX_SEQ:
+                    stream = self.stream(int(pid))
+                    if stream is not None:
+                        stream.expect(seq)
 
     # -- state --------------------------------------------------------------------
 
@@ -276,26 +303,36 @@ class _Request:
     sent: float
 
 
+class Reply(dict):
+    """A reply object, and `seal`: whether the job's signature on it verified, and by whom."""
+
+    seal: Seal = UNVERIFIED
+
+
 class CommandClient:
     """Send signed commands to one job and collect the replies, over a `Connection`.
 
-    Replies (and `history` batches) come to a temporary queue of this
-    connection, into `inbox`; `handles(msg)` tells them apart from others.
+    Replies (and `history` batches) come to this client's own queue
+    `/queue/jem.reply.<144 random bits>` (signed into each command, spec
+    section 6), into `inbox`; `handles(msg)` tells them apart from others.
     `sign(command_dict) -> bytes` is the credential's signature (see
-    `jemgui.live.envelope.sign`).
+    `jemgui.live.envelope.sign`); `verifier` checks the job's signature on
+    replies and history batches (without one they are taken unverified).
     """
 
     def __init__(self, connection: Connection, job_id: str, sign: Callable[[dict], bytes],
-                 inbox: Inbox | None = None, lifetime: float = 60.0):
-        from jemgui.live.envelope import new_command
+                 inbox: Inbox | None = None, lifetime: float = 60.0,
+                 verifier: JobVerifier | None = None):
+        from jemgui.live.envelope import new_command, new_reply_queue
 
         self._new_command = new_command
         self.connection = connection
         self.job_id = job_id
         self.sign = sign
         self.lifetime = lifetime
+        self.verifier = verifier if verifier is not None else JobVerifier(job_id, default_trust())
         self.inbox = inbox if inbox is not None else Inbox()
-        self.reply_to = f"/temp-queue/jem.reply.{uuid.uuid4().hex}"
+        self.reply_to = new_reply_queue()
         self.sub_id = connection.subscribe(self.reply_to, inbox=self.inbox)
 
     def handles(self, msg: Message) -> bool:
@@ -303,17 +340,30 @@ class CommandClient:
 
     def send(self, cmd: str, args: dict | None = None) -> str | None:
         """Sign and send a command; its correlation id, or None when the link is down."""
-        command = self._new_command(self.job_id, cmd, args or {}, lifetime=self.lifetime)
         corr = uuid.uuid4().hex
+        command = self._new_command(self.job_id, cmd, args or {}, lifetime=self.lifetime,
+                                    reply_to=self.reply_to, cid=corr)
         headers = {"reply-to": self.reply_to, "correlation-id": corr,
                    "content-type": "application/jose+json", "persistent": "false",
                    }
         body = self.sign(command)
         return corr if self.connection.send(control_queue(self.job_id), body, headers) else None
 
+    def open_reply(self, msg: Message, corr: str) -> Reply:
+        """The verified reply of `msg` to command `corr`; `Rejected` when it does not verify."""
+        reply, seal = self.verifier.reply(msg.body, corr)
+        out = Reply(reply)
+        out.seal = seal
+        return out
+
     def call(self, cmd: str, args: dict | None = None, timeout: float = 10.0,
-             on_batch: Callable[[Message], None] | None = None) -> dict:
-        """Send a command and wait for its final reply; `history` batches go to `on_batch`."""
+             on_batch: Callable[[list], None] | None = None) -> Reply:
+        """Send a command and wait for its final reply; `history` records go to `on_batch`.
+
+        Replies and batches that do not verify are dropped (counted in
+        `verifier.dropped`) and the wait goes on: a forged reply cannot
+        answer for the job.
+        """
         deadline = time.monotonic() + timeout
         if not self.connection.wait_connected(timeout):
             raise TimeoutError(f"cannot reach the broker: {self.connection.status}")
@@ -325,22 +375,35 @@ class CommandClient:
             for msg in self.inbox.drain():
                 if msg.headers.get("correlation-id") != corr:
                     continue
-                if "jem-pid" not in msg.headers:
-                    return parse_reply(msg.body)
+                try:
+                    if "jem-pid" not in msg.headers:
+                        return self.open_reply(msg, corr)
+                    _, records, _ = self.verifier.batch(msg.headers, msg.body)
+                except Rejected as exc:
+                    self.verifier.drop(str(exc))
+                    continue
                 if on_batch is not None:
-                    on_batch(msg)
+                    on_batch(records)
         raise TimeoutError(f"no reply from job {self.job_id} within {timeout:g} s")
 
 
 def parse_reply(body: bytes) -> dict:
-    """A reply object; a body that is not one becomes a `malformed` refusal."""
+    """A reply object, NOT verified (`CommandClient.open_reply` verifies); a body that is not
+    one becomes a `malformed` refusal."""
     try:
         reply = orjson.loads(body)
+        if isinstance(reply, dict) and "protected" in reply:  # signed: the payload is the reply
+            from jemgui.live.envelope import CommandRefused, parse_jws
+
+            try:
+                reply = parse_jws(body, "jem-reply", "reply")[5]
+            except CommandRefused:
+                reply = None
     except orjson.JSONDecodeError:
         reply = None
     if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
         return {"ok": False, "error": "malformed", "detail": "the reply is not a JEM reply object"}
-    return reply
+    return {k: v for k, v in reply.items() if k not in ("job", "cid", "iat")}
 
 
 class Backfill:
@@ -349,25 +412,30 @@ class Backfill:
     Ranges are asked for in chunks, a few at a time; a request whose final
     reply never comes is asked again after `timeout`. When the reply to a
     request has come and records of its range are still missing, the job no
-    longer has them: they are given up as lost.
+    longer has them: they are given up as lost. At most `rate` requests go
+    out a second, whatever the holes.
     """
 
     def __init__(self, client: CommandClient, store: LiveStore, chunk: int = 20_000,
-                 outstanding: int = 4, timeout: float = 15.0):
+                 outstanding: int = 4, timeout: float = 15.0, rate: float = 20.0):
         self.client = client
         self.store = store
         self.chunk = chunk
         self.max_outstanding = outstanding
         self.timeout = timeout
+        self.rate = rate
         self.requests: dict[str, _Request] = {}
         self.sent = 0
         self.refused: str | None = None  #: why the job refuses history, once it does
+        self._tokens, self._filled = rate, time.monotonic()
 
     def step(self) -> None:
         """Expire late requests and ask for holes nobody is asking for yet."""
         if self.refused:
             return
         now = time.monotonic()
+        self._tokens = min(self.rate, self._tokens + (now - self._filled) * self.rate)
+        self._filled = now
         for corr, req in list(self.requests.items()):
             if now - req.sent > self.timeout:
                 del self.requests[corr]
@@ -380,25 +448,37 @@ class Backfill:
                     if any(r.pid == pid and r.first <= b and r.last >= a
                            for r in self.requests.values()):
                         continue
+                    if self._tokens < 1:
+                        return
                     corr = self.client.send("history", {"pid": pid, "from_seq": a, "to_seq": b})
                     if corr is None:
                         return
+                    self._tokens -= 1
                     self.requests[corr] = _Request(pid, a, b, now)
                     self.sent += 1
                     if len(self.requests) >= self.max_outstanding:
                         return
 
     def reply(self, msg: Message) -> None:
-        """Take a final reply (history batches go to the store like live ones)."""
-        req = self.requests.pop(msg.headers.get("correlation-id", ""), None)
-        reply = parse_reply(msg.body)
+        """Take a final reply (history batches go to the store like live ones); one that does
+        not verify is dropped, and its request stays open."""
+        corr = msg.headers.get("correlation-id", "")
+        if corr not in self.requests:
+            return
+        try:
+            reply = self.client.open_reply(msg, corr)
+        except Rejected as exc:
+            self.client.verifier.drop(str(exc))
+            return
+        req = self.requests.pop(corr)
         if not reply["ok"]:
             code = reply.get("error")
             if code in ("forbidden", "untrusted", "bad-signature", "bad-alg", "wrong-job"):
                 self.refused = f"{code}: {reply.get('detail', '')}".strip()
             return
-        if req is not None:
-            self.store.stream(req.pid).give_up(req.first, req.last)
+        stream = self.store.streams.get(req.pid)
+        if stream is not None:
+            stream.give_up(req.first, req.last)
 
     def reset(self) -> None:
         """Forget requests in flight (after a reconnect their replies are gone)."""
@@ -409,17 +489,25 @@ class Backfill:
 
 
 class ArchiveWriter:
-    """A normal archive folder: `events/<pid>.jsonl` written in seq order, then `manifest.json`."""
+    """A normal archive folder: `events/<pid>.jsonl` written in seq order, then `manifest.json`.
+
+    At most MAX_OPEN_FILES stream files are open; the least recently written
+    one is closed to open another.
+    """
 
     def __init__(self, out: str | Path):
         self.out = Path(out)
         (self.out / "events").mkdir(parents=True, exist_ok=True)
-        self._files: dict[int, object] = {}
+        self._files: OrderedDict[int, object] = OrderedDict()
 
     def __call__(self, pid: int, records: list[dict]) -> None:
         f = self._files.get(pid)
         if f is None:
+            while len(self._files) >= MAX_OPEN_FILES:
+                self._files.popitem(last=False)[1].close()
             f = self._files[pid] = open(self.out / "events" / f"{pid}.jsonl", "ab")  # noqa: SIM115
+        else:
+            self._files.move_to_end(pid)
         f.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
 
     def flush(self) -> None:
@@ -443,6 +531,8 @@ class FollowResult:
     records: int
     lost: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     reason: str = ""
+    seal: Seal = UNVERIFIED  #: the job's last announcement: verified, and by whom
+    dropped: dict[str, int] = field(default_factory=dict)  #: messages dropped, by reason
 
 
 class Follower:
@@ -453,9 +543,11 @@ class Follower:
     """
 
     def __init__(self, connection: Connection, job_id: str, sign: Callable[[dict], bytes] | None,
-                 sink: Sink | None = None, prefetch: int = 20):
+                 sink: Sink | None = None, prefetch: int = 20,
+                 verifier: JobVerifier | None = None):
         self.connection = connection
         self.job_id = job_id
+        self.verifier = verifier if verifier is not None else JobVerifier(job_id, default_trust())
         self.store = LiveStore(job_id, sink)
         self.inbox = connection.inbox
         # Batches are acknowledged once taken, and at most `prefetch` wait unacknowledged:
@@ -465,7 +557,8 @@ class Follower:
             events_topic(job_id), {"activemq.prefetchSize": str(prefetch)}, ack="client")
         # every job's announcements come; LiveStore.announce keeps this job's
         self.jobs_sub = connection.subscribe(JOBS_TOPIC, {"activemq.retroactive": "true"})
-        self.client = CommandClient(connection, job_id, sign, inbox=self.inbox) if sign else None
+        self.client = CommandClient(connection, job_id, sign, inbox=self.inbox,
+                                    verifier=self.verifier) if sign else None
         self.backfill = Backfill(self.client, self.store) if self.client else None
         self.recovered = 0  #: records that came through `history`
         self._generation = 0
@@ -500,21 +593,34 @@ class Follower:
         return new
 
     def handle(self, msg: Message) -> int:
+        """Take one message once it verified (else drop and count it); the new records."""
+        try:
+            return self._handle(msg)
+        except OtherJob:
+            return 0
+        except Rejected as exc:
+            self.verifier.drop(str(exc))
+            return 0
+
+    def _handle(self, msg: Message) -> int:
         sub = msg.headers.get("subscription")
         if sub == self.jobs_sub:
-            self.store.announce(msg.body)
+            ann, seal = self.verifier.announcement(msg.body)
+            self.store.announce(ann, seal)
             return 0
         if "jem-pid" in msg.headers:  # a live batch, or a history batch on the reply queue
-            pid = msg.headers["jem-pid"]
-            new = self.store.add_batch(msg.body, int(pid) if pid.isdigit() else None)
+            if sub != self.events_sub and not (self.client and self.client.handles(msg)):
+                return 0
+            pid, records, _seal = self.verifier.batch(msg.headers, msg.body)
+            new = self.store.add_batch(records, pid)
             if sub != self.events_sub:
                 self.recovered += new
             return new
         if self.client and self.client.handles(msg):
             corr = msg.headers.get("correlation-id", "")
             if corr in self._pings:
+                reply = self.client.open_reply(msg, corr)
                 self._pings.discard(corr)
-                reply = parse_reply(msg.body)
                 if reply["ok"] and isinstance(reply.get("result"), dict):
                     self.store.last_heard = time.monotonic()
                     self.store.expect(reply["result"].get("last_seq"))
@@ -546,7 +652,8 @@ class Follower:
             gaps = s.lost + s.holes()
             if gaps:
                 lost[pid] = sorted(gaps)
-        return FollowResult(complete, self.store.status, self.store.received, lost, reason)
+        return FollowResult(complete, self.store.status, self.store.received, lost, reason,
+                            self.store.seal, dict(self.verifier.dropped))
 
     def finish(self) -> None:
         """Hand on what arrived beyond holes that stay open (the end of a capture)."""

@@ -30,11 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
-from jemgui.live.connection import Connection, Inbox
+from jemgui.live.connection import Connection
 from jemgui.live.follower import ArchiveWriter, CommandClient, Follower, parse_reply
-from jemgui.live.publisher import JOBS_TOPIC
+from jemgui.live.joblist import JobList  # noqa: F401 - the window's; it checks signatures now
 from jemgui.models import manifest as manifests
 
 #: what each refusal code of spec section 6 means to the person who sent the command
@@ -333,36 +331,6 @@ class SnapshotIndex:
 
     def state_at(self, pos: int):
         return self.state
-
-
-# -- live jobs ----------------------------------------------------------------------------------
-
-
-class JobList:
-    """The newest announcement of each job heard on `/topic/jem.jobs` (spec section 5)."""
-
-    def __init__(self, connection: Connection):
-        self.connection = connection
-        self.inbox = Inbox()
-        self.jobs: dict[str, dict] = {}
-        self._sub = connection.subscribe(JOBS_TOPIC, {"activemq.retroactive": "true"}, inbox=self.inbox)
-
-    def poll(self) -> bool:
-        """Take what arrived; True when the list changed."""
-        changed = False
-        for msg in self.inbox.drain():
-            try:
-                ann = orjson.loads(msg.body)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(ann, dict) and isinstance(ann.get("job"), dict) and "id" in ann["job"]:
-                ann["heard"] = msg.received
-                self.jobs[str(ann["job"]["id"])] = ann
-                changed = True
-        return changed
-
-    def close(self) -> None:
-        self.connection.unsubscribe(self._sub)
 
 
 # -- the session ------------------------------------------------------------------------------------

@@ -136,7 +136,7 @@ class JobHeader(QFrame):
         job = summary.get("job") or {}
         state = self._state()
         exit_code = summary.get("exit_code", job.get("exit_code"))
-        records = index.count if self.indexing else summary.get("records", index.count)
+        records = max(index.count, summary.get("records") or 0)  # a growing index: its count now
         facts = [
             ("Job", job.get("id") or summary.get("label") or "?"),
             ("Name", job.get("name")),

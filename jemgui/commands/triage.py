@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be 1 or more")
     if args.window:
-        from jemgui.app import run_jobs_window
+        from jemgui.views.jobs_view import run_jobs_window
 
         return run_jobs_window(args.paths, args.workers, args.scheduler)
     progress = _progress if sys.stderr.isatty() else None

@@ -210,6 +210,7 @@ class MainWindow(QMainWindow):
         file = mb.addMenu("&File")
         self._action(file, "Open archive…", QKeySequence.StandardKey.Open, self.open_dialog)
         self._action(file, "Open folder…", "Ctrl+Shift+O", self.open_folder_dialog)
+        self._action(file, "Open many…", "Ctrl+Shift+M", self.open_many_dialog)
         self.recent_menu = file.addMenu("Open recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         self._action(file, "Connect to a live job…", "Ctrl+Shift+L", self.connect_live)
@@ -264,6 +265,17 @@ class MainWindow(QMainWindow):
         path = QFileDialog.getExistingDirectory(self, "Open a JEM archive folder", self._last_dir())
         if path:
             self.open_path(path)
+
+    def open_many_dialog(self) -> None:
+        """A folder of many jobs' archives and log tarballs, triaged in the Jobs window (issue 17)."""
+        path = QFileDialog.getExistingDirectory(self, "Open many jobs: a folder of archives and log tarballs",
+                                                self._last_dir())
+        if path:
+            from jemgui.views.jobs_view import JobsWindow
+
+            self.jobs_window = JobsWindow([path], inspector=self)  # its jobs open in this window
+            self.jobs_window.resize(1500, 950)
+            self.jobs_window.show()
 
     def connect_live(self) -> None:
         """File ▸ Connect: watch and steer a running job (jemgui.views.live_controller)."""

@@ -1,0 +1,442 @@
+"""The Jobs view: many jobs' triage in a window (`jemgui triage PATH --window`, File ▸ Open many…).
+
+Failure groups as a tree (a group's sites below it), the jobs as a table with
+filters, and failures per hour per site as bars; clicking a group, a site or a
+bar filters the table, and double-clicking a job opens it in the inspector at
+its failure. The facts come in from a background thread (the process pool or
+Dask of `jemgui.models.triage.run`) batch by batch: the view is usable, and
+grows, while the rest of the corpus is read.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pyqtgraph as pg
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from jemgui.models.triage import report
+from jemgui.models.triage.run import expand, iter_facts
+
+COLORS = {"site": "#e53935", "task": "#1e88e5", "unclear": "#9e9e9e", None: "#43a047"}
+#: (header, fact key) of the table's columns
+COLUMNS = [("Job", "id"), ("Site", "site"), ("Host", "host"), ("Class", "class"), ("Failure", "signature"),
+           ("Exit", "exit_code"), ("Pilot error", "pilot_error"), ("Ended (UTC)", "ended"),
+           ("Duration", "duration"), ("Peak memory", "peak_memory"), ("Task", "task")]
+MAX_PLOTTED_SITES = 8
+
+
+def _cell(f: dict, key: str) -> str:
+    v = f.get(key)
+    if v is None:
+        return "ok" if key == "class" and f.get("outcome") == "ok" else ("" if key != "signature" else
+                                                                          f.get("error") or "")
+    if key == "pilot_error":
+        return f"{v.get('code')} {v.get('name') or ''}".strip()
+    if key == "ended":
+        return time.strftime("%Y-%m-%d %H:%M", time.gmtime(v))
+    if key == "duration":
+        return f"{int(v) // 3600}:{int(v) % 3600 // 60:02d}:{int(v) % 60:02d}"
+    if key == "peak_memory":
+        return f"{v / 2**30:.2f} GiB"
+    return str(v)
+
+
+class JobsModel(QAbstractTableModel):
+    """The jobs' facts, one row each, appended as batches arrive."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.facts: list[dict] = []
+
+    def add(self, facts: list[dict]) -> None:
+        if not facts:
+            return
+        n = len(self.facts)
+        self.beginInsertRows(QModelIndex(), n, n + len(facts) - 1)
+        self.facts += facts
+        self.endInsertRows()
+
+    def rowCount(self, parent=None) -> int:  # Qt override
+        return 0 if parent is not None and parent.isValid() else len(self.facts)
+
+    def columnCount(self, parent=None) -> int:  # Qt override
+        return len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # Qt override
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section][0]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):  # Qt override
+        f = self.facts[index.row()]
+        key = COLUMNS[index.column()][1]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _cell(f, key)
+        if role == Qt.ItemDataRole.UserRole:  # sorting: numbers as numbers
+            v = f.get(key)
+            return v if isinstance(v, (int, float)) else _cell(f, key)
+        if role == Qt.ItemDataRole.ForegroundRole and key == "class":
+            return QBrush(QColor(COLORS.get(f.get("class"), "#000")))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f.get("headline") or f.get("error") or f.get("path")
+        return None
+
+
+class JobsFilter(QSortFilterProxyModel):
+    """Shows the jobs of a group, a site, an hour, a class and a text, all at once."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.signature: str | None = None
+        self.site: str | None = None
+        self.hour: int | None = None  #: epoch s of the hour's start
+        self.cls = "all"
+        self.text = ""
+        self.setSortRole(Qt.ItemDataRole.UserRole)
+
+    def set(self, **what) -> None:
+        for k, v in what.items():
+            setattr(self, k, v)
+        self.invalidateRowsFilter()
+
+    def filterAcceptsRow(self, row: int, parent) -> bool:  # Qt override
+        f = self.sourceModel().facts[row]
+        if self.signature is not None and f.get("signature") != self.signature:
+            return False
+        if self.site is not None and (f.get("site") or "?") != self.site:
+            return False
+        if self.hour is not None and not (isinstance(f.get("ended"), (int, float))
+                                          and self.hour <= f["ended"] < self.hour + 3600):
+            return False
+        if self.cls != "all" and (f.get("class") or ("ok" if f.get("outcome") == "ok" else f.get("outcome"))) != self.cls:
+            return False
+        if self.text:
+            hay = " ".join(str(f.get(k) or "") for k in ("id", "site", "host", "signature", "headline", "path"))
+            return self.text.lower() in hay.lower()
+        return True
+
+
+class TimelinePlot(pg.GraphicsLayoutWidget):
+    """Failures per hour, one row of bars per site (site, task, unclear stacked); a click on a
+    bar emits the site and the hour."""
+
+    bar_clicked = Signal(str, int)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setBackground("w")
+        self.plots: list[tuple[str, pg.PlotItem, list[dict]]] = []
+        self.scene().sigMouseClicked.connect(self._clicked)
+
+    def show_timeline(self, timeline: dict[str, list[dict]]) -> None:
+        self.clear()
+        self.plots = []
+        busiest = sorted(timeline, key=lambda s: (-sum(r["failed"] for r in timeline[s]), s))[:MAX_PLOTTED_SITES]
+        first = None
+        for i, site in enumerate(busiest):
+            rows = timeline[site]
+            p = self.addPlot(row=i, col=0)
+            p.setMenuEnabled(False)
+            p.setMouseEnabled(x=True, y=False)
+            p.hideButtons()
+            p.getAxis("left").setWidth(34)
+            p.setTitle(f"<span style='color:#333'>{site}</span>", size="9pt")
+            x = [r["start"] + 1800 for r in rows]  # a bar spans its hour
+            base = [0] * len(rows)
+            for cls in ("site", "task", "unclear"):
+                h = [r[cls] for r in rows]
+                if any(h):
+                    p.addItem(pg.BarGraphItem(x=x, height=h, y0=list(base), width=3600 * 0.8,
+                                              brush=COLORS[cls], pen=None))
+                base = [b + v for b, v in zip(base, h, strict=True)]
+            top = max(base + [1])
+            p.setLimits(yMin=0)
+            p.setYRange(0, top * 1.1, padding=0)
+            p.getAxis("left").setTicks([[(0, "0"), (top, str(top))]])
+            p.setAxisItems({"bottom": pg.DateAxisItem(utcOffset=0)})
+            if first is None:
+                first = p
+            else:
+                p.setXLink(first)
+            self.plots.append((site, p, rows))
+
+    def _clicked(self, event) -> None:
+        for site, p, rows in self.plots:
+            if p.vb.sceneBoundingRect().contains(event.scenePos()):
+                x = p.vb.mapSceneToView(event.scenePos()).x()
+                if rows:  # the bar whose hour holds the click
+                    self.bar_clicked.emit(site, min(rows, key=lambda r: abs(r["start"] + 1800 - x))["start"])
+                return
+
+
+class Loader(QObject):
+    """Reads the facts in a thread; `batch` brings each finished batch to the GUI thread."""
+
+    total = Signal(int)
+    batch = Signal(int, object)  #: inputs done so far, their facts
+    done = Signal(str)  #: "" or the one-line reason it stopped
+
+    def __init__(self, paths: list[str], workers: int | None, scheduler: str | None, parent=None):
+        super().__init__(parent)
+        self.paths, self.workers, self.scheduler = paths, workers, scheduler
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="jemgui-triage", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            paths, missing = expand(self.paths)
+            self.total.emit(len(paths))
+            self.batch.emit(0, missing)
+            done = 0
+            for n, facts in iter_facts(paths, self.workers, self.scheduler):
+                done += n
+                self.batch.emit(done, facts)
+                if self.stop.is_set():
+                    break  # leaving the loop closes the generator: the pool's pending work is cancelled
+            self.done.emit("")
+        except Exception as exc:  # noqa: BLE001 - said in the window, one line
+            try:
+                self.done.emit(" ".join(str(exc).split()) or type(exc).__name__)
+            except RuntimeError:
+                pass  # the window went away
+
+
+class JobsView(QWidget):
+    """Groups tree, filters, jobs table and timeline; `open_job(path, job)` on a double-click."""
+
+    open_job = Signal(str, object)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = JobsModel(self)
+        self.proxy = JobsFilter(self)
+        self.proxy.setSourceModel(self.model)
+        self.result: dict = report.build([])
+        self._rebuild = QTimer(self, singleShot=True, interval=300, timeout=self.rebuild)
+
+        self.summary = QLabel("Reading…")
+        self.groups = QTreeWidget()
+        self.groups.setHeaderLabels(["Jobs", "Class", "Failure (signature)"])
+        self.groups.setRootIsDecorated(True)
+        self.groups.header().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.groups.currentItemChanged.connect(self._group_chosen)
+
+        self.text = QLineEdit(placeholderText="Filter jobs: id, site, host, failure…")
+        self.text.textChanged.connect(lambda t: self.proxy.set(text=t.strip()))
+        self.cls = QComboBox()
+        self.cls.addItems(["all", "site", "task", "unclear", "ok", "unreadable"])
+        self.cls.currentTextChanged.connect(lambda c: self.proxy.set(cls=c))
+        self.scope = QLabel()
+        self.clear_button = QPushButton("Show all")
+        self.clear_button.clicked.connect(self.show_all)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.sortByColumn(7, Qt.SortOrder.AscendingOrder)  # by the time they ended
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.doubleClicked.connect(self._double_clicked)
+        self.timeline = TimelinePlot()
+        self.timeline.bar_clicked.connect(self.show_hour)
+
+        filters = QHBoxLayout()
+        for w in (self.text, self.cls, self.scope, self.clear_button):
+            filters.addWidget(w)
+        jobs = QWidget()
+        jl = QVBoxLayout(jobs)
+        jl.setContentsMargins(0, 0, 0, 0)
+        jl.addLayout(filters)
+        jl.addWidget(self.table)
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(self.groups)
+        top.addWidget(jobs)
+        top.setSizes([560, 900])
+        main = QSplitter(Qt.Orientation.Vertical)
+        main.addWidget(top)
+        main.addWidget(self.timeline)
+        main.setSizes([560, 380])
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(main)
+
+    def add(self, facts: list[dict]) -> None:
+        self.model.add(facts)
+        if not self._rebuild.isActive():
+            self._rebuild.start()
+
+    def rebuild(self) -> None:
+        """Groups, sites and timeline from every fact so far (keeps the chosen group)."""
+        self.result = r = report.build(self.model.facts)
+        t = r["totals"]
+        self.summary.setText(f"<b>{t['jobs']:,} jobs</b>: {t['failed']:,} failed "
+                             f"(<span style='color:{COLORS['site']}'>{t['site']} site</span>, "
+                             f"<span style='color:{COLORS['task']}'>{t['task']} task</span>, {t['unclear']} unclear)"
+                             + (f", {t['unreadable']} unreadable" if t["unreadable"] else "")
+                             + "".join(f" &nbsp;·&nbsp; <b>cluster</b> at {c['site']} {c['from'][11:16]}–"
+                                       f"{c['to'][11:16]} UTC ({c['site_problems']} site failures)"
+                                       for c in r["clusters"][:2]))
+        chosen = self.groups.currentItem()
+        keep = chosen.data(0, Qt.ItemDataRole.UserRole) if chosen else None
+        self.groups.blockSignals(True)
+        self.groups.clear()
+        for g in r["groups"]:
+            item = QTreeWidgetItem([str(g["count"]), g["class"], g["signature"]])
+            item.setData(0, Qt.ItemDataRole.UserRole, (g["signature"], None))
+            item.setForeground(1, QBrush(QColor(COLORS[g["class"]])))
+            item.setToolTip(2, f"e.g. job {g['example']['job']}: {g['example'].get('headline') or ''}")
+            for site, n in g["sites"].items():
+                child = QTreeWidgetItem([str(n), "", f"at {site}"])
+                child.setData(0, Qt.ItemDataRole.UserRole, (g["signature"], site))
+                item.addChild(child)
+            self.groups.addTopLevelItem(item)
+            if keep and keep[0] == g["signature"]:
+                self.groups.setCurrentItem(item)
+        self.groups.blockSignals(False)
+        self.timeline.show_timeline(r["timeline"])
+
+    def _group_chosen(self, item, _previous=None) -> None:
+        if item is None:
+            return
+        signature, site = item.data(0, Qt.ItemDataRole.UserRole)
+        self.proxy.set(signature=signature, site=site, hour=None)
+        self.scope.setText(f"group{f' at {site}' if site else ''}")
+
+    def show_hour(self, site: str, hour: int) -> None:
+        """The jobs of one bar: that site, that hour (UTC)."""
+        self.groups.blockSignals(True)
+        self.groups.setCurrentItem(None)
+        self.groups.blockSignals(False)
+        self.proxy.set(signature=None, site=site, hour=hour)
+        self.scope.setText(f"{site}, {report.hour_of(hour)[11:16]} UTC")
+
+    def show_all(self) -> None:
+        self.groups.setCurrentItem(None)
+        self.proxy.set(signature=None, site=None, hour=None)
+        self.scope.setText("")
+
+    def _double_clicked(self, index) -> None:
+        f = self.model.facts[self.proxy.mapToSource(index).row()]
+        if f.get("outcome") != "unreadable":
+            self.open_job.emit(f["path"], f.get("job"))
+
+
+class JobsWindow(QMainWindow):
+    """The Jobs view in its own window, reading `paths`; a job opens in an inspector window."""
+
+    def __init__(self, paths: list[str], workers: int | None = None, scheduler: str | None = None,
+                 inspector=None):
+        super().__init__()
+        self.setWindowTitle(f"JEM Inspector — Jobs: {' '.join(paths)[:80]}")
+        self.view = JobsView(self)
+        self.setCentralWidget(self.view)
+        self.inspector = inspector  #: the main window jobs open in (made when first needed)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(320)
+        self.progress.setFormat("%v / %m inputs")
+        self.statusBar().addPermanentWidget(self.progress)
+        self.view.open_job.connect(self.open_job)
+        self.loader = Loader(paths, workers, scheduler, self)
+        self.loader.total.connect(self.progress.setMaximum)
+        self.loader.batch.connect(self._batch)
+        self.loader.done.connect(self._done)
+        self.finished = False
+        self.loader.start()
+
+    def _batch(self, done: int, facts: list[dict]) -> None:
+        self.progress.setValue(done)
+        self.view.add(facts)
+
+    def _done(self, error: str) -> None:
+        self.finished = True
+        self.view.rebuild()
+        self.progress.setVisible(False)
+        self.statusBar().showMessage(f"Stopped: {error}" if error else
+                                     f"Read {self.progress.maximum():,} inputs. Double-click a job to inspect it.")
+
+    def open_job(self, path: str, job) -> None:
+        """The job in the inspector, at its failure."""
+        if self.inspector is None:
+            from jemgui.views.main_window import MainWindow
+
+            self.inspector = MainWindow()
+            self.inspector.resize(1400, 900)
+        self.inspector.show()
+        self.inspector.raise_()
+        self.inspector.open_path(path, job, "failure")
+
+    def closeEvent(self, event) -> None:  # Qt override
+        self.loader.stop.set()
+        super().closeEvent(event)
+
+
+def screenshot(paths: list[str], out: str, workers: int | None = None) -> str:
+    """The Jobs window offscreen once every input is read, with the biggest group chosen, as a PNG."""
+    from jemgui.app import SCREENSHOT_SIZE, dispose, make_app, settle
+
+    app = make_app(offscreen=True)
+    window = JobsWindow(paths, workers)
+    window.resize(*SCREENSHOT_SIZE)
+    window.show()
+    try:
+        while not window.finished:
+            app.processEvents()
+            time.sleep(0.01)
+        settle(app, 10)
+        top = window.view.groups.topLevelItem(0)
+        if top is not None:
+            top.setExpanded(True)
+            window.view.groups.setCurrentItem(top)
+        window.view.table.resizeColumnsToContents()
+        settle(app, 20)
+        if not window.grab().save(out):
+            raise OSError(f"could not write {out}")
+    finally:
+        dispose(app, window)
+    return out
+
+
+def run_jobs_window(paths: list[str], workers: int | None = None, scheduler: str | None = None) -> int:
+    """`jemgui triage PATH --window`: the Jobs window until it (and any inspector it opened) closes."""
+    from jemgui.app import dispose, make_app
+
+    app = make_app()
+    window = JobsWindow(paths, workers, scheduler)
+    window.resize(1500, 950)
+    window.show()
+    code = app.exec()
+    window.loader.stop.set()
+    dispose(app, window)
+    return code

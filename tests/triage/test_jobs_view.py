@@ -1,0 +1,79 @@
+"""The Jobs view on a real corpus: groups, filters, a click on a timeline bar, and a double-click
+that opens the job in the inspector at its failure."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from jemgui.views.jobs_view import JobsWindow
+from tests.triage.corpus import CLUSTER_HOURS, CLUSTER_SITE, T_START, make_corpus
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    planted = make_corpus(tmp_path / "corpus", n=48, seed=3)
+    w = JobsWindow([str(tmp_path / "corpus")], workers=1)
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    w.show()
+    qtbot.waitUntil(lambda: w.finished, timeout=240_000)
+    yield w, {p.panda_id: p for p in planted}
+    if w.inspector is not None:
+        w.inspector.cancel_open()
+        w.inspector.opener.wait(10)
+        w.inspector.close()
+
+
+def _shown(w) -> list[dict]:
+    proxy = w.view.proxy
+    return [proxy.sourceModel().facts[proxy.mapToSource(proxy.index(r, 0)).row()] for r in range(proxy.rowCount())]
+
+
+def test_groups_and_filters(window):
+    w, planted = window
+    view = w.view
+    assert view.model.rowCount() == len(planted)
+    tree = view.groups
+    assert tree.topLevelItemCount() == len(view.result["groups"]) > 1
+    for i in range(tree.topLevelItemCount()):
+        tree.setCurrentItem(tree.topLevelItem(i))
+        g = view.result["groups"][i]
+        assert sorted(f["id"] for f in _shown(w)) == sorted(g["jobs"])
+    view.show_all()
+    view.cls.setCurrentText("site")
+    assert {f["class"] for f in _shown(w)} == {"site"}
+    view.cls.setCurrentText("all")
+    view.text.setText(CLUSTER_SITE)
+    assert {f["site"] for f in _shown(w)} == {CLUSTER_SITE}
+
+
+def test_click_on_a_bar_shows_its_jobs(window, qtbot):
+    w, planted = window
+    plot = w.view.timeline
+    site, p, rows = next(t for t in plot.plots if t[0] == CLUSTER_SITE)
+    hour = T_START + CLUSTER_HOURS[0] * 3600
+    scene = p.vb.mapViewToScene(QPointF(hour + 1800, 1))
+    qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=plot.mapFromScene(scene))
+    shown = _shown(w)
+    expected = [i for i, x in planted.items() if x.site == CLUSTER_SITE and hour <= x.ended < hour + 3600]
+    assert sorted(f["id"] for f in shown) == sorted(expected) and expected
+
+
+def test_double_click_opens_the_job_at_its_failure(window, qtbot):
+    w, planted = window
+    view = w.view
+    view.text.setText("selection.py")  # the task bug: a Python exception in the user's code
+    assert view.proxy.rowCount() > 0
+    index = view.proxy.index(0, 0)
+    fact = _shown(w)[0]
+    view.table.doubleClicked.emit(index)
+    qtbot.waitUntil(lambda: w.inspector is not None and w.inspector.inspection is not None
+                    and w.inspector.inspection.index.complete, timeout=60_000)
+    ins = w.inspector.inspection
+    assert ins.path == fact["path"]
+    failure = ins.index.failure_pos()
+    assert failure is not None
+    qtbot.waitUntil(lambda: ins.cursor.pos == failure, timeout=10_000)
+    rec = ins.index.record(failure)
+    assert rec["kind"] == "exception" and rec["type"] == "KeyError"

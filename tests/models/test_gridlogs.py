@@ -617,6 +617,25 @@ def test_the_line_index_gives_every_line_the_time_its_record_has_and_back(tmp_pa
                 assert at >= n - 1 and ix.time(at) == pytest.approx(ts, abs=1e-3)
 
 
+def test_a_long_athena_log_across_two_midnights_keeps_its_days_at_every_line(tmp_path, monkeypatch):
+    from jemgui.models.gridlogs import lineindex
+    from jemgui.models.gridlogs.textlog import Clock
+
+    monkeypatch.setattr(lineindex, "CHUNK", 4096)  # many chunks, a wrap inside and across them
+    day = utc("2026-08-17 00:00:00")
+    seconds = [20 * 3600 + 97 * i for i in range(1500)]  # 20:00 to about 16:25 two days later
+    text = "".join(f"{s // 3600 % 24:02d}:{s // 60 % 60:02d}:{s % 60:02d} Mgr  INFO step {i}\n" + (
+        "untimed\n" if i % 7 == 0 else "") for i, s in enumerate(seconds))
+    log = tmp_path / "log.EVNTtoHITS"
+    log.write_text(text)
+    ix = lineindex.build(log, day + 19 * 3600)
+    clock = Clock(day + 19 * 3600)
+    expected = [clock.stamp(line)[0] for line in text.splitlines()]
+    assert ix.count == len(expected)
+    assert [ix.time(n) for n in range(0, ix.count, 37)] == pytest.approx(expected[::37])
+    assert expected[-1] - day == pytest.approx(2 * 86400 + seconds[-1] % 86400)
+
+
 def test_the_line_index_reads_dates_clocks_across_midnight_errors_and_damage(tmp_path):
     from jemgui.models.gridlogs import lineindex
 

@@ -161,8 +161,9 @@ _DATE_MASK = np.array([c == "d" for c in "dddd-dd-dd dd:dd:dd"] + [False] * 4)
 _MS_MASK = np.array([False] * 20 + [True] * 3)
 
 
-def _full_dates(buf: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(line, epoch seconds) of the first full date within DATE_REACH bytes of each line's start."""
+def _date_candidates(buf: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(line, position) of the first `dddd-dd-dd dd:dd:dd` look-alike within DATE_REACH bytes of each
+    line's start that has one (its digits are checked when it is read, by `_dates`)."""
     n = len(buf)
     at = np.flatnonzero(buf[4:n - 19] == ord("-"))  # the dash after a year: one pass over the bytes
     for off, ch in ((7, "-"), (13, ":"), (16, ":")):
@@ -171,37 +172,41 @@ def _full_dates(buf: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.nda
     line = np.searchsorted(starts, at, side="right") - 1
     keep = at - starts[line] <= DATE_REACH
     at, line = at[keep], line[keep]
-    # the 23 bytes from each candidate, as rows (one gather of whole rows; columns are views)
-    rows = as_strided(buf, shape=(max(n - 22, 0), 23), strides=(1, 1))[at]
+    first = np.flatnonzero(np.diff(line, prepend=-1))
+    return line[first], at[first]
+
+
+def _dates(buf: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Epoch seconds of the full dates at positions `at` (NaN where one is not a date)."""
+    n = len(buf)
+    rows = as_strided(buf, shape=(max(n - 22, 0), 23), strides=(1, 1))[at]  # 23 bytes from each, as rows
     digit = (rows - _D) <= 9
-    ok = (digit | ~_DATE_MASK).all(axis=1)
-    at, line, rows, digit = at[ok], line[ok], rows[ok], digit[ok]
-    first = np.flatnonzero(np.diff(line, prepend=-1))  # the first date of each line
-    line, rows, digit = line[first], rows[first], digit[first]
-    d = rows.astype(np.int32) - 48
+    d = rows.astype(np.int64) - 48
     y = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
     mo, day = d[:, 5] * 10 + d[:, 6], d[:, 8] * 10 + d[:, 9]
     h, mi, sec = d[:, 11] * 10 + d[:, 12], d[:, 14] * 10 + d[:, 15], d[:, 17] * 10 + d[:, 18]
     ms = np.where(((rows[:, 19] == ord(",")) | (rows[:, 19] == ord("."))) & (digit | ~_MS_MASK).all(axis=1),
                   d[:, 20] * 100 + d[:, 21] * 10 + d[:, 22], 0)
-    ok = (y >= 1970) & (mo >= 1) & (mo <= 12) & (day >= 1) & (day <= 31) & (h < 24) & (mi < 60) & (sec < 61)
-    days = _days(y[ok].astype(np.int64), mo[ok].astype(np.int64), day[ok].astype(np.int64))
-    secs = h[ok] * 3600 + mi[ok] * 60 + sec[ok] + ms[ok] / 1000.0
-    return line[ok], days * 86400.0 + secs
+    ok = ((digit | ~_DATE_MASK).all(axis=1) & (y >= 1970) & (mo >= 1) & (mo <= 12) & (day >= 1) & (day <= 31)
+          & (h < 24) & (mi < 60) & (sec < 61))
+    secs = _days(y, np.clip(mo, 1, 12), day) * 86400.0 + h * 3600 + mi * 60 + sec + ms / 1000.0
+    return np.where(ok, secs, np.nan)
 
 
-def _clock_times(buf: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(line, seconds of the day) of lines that start with `HH:MM:SS` and a space or fraction."""
-    n = len(buf)
-    line = np.flatnonzero(starts + 9 < n)
+def _clock_candidates(buf: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Lines that start like `dd:dd:dd` (checked when read, by `_clocks`)."""
+    line = np.flatnonzero(starts + 9 < len(buf))
     at = starts[line]
-    keep = (buf[at + 2] == ord(":")) & (buf[at + 5] == ord(":"))
-    line, at = line[keep], at[keep]
+    return line[(buf[at + 2] == ord(":")) & (buf[at + 5] == ord(":"))]
+
+
+def _clocks(buf: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Seconds of the day of the `HH:MM:SS` at positions `at`, then a space or fraction (NaN if not)."""
     h, mi, s = _digits(buf, at, 2), _digits(buf, at + 3, 2), _digits(buf, at + 6, 2)
     after = buf[at + 8]
     ok = (h >= 0) & (h < 24) & (mi >= 0) & (mi < 60) & (s >= 0) & (s < 61) & (
         (after == ord(" ")) | (after == ord("\t")) | (after == ord(",")) | (after == ord(".")))
-    return line[ok], (h * 3600 + mi * 60 + s)[ok].astype(np.float64)
+    return np.where(ok, h * 3600 + mi * 60 + s, np.nan)
 
 
 def _error_lines(block: bytes, end: int, starts: np.ndarray, lines_end: np.ndarray) -> list[int]:
@@ -239,24 +244,38 @@ def build(path: str | Path, start: float, offset: float = 0.0) -> LineIndex:
         ends = nl if block[end - 1] == 10 else np.append(nl, len(buf))
         starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
         count = len(starts)
-        t = np.full(count, np.nan)
-        cl, sod = _clock_times(buf, starts)
-        if len(cl):  # placed on the day of the time before, and on the next one at each wrap
+        first_sparse = (-line0) % SPARSE
+        # the time held at each kept line (and the chunk's last) is that of the last timed line up to
+        # it, so only those lines are read; times are held, never going back
+        want = np.append(np.arange(first_sparse, count, SPARSE), count - 1)
+        vals = np.full(len(want), np.nan)
+        dl, dat = _date_candidates(buf, starts)
+        cl = _clock_candidates(buf, starts)
+        jd = np.searchsorted(dl, want, side="right") - 1
+        jc = np.searchsorted(cl, want, side="right") - 1
+        date_line = np.where(jd >= 0, dl[np.maximum(jd, 0)] if len(dl) else -1, -1)
+        clock_line = np.where(jc >= 0, cl[np.maximum(jc, 0)] if len(cl) else -1, -1)
+        use_date = (date_line >= 0) & (date_line >= clock_line)
+        use_clock = (clock_line >= 0) & ~use_date
+        if use_date.any():
+            vals[use_date] = _dates(buf, dat[jd[use_date]]) - offset
+        if use_clock.any():  # on the day of the time before, and on the next one at each wrap
+            sod = _clocks(buf, starts[clock_line[use_clock]])
             local = last + offset
             day0 = np.floor(local / DAY) * DAY
-            first = day0 + sod[0]
-            if first < local - DAY / 2:
+            read = sod[~np.isnan(sod)]
+            if len(read) and day0 + read[0] < local - DAY / 2:
                 day0 += DAY
-            wraps = np.concatenate(([0], np.cumsum(np.diff(sod) < -DAY / 2)))
-            t[cl] = day0 + wraps * DAY + sod - offset
-        fl, full = _full_dates(buf, starts)
-        t[fl] = full - offset
-        held = np.maximum.accumulate(np.where(np.isnan(t), -np.inf, t))
-        held = np.maximum(held, last)
+            known = ~np.isnan(sod)
+            last_known = np.maximum.accumulate(np.where(known, np.arange(len(sod)), -1))
+            before = np.concatenate(([-1], last_known[:-1]))  # the clock line read before each
+            prev = np.where(before >= 0, sod[np.maximum(before, 0)], np.nan)
+            wraps = np.cumsum(known & (sod < prev - DAY / 2))  # back by more than 12 h: the next day
+            vals[use_clock] = day0 + wraps * DAY + sod - offset
+        held = np.maximum(np.maximum.accumulate(np.where(np.isnan(vals), -np.inf, vals)), last)
         last = float(held[-1])
-        first_sparse = (-line0) % SPARSE
         sparse.append(starts[first_sparse::SPARSE] + pos0)
-        times.append(held[first_sparse::SPARSE])
+        times.append(held[:-1])
         errors.append(np.asarray(_error_lines(block, end, starts, ends), np.int64) + line0)
         line0 += count
         pos0 += end

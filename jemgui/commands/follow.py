@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from jemgui.cli import ComponentError, UsageError
+from jemgui.live.protocol import JOB_ID
 
 HELP = "capture a live job into an archive"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -28,8 +29,6 @@ def printable(text: str) -> str:
     """`text` with control characters (terminal escapes, line breaks) shown as \\x.. escapes."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
 
-
-JOB_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 
 def add_arguments(parser) -> None:

@@ -29,20 +29,12 @@ import orjson
 
 from jemgui.live.connection import Connection
 from jemgui.live.jobsig import JobSigner
+from jemgui.live.protocol import JOBS_TOPIC, control_queue, events_topic  # noqa: F401 - also named here
 from jemgui.models.records import FINAL_STATES, MAX_LINE_BYTES, check
 
-JOBS_TOPIC = "/topic/jem.jobs"
 BATCH_RECORDS = 1000
 BATCH_DELAY = 0.1
 ANNOUNCE_EVERY = 10.0
-
-
-def events_topic(job_id: str) -> str:
-    return f"/topic/jem.job.{job_id}.events"
-
-
-def control_queue(job_id: str) -> str:
-    return f"/queue/jem.job.{job_id}.control"
 
 
 def stream_pid(path: Path) -> int | None:

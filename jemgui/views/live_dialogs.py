@@ -220,7 +220,7 @@ class ConnectDialog(QDialog):
         try:
             values.connection()
             if values.job:
-                from jemgui.commands.follow import JOB_ID
+                from jemgui.live.protocol import JOB_ID
 
                 if not JOB_ID.fullmatch(values.job):
                     raise ValueError(f"{values.job!r} is not a job id (letters, digits, _ . -)")

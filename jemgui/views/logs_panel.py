@@ -126,7 +126,8 @@ class LogsPanel(QWidget):
         self.name: str | None = None
         self.ix: LineIndex | None = None
         self._clicked: tuple[str, int] | None = None
-        self._building = False
+        #: every file indexed (search and error steps wait for it, so the GUI thread never indexes them all)
+        self.ready = False
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["File", "Size"])
         self.tree.itemClicked.connect(self._file_clicked)
@@ -222,7 +223,12 @@ class LogsPanel(QWidget):
             first = next((f.name for f in logs.files if f.text), None)
             if first is not None:
                 self.show_file(first)
-        self.queries.submit("logs-all", lambda _reader: logs.build_all(), lambda _: None)
+        self.queries.submit("logs-all", lambda _reader: logs.build_all(), self._all_indexed)
+
+    def _all_indexed(self, _result) -> None:
+        self.ready = True
+        if self.search_box.text():
+            self.search()
 
     # -- showing ------------------------------------------------------------------------
 
@@ -312,6 +318,10 @@ class LogsPanel(QWidget):
         if self.logs is None or not text:
             self.results.setVisible(False)
             return []
+        if not self.ready:
+            self.results.addItem("Still indexing the logs: the search runs when that is done")
+            self.results.setVisible(True)
+            return []
         found = self.logs.search(text)
         for name, line, line_text in found:
             item = QListWidgetItem(f"{name}:{line + 1}  {line_text.strip()[:160]}")
@@ -330,6 +340,9 @@ class LogsPanel(QWidget):
     def step_error(self, backward: bool = False) -> tuple[str, int] | None:
         """Go to the next (previous) error line of any log after (before) the one shown."""
         if self.logs is None or self.cursor.pos is None:
+            return None
+        if not self.ready:
+            self.title.setText("Still indexing the logs: error steps wait for it")
             return None
         line = self.model.current if self.model.current is not None else -1
         ts = self.ix.time(line) if self.ix is not None and line >= 0 else self.index.time_at(self.cursor.pos)

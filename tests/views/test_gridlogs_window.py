@@ -25,7 +25,7 @@ def _panel(qtbot, window):
 
     panel = window.docks["logs"].widget()
     assert isinstance(panel, LogsPanel)
-    qtbot.waitUntil(lambda: panel.logs is not None and panel.name is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: panel.ready and panel.name is not None, timeout=20_000)
     return panel
 
 

@@ -13,6 +13,7 @@ from jemgui.commands.common import (
     print_json,
     run_guarded,
 )
+from jemgui.models.gridlogs.summary import text_lines as grid_lines
 
 HELP = "print what a job did and where it failed"
 
@@ -56,6 +57,7 @@ def render(s: dict) -> list[str]:
            f"Outcome   exit code {s['exit_code']}, state {s['final_state'] or '?'}"
            + ("  (ended abruptly)" if s["ended_abruptly"] else ""),
            "Hint      " + hint_text(s["hint"])]
+    out += grid_lines(s, fmt_bytes)  # a pilot log tarball's pilot error, transform exit and peak PSS
     f = s["failure"]
     if f:
         doubt = "" if f.get("certain", True) else "  (uncertain: " + f.get("why", "") + ")"

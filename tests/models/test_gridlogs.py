@@ -732,3 +732,13 @@ def test_summary_and_inspect_failure_json_on_each_fixture(tmp_path, case):
     state = json.loads(out.stdout)
     [thread] = [t for t in state["threads"] if t["tid"] == state["record"]["tid"]]
     assert [fr["func"] for fr in thread["stack"]] == stack
+
+
+def test_the_text_summary_names_the_pilot_error_the_transform_exit_and_peak_pss(tmp_path):
+    out = jemgui("summary", fx.pack(tmp_path / "v", fx.validation_failure()), env_dir=tmp_path / "cache")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "Pilot     error 1305 (PAYLOADEXECUTIONFAILURE)" in lines
+    assert 'Transform TRF_EXEC_LOGERROR: Fatal error in athena logfile: "Logfile error in log.EVNTtoHITS"' in lines
+    out = jemgui("summary", fx.pack(tmp_path / "k", fx.killed_by_batch()), env_dir=tmp_path / "cache")
+    assert "Peak PSS  3.8 GiB (prmon)" in out.stdout.splitlines() and "Transform" not in out.stdout

@@ -41,3 +41,17 @@ def amend(ix: Index, summary: dict) -> dict:
         based_on = f"{first['file']}:{first['line']}: {first['text']}" if first else verdict.get("reason", "")
         summary["hint"] = {**verdict, "based_on": based_on}
     return summary
+
+
+def text_lines(s: dict, fmt_bytes) -> list[str]:
+    """The grid fields for `jemgui summary`'s text: the pilot's error, the transform's exit, peak PSS."""
+    if "pilot_error" not in s:
+        return []
+    pe = s.get("pilot_error")
+    out = ["Pilot     " + (f"error {pe['code']} ({pe.get('name') or 'unknown code'})" if pe else "no error code")]
+    if s.get("exit_acronym") or s.get("exit_message"):
+        out.append(f"Transform {s.get('exit_acronym') or '?'}: {s.get('exit_message') or ''}".rstrip(": "))
+    pss = (s.get("peak") or {}).get("pss")
+    if pss is not None:
+        out.append(f"Peak PSS  {fmt_bytes(pss)} (prmon)")
+    return out

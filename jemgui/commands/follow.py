@@ -73,7 +73,9 @@ def load_signer(args, command: str, required: bool):
                           passphrase=passphrase)
     except CredentialError as exc:
         raise UsageError(str(exc)) from None
-    return lambda cmd: sign(cmd, credential)
+    signer = lambda cmd: sign(cmd, credential)  # noqa: E731
+    signer.identity_dn = credential.identity_dn  # who signs: the default job owner of `send`
+    return signer
 
 
 def run(args) -> int:

@@ -4,8 +4,10 @@ Arguments are `name=value`; a value that reads as JSON (`3`, `true`,
 `"x"`) is taken as such, anything else as a string, so `level=3` is a number
 and `path=log.txt` a string. A `history` command also receives the records:
 `--out FILE` writes them as JSON lines. The reply must carry the job's
-signature (spec section 6a): stderr says whether it verified and by whom;
-replies that do not verify are dropped and the wait goes on. Exit status: 0
+signature (spec section 6a), made by the job's owner: `--job-owner`, by
+default the sender (a shifter or an administrator names the owner). stderr
+says whether it verified and by whom; replies that do not verify are dropped
+and the wait goes on. Exit status: 0
 when the job took the command, 1 when it refused it or did not answer, 4 when
 the broker cannot be reached.
 """
@@ -65,6 +67,8 @@ def run(args) -> int:
     def warn(text: str) -> None:
         print(f"jemgui send: {printable(text)}", file=sys.stderr)
 
+    if not args.job_owner:
+        args.job_owner = sign.identity_dn
     verifier = verifier_from_args(args, args.job, warn)
     records = []
     with connection:

@@ -357,12 +357,15 @@ class CommandClient:
         return out
 
     def call(self, cmd: str, args: dict | None = None, timeout: float = 10.0,
-             on_batch: Callable[[list], None] | None = None) -> Reply:
+             on_batch: Callable[[list], None] | None = None, grace: float = 1.0) -> Reply:
         """Send a command and wait for its final reply; `history` records go to `on_batch`.
 
         Replies and batches that do not verify are dropped (counted in
         `verifier.dropped`) and the wait goes on: a forged reply cannot
-        answer for the job.
+        answer for the job. An unsigned reply (from a job without a
+        credential) is returned only after `grace` seconds in which no
+        verified one came, so an unsigned forgery that arrives first does not
+        win over the job's signed reply.
         """
         deadline = time.monotonic() + timeout
         if not self.connection.wait_connected(timeout):
@@ -370,20 +373,29 @@ class CommandClient:
         corr = self.send(cmd, args)
         if corr is None:
             raise TimeoutError(f"the command could not be sent: {self.connection.status}")
-        while (left := deadline - time.monotonic()) > 0:
+        held: Reply | None = None
+        held_until = deadline
+        while (left := min(deadline, held_until) - time.monotonic()) > 0:
             self.inbox.wait(left)
             for msg in self.inbox.drain():
                 if msg.headers.get("correlation-id") != corr:
                     continue
                 try:
                     if "jem-pid" not in msg.headers:
-                        return self.open_reply(msg, corr)
+                        reply = self.open_reply(msg, corr)
+                        if reply.seal.verified:
+                            return reply
+                        if held is None:
+                            held, held_until = reply, time.monotonic() + grace
+                        continue
                     _, records, _ = self.verifier.batch(msg.headers, msg.body)
                 except Rejected as exc:
                     self.verifier.drop(str(exc))
                     continue
                 if on_batch is not None:
                     on_batch(records)
+        if held is not None:
+            return held
         raise TimeoutError(f"no reply from job {self.job_id} within {timeout:g} s")
 
 

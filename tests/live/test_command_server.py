@@ -173,7 +173,10 @@ def test_jemgui_send_prints_the_reply_and_exits_by_it(served_job, broker, pki, t
     assert json.loads(ok.stdout) == {"ok": True, "cmd": "set_verbosity",
                                      "result": {"verbosity": 2, "cap": 4}}
     assert served_job.verbosity == 2
+    # a sender is taken for the job's owner unless it names the owner
     refused = send(s_cert, s_key, "--ca-dir", str(pki.ca_dir), "ping")
+    assert refused.returncode == 1 and "not the job's owner" in refused.stderr
+    refused = send(s_cert, s_key, "--ca-dir", str(pki.ca_dir), "--job-owner", pki.owner.dn, "ping")
     assert refused.returncode == 1 and json.loads(refused.stdout)["error"] == "untrusted"
     out = tmp_path / "history.jsonl"
     hist = send(cert, key, "--ca-dir", str(pki.ca_dir), "--out", str(out), "history",

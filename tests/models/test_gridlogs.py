@@ -742,3 +742,25 @@ def test_the_text_summary_names_the_pilot_error_the_transform_exit_and_peak_pss(
     assert 'Transform TRF_EXEC_LOGERROR: Fatal error in athena logfile: "Logfile error in log.EVNTtoHITS"' in lines
     out = jemgui("summary", fx.pack(tmp_path / "k", fx.killed_by_batch()), env_dir=tmp_path / "cache")
     assert "Peak PSS  3.8 GiB (prmon)" in out.stdout.splitlines() and "Transform" not in out.stdout
+
+
+def test_job_logs_of_a_folder_and_a_pack_list_the_same_files_and_leave_a_jem_archives_streams_out(tmp_path):
+    from jemgui.models.gridlogs.logs import JobLogs
+    from tests.models.jobs import write_archive
+
+    files = fx.user_job_python_exception()
+    jem = write_archive(tmp_path / "src" / "jem")
+    for f in sorted(jem.rglob("*")):
+        if f.is_file():
+            files[f"JEM/{f.relative_to(jem).as_posix()}"] = f.read_bytes()
+    seen = []
+    for path in (fx.pack(tmp_path / "p", files), fx.unpack(tmp_path / "u", files).parent):
+        logs = JobLogs.open(path, {})
+        try:
+            seen.append([(f.name, f.text) for f in logs.files])
+        finally:
+            logs.close()
+    assert seen[0] == seen[1]
+    text = {name for name, is_text in seen[0] if is_text}
+    assert text == {"pilotlog.txt", "payload.stdout", "payload.stderr", "payload_error_report.json"}
+    assert {name for name, _ in seen[0]} > {"JEM/manifest.json"}

@@ -77,7 +77,9 @@ class JobLogs:
         tmp = None
         if kind == "folder":
             folder = path / root if str(root) != "." else path
-            files = [LogFile(r.as_posix(), _size(folder / r), folder / r) for _, r in inside]
+            # the same files as a pack gives: logs and the job's JSON files, not a JEM archive's streams
+            files = [LogFile(r.as_posix(), _size(folder / r), folder / r if gridjob.wanted(r) else None)
+                     for _, r in inside]
         else:
             tmp = tempfile.TemporaryDirectory(prefix="jemgui-logs-")
             folder = _copy_out(path, kind, root, Path(tmp.name), ImportReport())

@@ -128,7 +128,7 @@ def test_values_equal_settrace_except_through_an_alias_and_then_within_the_bound
             runs.setdefault((fid, name), []).append(index)
     for key, indexes in runs.items():
         longest = run = 1
-        for a, b in zip(indexes, indexes[1:]):
+        for a, b in zip(indexes, indexes[1:], strict=False):
             run = run + 1 if b == a + 1 else 1
             longest = max(longest, run)
         assert longest <= _jem_changes.BOUND_LINES, (key, longest)
@@ -136,3 +136,21 @@ def test_values_equal_settrace_except_through_an_alias_and_then_within_the_bound
 
 def test_exact_values_equal_settrace_everywhere(python, tmp_path):
     assert _differences(python, tmp_path, values="exact") == []
+
+
+@pytest.mark.parametrize("values", ["changed", "exact"])
+def test_manifest_states_the_bound(tmp_path, values):
+    """The manifest says how late an aliased change may show (spec section 2: `values_bound`)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "job"
+    done = subprocess.run([sys.executable, "-m", "jemgui", "run", "--out", str(out), "--values", values, "--",
+                           sys.executable, "-c", "x = 1"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    bound = json.loads((out / "manifest.json").read_text())["job"]["values_bound"]
+    if values == "exact":
+        assert bound == {"lines": 1}
+    else:
+        assert bound == {"lines": _jem_changes.BOUND_LINES, "seconds": _jem_changes.BOUND_SECONDS}
+        assert 1 < bound["lines"] <= 1000 and 0 < bound["seconds"] <= 5

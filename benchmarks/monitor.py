@@ -39,9 +39,9 @@ def fib(n):
     return n if n < 2 else fib(n - 1) + fib(n - 2)
 
 
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 fib(int(sys.argv[1]) if len(sys.argv) > 1 else 25)
-print("ELAPSED %.6f" % (time.perf_counter() - t0))
+print("ELAPSED %.6f CPU %.6f" % (time.perf_counter() - t0, time.process_time() - c0))
 '''
 
 REALISTIC = '''
@@ -87,7 +87,7 @@ def roundtrip(obj, path):
         return json.load(f)
 
 
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 60000
 with tempfile.TemporaryDirectory() as folder:
     path = os.path.join(folder, "log.txt")
@@ -98,18 +98,71 @@ with tempfile.TemporaryDirectory() as folder:
     summary = summarize(records)
     back = roundtrip({"summary": summary, "records": records[: n // 10]}, os.path.join(folder, "s.json"))
 assert len(back["records"]) == n // 10
-print("ELAPSED %.6f" % (time.perf_counter() - t0))
+print("ELAPSED %.6f CPU %.6f" % (time.perf_counter() - t0, time.process_time() - c0))
 '''
 
-WORKLOADS = {"call-heavy": (CALL_HEAVY, "25"), "realistic": (REALISTIC, "60000")}
-QUICK = {"call-heavy": "21", "realistic": "15000"}
+# A real library, traced as the job's own code: pyflakes (installed into the work folder, outside
+# any site-packages) checking the standard library's modules of a few packages, the first N files.
+PYFLAKES = '''
+import os, sys, time
+sys.path.insert(0, os.environ["BENCH_LIB"])
+from pyflakes.api import checkPath
+from pyflakes.reporter import Reporter
 
 
-def pythons() -> dict[str, str]:
-    """The default Python, and one per minor version from pyenv where sys.monitoring matters."""
+class Quiet:
+    def write(self, text):
+        pass
+
+
+stdlib = os.path.dirname(os.__file__)
+files = []
+for package in ("json", "email", "http", "logging", "xml", "urllib", "concurrent", "importlib", "asyncio"):
+    for folder, _, names in sorted(os.walk(os.path.join(stdlib, package))):
+        files += [os.path.join(folder, n) for n in sorted(names) if n.endswith(".py")]
+files = files[: int(sys.argv[1])]
+reporter = Reporter(Quiet(), Quiet())
+t0, c0 = time.perf_counter(), time.process_time()
+warnings = sum(checkPath(path, reporter) for path in files)
+print("ELAPSED %.6f CPU %.6f" % (time.perf_counter() - t0, time.process_time() - c0))
+'''
+
+NO_VIZTRACER = False  # --no-viztracer
+EXACT = False  # --exact: also verbosity 4 with --values=exact
+CPU = False  # --cpu: the job's CPU time (all its threads), steadier than its wall time on a busy machine
+WORKLOADS = {"call-heavy": (CALL_HEAVY, "25"), "realistic": (REALISTIC, "60000"), "pyflakes": (PYFLAKES, "60")}
+QUICK = {"call-heavy": "21", "realistic": "15000", "pyflakes": "10"}
+
+
+def library(workdir: Path) -> str:
+    """The folder pyflakes is installed in (once, with pip, from the package index)."""
+    target = workdir / "pyflakes-lib"
+    if not (target / "pyflakes").is_dir():
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(target), "pyflakes"],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"cannot install pyflakes: {done.stderr.strip()[-300:]}")
+    return str(target)
+
+
+def before_package(rev: str, workdir: Path) -> Path:
+    """This project's `jemgui` package as it was at git revision `rev`, unpacked in the work folder."""
+    root = Path(__file__).resolve().parents[1]
+    commit = subprocess.run(["git", "rev-parse", "--short", rev], cwd=root, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    folder = workdir / f"before-{commit}"
+    if not (folder / "jemgui").is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", commit, "jemgui"], cwd=root, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
+
+
+def pythons(every: bool = False) -> dict[str, str]:
+    """The default Python, and one per minor version from pyenv where sys.monitoring matters (every: 3.9+)."""
     found = {"{}.{}".format(*sys.version_info[:2]): sys.executable}
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    for exe in sorted(root.glob("3.1[2-9].*/bin/python3")):
+    for exe in sorted(root.glob("3.*/bin/python3") if every else root.glob("3.1[2-9].*/bin/python3")):
         found.setdefault(".".join(exe.parent.parent.name.split(".")[:2]), str(exe))
     return found
 
@@ -139,28 +192,39 @@ def measure(command: list[str], env: dict, cwd: Path) -> tuple[float, float]:
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd)
     wall = time.perf_counter() - start
-    match = re.search(r"ELAPSED ([0-9.]+)", done.stdout)
+    match = re.search(r"CPU ([0-9.]+)" if CPU else r"ELAPSED ([0-9.]+)", done.stdout)
     if done.returncode != 0 or match is None:
         raise RuntimeError(f"{' '.join(command[:6])}... failed: {done.stderr.strip()[-500:]}")
     return float(match.group(1)), wall
 
 
-def modes(python: str, script: Path, arg: str, work: Path) -> dict[str, list[str]]:
+def modes(python: str, script: Path, arg: str, work: Path, before: Path | None = None,
+          levels: tuple[int, ...] = (0, 1, 2, 3, 4)) -> dict[str, list[str]]:
     monitor = [sys.executable, "-E", "-m", "jemgui.monitor"]
     out = {"plain": [python, str(script), arg]}
-    for level in range(5):
+    for level in levels:
         out[f"jem v{level}"] = monitor + ["--out", str(work / f"jem-v{level}"), "--verbosity",
                                           str(level), "--", python, str(script), arg]
+    if 4 in levels and EXACT:
+        out["jem v4 exact"] = monitor + ["--out", str(work / "jem-v4x"), "--verbosity", "4", "--values",
+                                         "exact", "--", python, str(script), arg]
+    if before is not None:  # the monitor of an earlier revision, run from its unpacked package
+        old = [sys.executable, "-E", "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+               "from jemgui.cli import main; sys.exit(main(['run', *sys.argv[1:]]))", str(before)]
+        for level in (lv for lv in levels if lv >= 2):
+            out[f"before v{level}"] = old + ["--out", str(work / f"jem-before-v{level}"), "--verbosity",
+                                             str(level), "--", python, str(script), arg]
     floor = str(Path(__file__).with_name("tracer_floor.py"))
     for level in ("calls", "lines", "locals"):
         out[f"floor {level}"] = [python, floor, level, str(script), arg]
-    if has_viztracer(python):
+    if has_viztracer(python) and not NO_VIZTRACER:
         out["viztracer"] = [python, "-m", "viztracer", "--quiet", "-o", str(work / "viz.json"),
                             str(script), arg]
     return out
 
 
-def bench_workload(python: str, name: str, repeat: int, quick: bool) -> list[tuple]:
+def bench_workload(python: str, name: str, repeat: int, quick: bool, workdir: Path | None = None,
+                   before: Path | None = None, levels: tuple[int, ...] = (0, 1, 2, 3, 4)) -> list[tuple]:
     source, arg = WORKLOADS[name]
     arg = QUICK[name] if quick else arg
     rows = []
@@ -170,11 +234,13 @@ def bench_workload(python: str, name: str, repeat: int, quick: bool) -> list[tup
         script.write_text(source)
         env = {k: v for k, v in os.environ.items() if not k.startswith("JEM_")}
         env.pop("PYTHONPATH", None)
-        commands = modes(python, script, arg, work)
+        if name == "pyflakes":
+            env["BENCH_LIB"] = library(workdir or work)
+        commands = modes(python, script, arg, work, before, levels)
         times: dict[str, list[tuple[float, float]]] = {m: [] for m in commands}
         for _ in range(repeat):  # interleaved, so load changes hit every mode alike
             for mode, command in commands.items():
-                for stale in work.glob("jem-v*"):
+                for stale in work.glob("jem-*"):
                     shutil.rmtree(stale)
                 times[mode].append(measure(command, env, work))
         base = statistics.median(t for t, _ in times["plain"])
@@ -207,20 +273,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per mode (median is shown)")
     parser.add_argument("--quick", action="store_true", help="small workloads, for a smoke run")
     parser.add_argument("--python", action="append", help="only these versions (e.g. 3.12)")
+    parser.add_argument("--workload", action="append", choices=list(WORKLOADS), help="only these workloads")
+    parser.add_argument("--levels", default="0,1,2,3,4", help="verbosities to run (default 0,1,2,3,4)")
+    parser.add_argument("--before", metavar="REV", help="also run verbosity 2-4 with the monitor of this git "
+                                                        "revision (before/after in the same run)")
+    parser.add_argument("--no-viztracer", action="store_true", help="leave VizTracer out")
+    parser.add_argument("--exact", action="store_true", help="also verbosity 4 with --values=exact")
+    parser.add_argument("--cpu", action="store_true", help="the job's CPU time instead of its wall time")
+    parser.add_argument("--all-pythons", action="store_true", help="every CPython 3.9+ of pyenv, not only "
+                                                                   "the default one and 3.12+")
     parser.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "jemgui-bench"),
                         help="where the VizTracer venvs are kept between runs")
     args = parser.parse_args(argv)
-    found = pythons()
+    global NO_VIZTRACER, CPU, EXACT
+    NO_VIZTRACER, CPU, EXACT = args.no_viztracer, args.cpu, args.exact
+    found = pythons(args.all_pythons)
+    levels = tuple(int(v) for v in args.levels.split(","))
     chosen = {v: p for v, p in found.items() if not args.python or v in args.python}
     print(f"{'python':<7} {'workload':<11} {'mode':<13} {'job s':>8} {'ratio':>7} "
           f"{'wall s':>8} {'wall ratio':>10}")
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    before = before_package(args.before, workdir) if args.before else None
     for version, python in chosen.items():
-        python = with_viztracer(version, python, workdir)
+        python = python if args.no_viztracer else with_viztracer(version, python, workdir)
         backend = "sys.monitoring" if version >= "3.12" else "settrace"
-        for name in WORKLOADS:
-            for row in bench_workload(python, name, args.repeat, args.quick):
+        for name in args.workload or WORKLOADS:
+            for row in bench_workload(python, name, args.repeat, args.quick, workdir, before, levels):
                 _, mode, own, ratio, wall, wall_ratio = row
                 print(f"{version:<7} {name:<11} {mode:<13} {own:8.3f} {ratio:6.2f}x "
                       f"{wall:8.3f} {wall_ratio:9.2f}x", flush=True)

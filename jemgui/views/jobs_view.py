@@ -234,7 +234,7 @@ class Loader(QObject):
 class JobsView(QWidget):
     """Groups tree, filters, jobs table and timeline; `open_job(path, job)` on a double-click."""
 
-    open_job = Signal(str, object)
+    open_job = Signal(str, object, object)  #: path, job key, `pid:seq` to open at (or None)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -350,7 +350,7 @@ class JobsView(QWidget):
     def _double_clicked(self, index) -> None:
         f = self.model.facts[self.proxy.mapToSource(index).row()]
         if f.get("outcome") != "unreadable":
-            self.open_job.emit(f["path"], f.get("job"))
+            self.open_job.emit(f["path"], f.get("job"), f.get("at"))
 
 
 class JobsWindow(QMainWindow):
@@ -386,8 +386,8 @@ class JobsWindow(QMainWindow):
         self.statusBar().showMessage(f"Stopped: {error}" if error else
                                      f"Read {self.progress.maximum():,} inputs. Double-click a job to inspect it.")
 
-    def open_job(self, path: str, job) -> None:
-        """The job in the inspector, at its failure."""
+    def open_job(self, path: str, job, at: str | None = None) -> None:
+        """The job in the inspector, at its failure (or the log line that shows a site failure)."""
         if self.inspector is None:
             from jemgui.views.main_window import MainWindow
 
@@ -395,7 +395,8 @@ class JobsWindow(QMainWindow):
             self.inspector.resize(1400, 900)
         self.inspector.show()
         self.inspector.raise_()
-        self.inspector.open_path(path, job, "failure")
+        record = tuple(int(x) for x in at.split(":")) if at else None
+        self.inspector.open_path(path, job, "failure", record)
 
     def closeEvent(self, event) -> None:  # Qt override
         self.loader.stop.set()

@@ -10,6 +10,21 @@ from jemgui.views.jobs_view import JobsWindow
 from tests.triage.corpus import CLUSTER_HOURS, CLUSTER_SITE, T_START, make_corpus
 
 
+def test_usable_while_reading(qtbot, tmp_path):
+    """The first batches are in the table and the groups while the rest is still being read."""
+    make_corpus(tmp_path / "corpus", n=40, seed=4)
+    w = JobsWindow([str(tmp_path / "corpus")], workers=1)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.view.model.rowCount() > 0,
+                    timeout=120_000)
+    seen, total = w.view.model.rowCount(), w.progress.maximum()
+    was_finished = w.finished
+    qtbot.waitUntil(lambda: w.finished, timeout=240_000)
+    assert not was_finished and 0 < seen < total == 40 == w.view.model.rowCount()
+    assert w.progress.value() == total
+
+
 @pytest.fixture
 def window(qtbot, tmp_path):
     planted = make_corpus(tmp_path / "corpus", n=48, seed=3)
@@ -77,3 +92,17 @@ def test_double_click_opens_the_job_at_its_failure(window, qtbot):
     qtbot.waitUntil(lambda: ins.cursor.pos == failure, timeout=10_000)
     rec = ins.index.record(failure)
     assert rec["kind"] == "exception" and rec["type"] == "KeyError"
+
+
+def test_double_click_on_a_site_failure_opens_at_the_line_that_shows_it(window, qtbot):
+    w, _ = window
+    view = w.view
+    view.text.setText("SIGTERM")
+    fact = _shown(w)[0]
+    view.table.doubleClicked.emit(view.proxy.index(0, 0))
+    qtbot.waitUntil(lambda: w.inspector is not None and w.inspector.inspection is not None
+                    and w.inspector.inspection.path == fact["path"], timeout=60_000)
+    ins = w.inspector.inspection
+    qtbot.waitUntil(lambda: ins.cursor.pos not in (None, 0), timeout=10_000)
+    rec = ins.index.record(ins.cursor.pos)
+    assert rec["kind"] == "log" and "caught signal: SIGTERM" in rec["text"]

@@ -82,6 +82,21 @@ def test_signatures_say_what_failed_with_the_differences_normalised_away(result)
     assert any(s.startswith("pilot 1098 NOLOCALSPACE") and "<path>" in s for s in sigs)
 
 
+def test_each_failed_job_says_where_to_open_it(corpus, result):
+    """At its exception when it has one, else at the log line that shows the failure."""
+    _, planted = corpus
+    r, _ = result
+    for j in r["jobs"]:
+        kind = planted[j["id"]].kind
+        if KINDS.get(kind) is None:
+            continue
+        assert j["at"], j
+        if kind == "task_bug":
+            assert j["at"] == j["failure"]["record"]
+        if kind == "sigterm":  # the pilot's own line (pid 1): `caught signal: SIGTERM`
+            assert j["failure"] is None and j["at"].startswith("1:")
+
+
 def test_site_table_counts_each_sites_jobs_by_class(corpus, result):
     _, planted = corpus
     r, _ = result

@@ -20,7 +20,7 @@ from jemgui.models import cache
 from jemgui.models.triage.signature import headline, signature
 
 #: bump when the facts or the signature change: old cached facts are then recomputed
-FACTS_VERSION = 2
+FACTS_VERSION = 3
 MAX_MESSAGE = 300
 MAX_EVIDENCE = 3
 CLASSES = {"site": "site", "task": "task", "unclear": "unclear", "unknown": "unclear"}
@@ -89,13 +89,34 @@ def from_summary(s: dict, recorded_peak: dict) -> dict:
     return f
 
 
+def _evidence_record(ix, evidence: list[dict]) -> str | None:
+    """`pid:seq` of the log record of the first deciding line (a site failure has no exception
+    to open at, but the line that shows it: `caught signal: SIGTERM`, `No space left`)."""
+    for e in evidence:
+        text = (e.get("text") or "").strip()
+        if not text or "pilotErrorCodes" in text or not e.get("file") or not e.get("line"):
+            continue
+        for pos in ix.find(kinds=["log"], pids=[1] if e["file"] == "pilotlog.txt" else None, text=text[:200]):
+            rec = ix.record(int(pos))
+            if rec.get("logfile") == e["file"] and rec.get("logline") == e["line"]:
+                return f"{rec['pid']}:{rec['seq']}"
+        return None
+    return None
+
+
 def _one_job(path: Path, job: str | None) -> dict:
     from jemgui.models.index import open_index
     from jemgui.models.summary import summarize
 
     ix = open_index(path, job=job)
     try:
-        return from_summary(summarize(ix), dict(ix.meta.get("peak") or {}))
+        s = summarize(ix)
+        f = from_summary(s, dict(ix.meta.get("peak") or {}))
+        # where the inspector opens this job: its failure, else the line that shows it
+        f["at"] = (f["failure"] or {}).get("record")
+        if f["at"] is None and f["outcome"] != "ok":
+            f["at"] = _evidence_record(ix, (s.get("hint") or {}).get("evidence") or [])
+        return f
     finally:
         ix.close()
 

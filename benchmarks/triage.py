@@ -9,7 +9,8 @@ the reader skips but must read through), then runs `jemgui triage --json` in a f
 process per phase, each with an empty cache of its own:
 
 - on the first `--subset` tarballs: 1 worker (the baseline), 2 workers, and a Dask
-  LocalCluster of 2 single-thread worker processes (`--scheduler`);
+  LocalCluster of 2 single-thread worker processes (`--scheduler`), with the CPU seconds
+  per job of all the processes (the Dask workers' own counted through the client);
 - on the whole corpus: 2 workers, then the same again (cached: no log is read).
 
 It prints jobs per second and each as a ratio to the 1-worker baseline of the same run
@@ -34,9 +35,9 @@ RUNNER = """
 import resource, sys
 from jemgui.cli import main
 code = main(["triage", *sys.argv[1:]])
-self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-print(f"RSS {self_mb:.0f} {child_mb:.0f}", file=sys.stderr)
+me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+print(f"RSS {me.ru_maxrss / 1024:.0f} {kids.ru_maxrss / 1024:.0f} {cpu:.2f}", file=sys.stderr)
 sys.exit(code)
 """
 
@@ -62,8 +63,9 @@ def make(root: Path, n: int, log_lines: int, binary_kb: int) -> list[Path]:
     return files
 
 
-def run(inputs: list[str], cache: Path, *extra: str) -> tuple[float, dict, float, float]:
-    """(wall seconds, result, peak RSS MiB of the triage process, of its largest child)."""
+def run(inputs: list[str], cache: Path, *extra: str) -> tuple[float, dict, float, float, float]:
+    """(wall seconds, result, peak RSS MiB of the triage process, of its largest child, CPU seconds
+    of the triage process and its children)."""
     env = {**os.environ, "JEMGUI_CACHE_DIR": str(cache)}
     t = time.monotonic()
     done = subprocess.run([sys.executable, "-c", RUNNER, *inputs, "--json", *extra], capture_output=True,
@@ -72,7 +74,7 @@ def run(inputs: list[str], cache: Path, *extra: str) -> tuple[float, dict, float
     if done.returncode != 0:
         raise SystemExit(f"triage failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
     rss = next(line for line in done.stderr.decode().splitlines() if line.startswith("RSS ")).split()
-    return wall, json.loads(done.stdout), float(rss[1]), float(rss[2])
+    return wall, json.loads(done.stdout), float(rss[1]), float(rss[2]), float(rss[3])
 
 
 def main() -> None:
@@ -90,11 +92,13 @@ def main() -> None:
     caches = Path(tempfile.mkdtemp(prefix="caches-", dir=root))
     rows = []
 
-    def phase(name, inputs, cache, *extra):
-        wall, result, rss, child = run(inputs, caches / cache, *extra)
+    def phase(name, inputs, cache, *extra, other_cpu=lambda: 0.0):
+        before = other_cpu()
+        wall, result, rss, child, cpu = run(inputs, caches / cache, *extra)
+        cpu += other_cpu() - before
         n = result["totals"]["jobs"]
         rows.append((name, n, wall, rss, child))
-        print(f"  {name:<38} {n:>5} jobs {wall:7.1f} s {n / wall:7.1f} jobs/s "
+        print(f"  {name:<38} {n:>5} jobs {wall:7.1f} s {n / wall:6.2f} jobs/s, {cpu / n * 1000:5.0f} ms CPU/job, "
               f"rss {rss:4.0f} MiB, largest worker {child:4.0f} MiB", flush=True)
         return result, n / wall
 
@@ -102,18 +106,21 @@ def main() -> None:
     _, base = phase("pool, 1 worker (baseline)", subset, "one", "--workers", "1")
     pool_result, two = phase("pool, 2 workers", subset, "two", "--workers", "2")
 
-    from distributed import LocalCluster
+    import resource
+
+    from distributed import Client, LocalCluster
+
+    def usage():
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime, r.ru_maxrss / 1024
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      env={"JEMGUI_CACHE_DIR": str(caches / "dask")}) as cluster:
-        cluster.scale(2)
+                      env={"JEMGUI_CACHE_DIR": str(caches / "dask")}) as cluster, Client(cluster) as client:
+        client.wait_for_workers(2)
         dask_result, dask = phase("Dask LocalCluster, 2 workers", subset, "dask-client", "--scheduler",
-                                  cluster.scheduler_address)
-        with cluster.get_client() if hasattr(cluster, "get_client") else __import__("distributed").Client(
-                cluster) as client:
-            import resource
-
-            worker_mb = max(client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024).values())
+                                  cluster.scheduler_address,
+                                  other_cpu=lambda: sum(c for c, _ in client.run(usage).values()))
+        worker_mb = max(m for _, m in client.run(usage).values())
     print(f"  Dask workers' peak RSS {worker_mb:.0f} MiB; result equal to the pool's: {dask_result == pool_result}")
 
     print(f"whole corpus of {len(files)} tarballs:")

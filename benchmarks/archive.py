@@ -86,7 +86,7 @@ def phase_index(archive: str) -> dict:
     content_key(archive)
     hashed = time.perf_counter() - t0
     job = Indexer(archive)
-    if job.final_path.exists():
+    if job.cached:
         indexer.remove(job.final_path)
     t, c = time.perf_counter(), _cpu()
     job.run()

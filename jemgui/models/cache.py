@@ -70,14 +70,33 @@ def _versions() -> str:
     return f"v{SCHEMA_VERSION}|gridlogs{GRIDLOGS}"
 
 
+def _keys_db() -> sqlite3.Connection:
+    db = sqlite3.connect(cache_dir() / "keys.sqlite", timeout=10)
+    db.execute("CREATE TABLE IF NOT EXISTS keys (path TEXT, job TEXT, sig TEXT, key TEXT, PRIMARY KEY (path, job))")
+    return db
+
+
+def known_key(path: str | os.PathLike, job: str | None = None) -> str | None:
+    """The key of `path` when its files are as they were when it was last hashed (nothing is read
+    but their sizes and times), else None: a new input's key is only known once it was read."""
+    path = Path(path).resolve()
+    sig = f"{_versions()}|{_stat_sig(_files(path), path)}"
+    db = _keys_db()
+    try:
+        row = db.execute("SELECT sig, key FROM keys WHERE path=? AND job=?", (str(path), job or "")).fetchone()
+    finally:
+        db.close()
+    return row[1] if row and row[0] == sig else None
+
+
 def content_key(path: str | os.PathLike, job: str | None = None) -> str:
-    """A hex key naming the index of `path` (and the chosen `job` inside it)."""
+    """A hex key naming the index of `path` (and the chosen `job` inside it): a hash of its contents,
+    remembered with the files' sizes and times so that an unchanged input is not read again."""
     path = Path(path).resolve()
     files = _files(path)
     sig = f"{_versions()}|{_stat_sig(files, path)}"
-    db = sqlite3.connect(cache_dir() / "keys.sqlite", timeout=10)
+    db = _keys_db()
     try:
-        db.execute("CREATE TABLE IF NOT EXISTS keys (path TEXT, job TEXT, sig TEXT, key TEXT, PRIMARY KEY (path, job))")
         row = db.execute("SELECT sig, key FROM keys WHERE path=? AND job=?", (str(path), job or "")).fetchone()
         if row and row[0] == sig:
             return row[1]

@@ -41,15 +41,18 @@ class Indexer:
         self.path, self.job = Path(path), job
         if not self.path.exists():
             raise UnreadableInput(f"{self.path}: no such file or folder")
-        self.key = cache.content_key(self.path, job)
-        folder = cache.index_folder()
-        self.final_path = folder / f"{self.key}.sqlite"
-        self.db_path = folder / cache.building_name(self.key)
+        # An input seen before (unchanged) is found by its files' sizes and times. A new one is
+        # indexed at once and named by the hash of its contents afterwards: hashing first would
+        # read a big input whole before its first record could be shown.
+        self.key = cache.known_key(self.path, job)
+        self.folder = cache.index_folder()
+        self.final_path: Path | None = self.folder / f"{self.key}.sqlite" if self.key else None
+        self.db_path = self.folder / cache.building_name(self.key or "new")
 
     @property
     def cached(self) -> bool:
         """True when a complete index of this input already exists."""
-        return self.final_path.exists()
+        return self.final_path is not None and self.final_path.exists()
 
     def run(self, progress=None, cancel: threading.Event | None = None, on_input=None) -> Path:
         """Build (unless cached) and return the final index path.
@@ -68,6 +71,13 @@ class Indexer:
                 on_input(inp)
             indexer.remove(self.db_path)
             indexer.build(inp, self.db_path, progress, cancel)
+            if self.final_path is None:
+                self.key = cache.content_key(self.path, self.job)  # its files were just read: cheap now
+                self.final_path = self.folder / f"{self.key}.sqlite"
+                if self.final_path.exists():  # the same contents under another name: indexed already
+                    indexer.remove(self.db_path)
+                    cache.mark_used(self.final_path)
+                    return self.final_path
             os.replace(self.db_path, self.final_path)
         except BaseException:
             indexer.remove(self.db_path)

@@ -27,9 +27,10 @@ def early_failure(inp: JobInput) -> dict | None:
         return None
     best = None
     for stream in inp.streams:
-        if stream.path is None or stream.only_pid is not None or stream.path.suffix == ".gz":
+        path = getattr(stream, "path", None)
+        if path is None or getattr(stream, "only_pid", None) is not None or path.suffix == ".gz":
             continue
-        for rec in _tail_records(stream.path):
+        for rec in _tail_records(path):
             if rec.get("kind") != "exception" or rec.get("depth") != 0:
                 continue
             if best is None or rec.get("ts", 0) >= best.get("ts", 0):

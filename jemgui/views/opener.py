@@ -103,7 +103,10 @@ class Opener(QObject):
                 self._emit(self._w_progress, gen, done, total, records)
 
             def on_input(inp) -> None:
-                found = early_failure(inp)
+                try:
+                    found = early_failure(inp)
+                except Exception:  # noqa: BLE001 - a quick look only: the index's summary says it anyway
+                    found = None
                 if found:
                     self._emit(self._w_early, gen, found)
 

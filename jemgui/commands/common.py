@@ -13,6 +13,7 @@ from jemgui.cli import EXIT_COMPONENT
 from jemgui.models.cache import CacheUnusable
 from jemgui.models.index import Index, open_index
 from jemgui.models.inputs import UnreadableInput
+from jemgui.models.text import printable
 
 EXIT_UNREADABLE = 3
 
@@ -62,7 +63,7 @@ def run_guarded(name: str, body) -> int:
     try:
         return body()
     except CommandFailed as exc:
-        print(f"jemgui {name}: {' '.join(str(exc).split())}", file=sys.stderr)  # always one line
+        print(f"jemgui {name}: {printable(' '.join(str(exc).split()))}", file=sys.stderr)  # always one line
         return exc.code
 
 

@@ -16,6 +16,7 @@ from jemgui.commands.common import (
 )
 from jemgui.models.at_exception import failing_stack
 from jemgui.models.index import Index
+from jemgui.models.text import printable
 
 HELP = "print the replayed state at one position"
 
@@ -71,6 +72,11 @@ def position(ix: Index, args: argparse.Namespace) -> int:
     return pos
 
 
+def say(line: str) -> None:
+    """Print a line of the state: what the archive wrote is shown with its control characters escaped."""
+    print(printable(line))
+
+
 def run(args: argparse.Namespace) -> int:
     if args.record:
         parse_record(args.record)
@@ -94,22 +100,22 @@ def run(args: argparse.Namespace) -> int:
             print_json(out)
             return 0
         rec = state.record
-        print(f"Position {state.pos}: {rec.get('kind')} at {fmt_time(rec.get('ts'))} (record {rec.get('pid')}:"
-              f"{rec.get('seq')})  job state {state.job_state or '?'}")
+        say(f"Position {state.pos}: {rec.get('kind')} at {fmt_time(rec.get('ts'))} (record {rec.get('pid')}:"
+            f"{rec.get('seq')})  job state {state.job_state or '?'}")
         for t in state.threads:
             mark = "*" if t.key == state.current_thread else " "
-            print(f"{mark} thread {t.pid}/{t.tid}")
+            say(f"{mark} thread {t.pid}/{t.tid}")
             frames = failing if failing is not None and t.key == state.current_thread else [
                 f.to_json() for f in t.stack]
             for depth, f in enumerate(frames):
                 at = "  (locals at the exception)" if f.get("locals_at") else ""
-                print(f"    {'  ' * depth}{f['func']} at {f['file']}:{f['line']}{at}")
+                say(f"    {'  ' * depth}{f['func']} at {f['file']}:{f['line']}{at}")
                 for name, (typ, val) in f["locals"].items():
-                    print(f"    {'  ' * depth}  {name}: {typ} = {val}")
+                    say(f"    {'  ' * depth}  {name}: {typ} = {val}")
             if t.returned:
-                print(f"    returned from {t.returned[0]}: {t.returned[1][1]}")
+                say(f"    returned from {t.returned[0]}: {t.returned[1][1]}")
         if state.metrics:
-            print("Metrics  " + "  ".join(f"{k}={v:g}" for k, (_, v) in sorted(state.metrics.items())))
+            say("Metrics  " + "  ".join(f"{k}={v:g}" for k, (_, v) in sorted(state.metrics.items())))
         return 0
 
     return run_guarded("inspect", body)

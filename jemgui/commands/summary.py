@@ -14,6 +14,7 @@ from jemgui.commands.common import (
     run_guarded,
 )
 from jemgui.models.gridlogs.summary import text_lines as grid_lines
+from jemgui.models.text import printable
 
 HELP = "print what a job did and where it failed"
 
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print_json(s)
         else:
-            print("\n".join(render(s)))
+            print("\n".join(map(printable, render(s))))  # a crafted archive's escapes are shown, not run
         return 0
 
     return run_guarded("summary", body)
@@ -87,7 +88,8 @@ def render(s: dict) -> list[str]:
         end = f"signal {pr['signal']}" if pr.get("signal") else f"exit {pr.get('exit_code')}"
         out.append(f"  {pr['pid']:>7} {pr.get('lang') or '':<7} {end:<10} {' '.join(map(str, pr.get('argv') or []))[:80]}")
     holes = [(st["name"], h) for st in s["streams"] for h in st["holes"]]
-    out.append(f"Holes     {len(holes)}" + "".join(f"\n  {n}: seq {a}..{b} missing" for n, (a, b) in holes[:20]))
+    out.append(f"Holes     {len(holes)}")
+    out += [f"  {n}: seq {a}..{b} missing" for n, (a, b) in holes[:20]]
     probs = s["problems"]
     total = sum(probs["counts"].values())
     out.append(f"Import    {total} problem(s)" + (": " + ", ".join(f"{n} {c}" for c, n in sorted(probs["counts"].items()))

@@ -18,6 +18,7 @@ could remove its own has it removed by the next run (`_private_tmp`).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
@@ -356,29 +357,85 @@ def _member_names(path: Path, kind: str) -> list[PurePosixPath]:
 def _tar_names(path: Path) -> list[PurePosixPath]:
     """The files of a tarball, member by member: a cut or damaged one keeps those before the damage.
 
-    Listing a compressed tarball inflates it whole: a tar whose members' sizes
-    outgrow the compressed bytes read for them more than MAX_RATIO times is a
-    bomb, refused as soon as that shows.
+    Listing a compressed tarball inflates it whole (`_Inflated` measures it as it goes).
     """
     names: list[PurePosixPath] = []
-    expanded = 0  # the members before this one, whose data has been inflated to reach it
     try:
-        with open(path, "rb") as raw, tarfile.open(fileobj=raw) as tar:
+        with _open_tar(path) as (tar, _):
             for m in tar:
-                if expanded > RATIO_FLOOR and expanded / max(raw.tell(), 1) > MAX_RATIO:
-                    raise UnreadableInput(f"{path.name}: its members expand more than {MAX_RATIO} times "
-                                          "the packed size (a compression bomb); refused")
-                expanded += m.size
-                if expanded > MAX_TOTAL_BYTES or m.size > MAX_MEMBER_BYTES:
-                    raise UnreadableInput(f"{path.name}: its members expand past the size caps "
-                                          f"({MAX_MEMBER_BYTES >> 30} GiB a member, {MAX_TOTAL_BYTES >> 30} GiB "
-                                          "in all); refused")
+                if m.size > MAX_MEMBER_BYTES:
+                    raise Bomb(f"{m.name} says it is {m.size >> 30} GiB, past the {MAX_MEMBER_BYTES >> 30} GiB cap; "
+                               "refused")
                 if m.isfile() and (p := _safe_name(m.name)):
                     names.append(p)
+    except Bomb as exc:
+        raise UnreadableInput(f"{path.name}: {exc}") from exc
     except (tarfile.TarError, OSError, EOFError, zlib.error):
         if not names:
             raise
     return names
+
+
+class _Inflated(io.RawIOBase):
+    """A compressed tarball's bytes for `tarfile`, inflated in big reads (a forward seek too:
+    Python's own seeks 8 KiB at a time), refused as a bomb when they outgrow the compressed
+    bytes read more than MAX_RATIO times or pass MAX_TOTAL_BYTES."""
+
+    def __init__(self, inner, raw, name: str):
+        self.inner, self.raw, self.name, self.pos = inner, raw, name, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.inner.read(n if n is not None and n >= 0 else 1 << 20)
+        self._count(len(data))
+        return data
+
+    def readinto(self, buf) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        target = pos if whence == io.SEEK_SET else self.pos + pos
+        if target < self.pos:
+            self.inner.seek(target)
+            self.pos = target
+        while self.pos < target and self.read(min(target - self.pos, 1 << 20)):
+            pass
+        return self.pos
+
+    def _count(self, n: int) -> None:
+        self.pos += n
+        if self.pos > RATIO_FLOOR and self.pos / max(self.raw.tell(), 1) > MAX_RATIO:
+            raise Bomb(f"{self.name} expands more than {MAX_RATIO} times its packed size (a compression bomb); "
+                       "refused")
+        if self.pos > MAX_TOTAL_BYTES + MAX_MEMBER_BYTES:
+            raise Bomb(f"{self.name} expands past {MAX_TOTAL_BYTES >> 30} GiB; refused")
+
+
+@contextlib.contextmanager
+def _open_tar(path: Path) -> Iterator[tuple[tarfile.TarFile, io.BufferedReader]]:
+    """(tarfile, the raw file) of a plain or compressed tarball; `raw.tell()` is how much of the
+    file has been read, against which each member's expansion is measured."""
+    import bz2
+    import lzma
+
+    with open(path, "rb") as raw:
+        head = raw.read(6)
+        raw.seek(0)
+        opener = (gzip.GzipFile if head[:2] == b"\x1f\x8b" else bz2.BZ2File if head[:3] == b"BZh"
+                  else lzma.LZMAFile if head == b"\xfd7zXZ\x00" else None)
+        data = raw if opener is None else _Inflated(opener(fileobj=raw), raw, path.name)
+        with tarfile.open(fileobj=data, mode="r:") as tar:
+            yield tar, raw
 
 
 # --- opening one job -------------------------------------------------------------
@@ -676,7 +733,7 @@ def _copy_member(src, dest: Path, rel: PurePosixPath, packed, report: ImportRepo
 def _copy_tar(path: Path, dest: Path, wanted, report: ImportReport) -> None:
     budget = [MAX_TOTAL_BYTES]
     try:
-        with open(path, "rb") as raw, tarfile.open(fileobj=raw) as tar:
+        with _open_tar(path) as (tar, raw):
             for m in tar:
                 rel = _safe_name(m.name)
                 if rel is None:

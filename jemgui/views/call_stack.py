@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from jemgui.models.cursor import Cursor
+from jemgui.models.text import printable
 from jemgui.views.binding import subscribe
 
 
@@ -84,7 +85,7 @@ class CallStackView(QWidget):
                 self.tree.clear()
                 items = []
                 for i, frame in enumerate(frames):
-                    item = QTreeWidgetItem([frame.func or "?", ""])
+                    item = QTreeWidgetItem([printable(frame.func or "?"), ""])
                     item.setData(0, Qt.ItemDataRole.UserRole, frame.frame_id)
                     if i == 0:
                         font = item.font(0)
@@ -95,7 +96,7 @@ class CallStackView(QWidget):
             current = None
             for i, frame in enumerate(frames):
                 item = self.tree.topLevelItem(i)
-                where = f"{frame.file}:{frame.line}"
+                where = printable(f"{frame.file}:{frame.line}")
                 if item.text(1) != where:
                     item.setText(1, where)
                     item.setToolTip(1, where)

@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, Signal
 
 from jemgui.models.cursor import Breakpoints, Cursor
 from jemgui.models.index import Index
+from jemgui.models.text import printable
 from jemgui.views.background import BackgroundQueries
 
 
@@ -65,7 +66,7 @@ class Inspection(QObject):
         job = self.summary.get("job") or {}
         name = job.get("name")
         ident = job.get("id") or self.summary.get("label") or self.path
-        return f"job {ident}" + (f" ({name})" if name else "")
+        return printable(f"job {ident}" + (f" ({name})" if name else ""))  # a window title: no escapes run
 
     def place(self, where: str | None = None, record: tuple[int, int] | None = None) -> str | None:
         """Put the cursor at the failure, a (pid, seq) record, or the start; a note when that failed."""

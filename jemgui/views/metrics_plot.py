@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from jemgui.models.cursor import FRAME, POS, Cursor
 from jemgui.models.export import record_name
+from jemgui.models.text import printable
 from jemgui.views import theme
 from jemgui.views.background import BackgroundQueries
 from jemgui.views.binding import subscribe
@@ -242,7 +243,7 @@ class MetricsPlot(QWidget):
     def _add_marks(self, marks: list) -> None:
         exc = [m for m in marks if m[2] == "exception"]
         if exc:
-            texts = {m[0]: m[3] for m in exc}
+            texts = {m[0]: printable(m[3]) for m in exc}
             self.exceptions = pg.ScatterPlotItem(
                 x=[m[1] for m in exc], y=[0.96] * len(exc), data=[m[0] for m in exc],
                 symbol="t", size=10, pen=pg.mkPen("#b71c1c"), brush=pg.mkBrush("#e53935"),
@@ -252,6 +253,7 @@ class MetricsPlot(QWidget):
             self.exceptions.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         states = [m for m in marks if m[2] == "state"][:MAX_STATE_LINES]
         for i, (pos, ts, _kind, text) in enumerate(states):
+            text = printable(text)  # a state is whatever the archive wrote
             # staggered, so states a moment apart (STARTED, RUNNING) do not print over each other
             line = pg.InfiniteLine(pos=ts, angle=90, movable=False,
                                    pen=pg.mkPen(theme.KIND_COLOURS["state"], style=Qt.PenStyle.DotLine),

@@ -128,6 +128,7 @@ class LogsPanel(QWidget):
         self._clicked: tuple[str, int] | None = None
         #: every file indexed (search and error steps wait for it, so the GUI thread never indexes them all)
         self.ready = False
+        self.found: list[tuple[str, int, str]] | None = None
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["File", "Size"])
         self.tree.itemClicked.connect(self._file_clicked)
@@ -223,7 +224,7 @@ class LogsPanel(QWidget):
             first = next((f.name for f in logs.files if f.text), None)
             if first is not None:
                 self.show_file(first)
-        self.queries.submit("logs-all", lambda _reader: logs.build_all(), self._all_indexed)
+        self.queries.submit("logs-all", lambda _reader: (logs.build_all(), logs.errors()), self._all_indexed)
 
     def _all_indexed(self, _result) -> None:
         self.ready = True
@@ -252,7 +253,11 @@ class LogsPanel(QWidget):
         if line is not None and self.ix is not None and self.ix.count:
             line = min(max(line, 0), self.ix.count - 1)
             self.model.set_current(line)
-            self.table.scrollTo(self.model.index(line, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
+            # the scroll bar counts rows (QTableView.scrollTo does not reach the end of millions of rows)
+            rows = max(1, self.table.viewport().height() // max(1, self.table.rowHeight(0) or 1))
+            bar = self.table.verticalScrollBar()
+            bar.setRange(0, max(0, self.ix.count - rows))  # after a model reset, before Qt lays it out
+            bar.setValue(max(0, line - rows // 2))
         return True
 
     def _select_tree(self, name: str) -> None:
@@ -312,25 +317,33 @@ class LogsPanel(QWidget):
 
     # -- search and errors --------------------------------------------------------------
 
-    def search(self, text: str | None = None) -> list[tuple[str, int, str]]:
+    def search(self, text: str | None = None) -> None:
+        """Look for `text` (the search box's) in every log, on the query worker; `found` holds the
+        (file, line, text) of the hits once they are shown."""
         text = self.search_box.text() if text is None else text
         self.results.clear()
+        self.found = None
         if self.logs is None or not text:
             self.results.setVisible(False)
-            return []
+            return
+        self.results.setVisible(True)
         if not self.ready:
             self.results.addItem("Still indexing the logs: the search runs when that is done")
-            self.results.setVisible(True)
-            return []
-        found = self.logs.search(text)
+            return
+        self.results.addItem(f"Searching for “{text}”…")
+        logs = self.logs
+        self.queries.submit("logs-search", lambda _reader: logs.search(text),
+                            lambda found: self._show_results(text, found))
+
+    def _show_results(self, text: str, found: list[tuple[str, int, str]]) -> None:
+        self.results.clear()
         for name, line, line_text in found:
             item = QListWidgetItem(f"{name}:{line + 1}  {line_text.strip()[:160]}")
             item.setData(Qt.ItemDataRole.UserRole, (name, line))
             self.results.addItem(item)
         if not found:
             self.results.addItem(f"“{text}” is in no log")
-        self.results.setVisible(True)
-        return found
+        self.found = found
 
     def _result_clicked(self, item: QListWidgetItem) -> None:
         place = item.data(Qt.ItemDataRole.UserRole)

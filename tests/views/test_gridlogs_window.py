@@ -74,8 +74,9 @@ def test_next_error_search_and_the_error_actions_on_the_transport(qtbot, empty_w
     # in time order: athena's ERROR (00:00:03), its FATAL (00:01:59), the transform's CRITICAL (00:02:10)
     assert seen == [("log.EVNTtoHITS", 2), ("log.EVNTtoHITS", 3), ("payload.stdout", 2)]
     assert panel.step_error(backward=True) == ("log.EVNTtoHITS", 3)
-    hits = panel.search("event loop failed")
-    assert [(f, n) for f, n, _ in hits] == [("payload.stdout", 2), ("log.EVNTtoHITS", 3)]
+    panel.search("event loop failed")
+    qtbot.waitUntil(lambda: panel.found is not None, timeout=20_000)
+    assert [(f, n) for f, n, _ in panel.found] == [("payload.stdout", 2), ("log.EVNTtoHITS", 3)]
     assert panel.results.count() == 2
     colours = {panel.model.data(panel.model.index(r, 1), Qt.ItemDataRole.ForegroundRole).color().name()
                for r in (2, 3)} if panel.show_file("log.EVNTtoHITS") else set()
@@ -111,3 +112,18 @@ def test_the_metrics_plot_shows_prmons_memory_series(qtbot, empty_window, tmp_pa
     plot = empty_window.metrics
     assert {"rss", "pss", "swap", "vms", "cpu"} <= set(plot.names)
     assert {"rss", "pss"} <= plot.enabled
+
+
+def test_a_long_log_scrolls_to_the_line_at_the_cursor_and_searches_off_the_gui_thread(qtbot, empty_window, tmp_path):
+    files = fx.user_job_python_exception()
+    files["payload.stdout"] = "".join(f"user print {i}\n" for i in range(300_000)).encode() + files["payload.stdout"]
+    open_now(empty_window, fx.pack(tmp_path, files), where="failure")
+    panel = _panel(qtbot, empty_window)
+    assert panel.show_file("payload.stdout", 299_000)
+    qtbot.wait(50)
+    table = panel.table
+    shown = {table.rowAt(y) for y in range(0, table.viewport().height(), 4)}
+    assert 299_000 in shown and panel.model.text(299_000) == "user print 299000"
+    panel.search("user print 123456")
+    qtbot.waitUntil(lambda: panel.found is not None, timeout=20_000)
+    assert [(f, n) for f, n, _ in panel.found] == [("payload.stdout", 123_456)]

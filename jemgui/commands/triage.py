@@ -15,6 +15,7 @@ CSV_COLUMNS = ("path", "job", "id", "task", "site", "host", "outcome", "class", 
                "exit_code", "exit_acronym", "pilot_error", "started", "ended", "duration", "peak_rss", "peak_pss",
                "cpu_efficiency", "error")
 SPARK = " ▁▂▃▄▅▆▇█"
+SPARK_HOURS = 72
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -121,13 +122,13 @@ def render(r: dict) -> list[str]:
             out.append(f"  {c['site']}: {c['from'][:13].replace('T', ' ')}:00 – {c['to'][11:16]} UTC, "
                        f"{c['site_problems']} site failures among {c['jobs']} jobs")
     if r["timeline"]:
-        first = next(iter(r["timeline"].values()))
+        first = next(iter(r["timeline"].values()))[-SPARK_HOURS:]  # the last three days at most
         out += ["", f"Failures per hour from {first[0]['hour'][:13].replace('T', ' ')}:00 UTC "
                     f"(site problems | all failures)"]
         for site, rows in r["timeline"].items():
             top = max([row["failed"] for row in rows] + [1])
-            line = "".join(SPARK[min(8, -(-8 * row["site"] // top))] for row in rows[-72:])
-            line2 = "".join(SPARK[min(8, -(-8 * row["failed"] // top))] for row in rows[-72:])
+            line = "".join(SPARK[min(8, -(-8 * row["site"] // top))] for row in rows[-SPARK_HOURS:])
+            line2 = "".join(SPARK[min(8, -(-8 * row["failed"] // top))] for row in rows[-SPARK_HOURS:])
             out.append(f"  {site[:27]:<28}{line} | {line2}")
     if r["outliers"]:
         out += ["", "Outliers within a task"]

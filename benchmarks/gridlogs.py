@@ -98,21 +98,21 @@ def _child(code: str, *args: str) -> dict:
 
 BASELINE = """
 import json, resource, sys, time
-t = time.perf_counter(); n = 0; size = 0
+t = time.perf_counter(); c = time.process_time(); n = 0; size = 0
 with open(sys.argv[1], "rb") as f:
     while data := f.read(16 << 20):
         n += data.count(b"\\n"); size += len(data)
 w = time.perf_counter() - t
-print(json.dumps({"wall": w, "lines": n, "bytes": size, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"wall": w, "cpu": time.process_time() - c, "lines": n, "bytes": size, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 LINEINDEX = """
 import json, resource, sys, time
 from jemgui.models.gridlogs.lineindex import build
-t = time.perf_counter()
+t = time.perf_counter(); c = time.process_time()
 ix = build(sys.argv[1], 1786955460.0)
 w = time.perf_counter() - t
-print(json.dumps({"wall": w, "lines": ix.count, "errors": len(ix.errors), "bytes": ix.size,
+print(json.dumps({"wall": w, "cpu": time.process_time() - c, "lines": ix.count, "errors": len(ix.errors), "bytes": ix.size,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mb", type=int, default=1024)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/jemgui-gridbench"))
     ap.add_argument("--skip-window", action="store_true")
+    ap.add_argument("--index-only", action="store_true", help="only the baseline and the line index")
     args = ap.parse_args(argv)
     path = tarball(args.workdir, args.mb)
     payload = args.workdir / "payload.stdout"
@@ -159,15 +160,20 @@ def main(argv: list[str] | None = None) -> int:
     size_mb = payload.stat().st_size / (1 << 20)
     print(f"payload.stdout: {size_mb:,.0f} MB; tarball {path.stat().st_size / (1 << 20):,.0f} MB")
 
-    base = _child(BASELINE, str(payload))
+    base = _child(BASELINE, str(payload))  # the file is in the page cache for both after this
     ix = _child(LINEINDEX, str(payload))
+    base = min((base, _child(BASELINE, str(payload))), key=lambda r: r["wall"])
     assert ix["lines"] == base["lines"], (ix, base)
     base_rate, ix_rate = size_mb / base["wall"], size_mb / ix["wall"]
-    print(f"  baseline: read + count lines      {base_rate:10,.0f} MB/s  ({base['lines']:,} lines)")
+    base_cpu, ix_cpu = size_mb / base["cpu"], size_mb / ix["cpu"]
+    print(f"  baseline: read + count lines      {base_rate:10,.0f} MB/s  ({base_cpu:,.0f} MB per CPU second;"
+          f" {base['lines']:,} lines)")
     print(f"  Logs panel line index             {ix_rate:10,.0f} MB/s  goal >= {GOALS['mb_per_s']}"
-          f"   ({ix_rate / base_rate:.2f} x baseline; {ix['errors']:,} error lines; "
-          f"peak RSS {ix['rss_mb']:,.0f} MB)")
+          f"   ({ix_rate / base_rate:.2f} x baseline; {ix_cpu:,.0f} MB per CPU second;"
+          f" {ix['errors']:,} error lines; peak RSS {ix['rss_mb']:,.0f} MB)")
 
+    if args.index_only:
+        return 0
     env = {**os.environ, "JEMGUI_CACHE_DIR": str(args.workdir / "cache"), "QT_QPA_PLATFORM": "offscreen"}
     os.environ.update(env)
     import shutil

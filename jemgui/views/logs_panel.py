@@ -219,11 +219,10 @@ class LogsPanel(QWidget):
                 item.setToolTip(0, "not a log: not copied out of the pack")
         for act in self.actions.values():
             act.setEnabled(True)
-        self._follow_cursor()
-        if self.name is None:
-            first = next((f.name for f in logs.files if f.text), None)
-            if first is not None:
-                self.show_file(first)
+        first = next((f.name for f in logs.files if f.text), None)
+        if first is not None:
+            self.show_file(first)
+        self._follow_cursor()  # the cursor's own line, else the line logged at its moment in that file
         self.queries.submit("logs-all", lambda _reader: (logs.build_all(), logs.errors()), self._all_indexed)
 
     def _all_indexed(self, _result) -> None:

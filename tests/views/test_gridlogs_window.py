@@ -127,3 +127,30 @@ def test_a_long_log_scrolls_to_the_line_at_the_cursor_and_searches_off_the_gui_t
     panel.search("user print 123456")
     qtbot.waitUntil(lambda: panel.found is not None, timeout=20_000)
     assert [(f, n) for f, n, _ in panel.found] == [("payload.stdout", 123_456)]
+
+
+def test_at_a_jem_records_failure_the_panel_shows_the_pilot_line_logged_at_that_moment(qtbot, empty_window, tmp_path):
+    import json
+
+    from tests.models import jobs
+
+    shift = fx.T0 + 62 - jobs.T0  # the JEM job ran inside the payload, two seconds after it started
+    jem = jobs.write_archive(tmp_path / "src" / "jem")
+    files = fx.user_job_python_exception()
+    for f in sorted(jem.rglob("*")):
+        if f.is_file():
+            data = f.read_bytes()
+            if f.suffix == ".jsonl":
+                data = b"".join(json.dumps({**json.loads(line), "ts": json.loads(line)["ts"] + shift}).encode()
+                                + b"\n" for line in data.splitlines())
+            files[f"JEM/{f.relative_to(jem).as_posix()}"] = data
+    open_now(empty_window, fx.pack(tmp_path, files), where="failure")
+    panel = _panel(qtbot, empty_window)
+    ix, cur = empty_window.inspection.index, empty_window.inspection.cursor
+    assert ix.record(cur.pos)["type"] == "KeyError"  # the JEM job's own failure
+    assert panel.name == "pilotlog.txt"
+    line = panel.current_line()
+    text = panel.logs.index("pilotlog.txt").lines(line, line + 1)[0]
+    assert "started -- pid=" in text  # the last pilot line before the JEM job failed
+    assert panel.logs.index("pilotlog.txt").time(line) <= ix.time_at(cur.pos) < panel.logs.index(
+        "pilotlog.txt").time(line + 1)

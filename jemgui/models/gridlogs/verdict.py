@@ -72,6 +72,10 @@ WORDS = ("No space", "Disk quota", "out of memory", "oom-kill", "Killed process"
          "corruption test", "failed validation")
 
 
+#: one search for any of WORDS (twice as fast per line as seventeen substring tests)
+_ANY_WORD = re.compile("|".join(map(re.escape, WORDS)))
+
+
 def pilot_error(codes: list[int] | None) -> dict | None:
     """The pilot's reported (first) error code with its name."""
     if not codes:
@@ -105,7 +109,7 @@ class Evidence:
         if pid == 1 and len(self.pilot) < 20 and ("pilotErrorCodes" in text or "error has already been set" in text
                                                   or "error code: " in text):
             self.pilot.append(_where(r, text))
-        if not any(w in text for w in WORDS):
+        if not _ANY_WORD.search(text):
             return
         hit = next((p for p in PATTERNS if p[0].search(text)), None)
         if hit is None:

@@ -146,7 +146,7 @@ class Index:
     def _connect(db_path: Path) -> sqlite3.Connection:
         db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False)
         db.execute("PRAGMA query_only=1")
-        db.execute("PRAGMA cache_size=-32768")
+        db.execute("PRAGMA cache_size=-16384")  # 16 MB a reader: a window has two or three
         return db
 
     def close(self) -> None:

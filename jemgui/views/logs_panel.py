@@ -7,15 +7,18 @@ clicking a line moves the cursor to that line's record. Lines are read from
 the file as they are shown, so a file of any size opens at once. Search looks
 through every file; next/previous error steps through the ERROR, FATAL,
 CRITICAL lines and tracebacks of all files in time order. The files are
-found and indexed on the job's query worker, never on the GUI thread.
+found, indexed and searched on the panel's own worker thread, never on the GUI
+thread (the job's query worker holds an index handle the panel does not need,
+and may be busy while a growing index is read).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, Signal
 from PySide6.QtGui import QAction, QBrush, QColor, QFont, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -52,6 +55,48 @@ ERROR_KEYS = (("next_error", "Next error in the logs", "Alt+E", False),
 
 def is_grid_job(job: dict) -> bool:
     return job.get("source") in SOURCES
+
+
+class Worker(QObject):
+    """One thread for the panel's slow work; a result reaches the GUI thread only if no newer
+    request was made on its channel."""
+
+    _done = Signal(object, object, object)  # (channel, generation, callbacks), result, error
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        pool = self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jemgui-logs")
+        self.latest: dict[str, int] = {}
+        self.futures: list = []
+        self._done.connect(self._deliver)
+        self.destroyed.connect(lambda *_: pool.shutdown(wait=False, cancel_futures=True))
+
+    def submit(self, channel: str, fn, on_result, on_error=None) -> None:
+        gen = self.latest[channel] = self.latest.get(channel, 0) + 1
+
+        def work():
+            try:
+                result, error = fn(), None
+            except Exception as exc:  # reported in the panel, never raised in the worker
+                result, error = None, f"{type(exc).__name__}: {exc}"
+            try:
+                self._done.emit((channel, gen, on_result, on_error), result, error)
+            except RuntimeError:
+                pass  # the panel went away meanwhile
+
+        self.futures = [f for f in self.futures if not f.done()] + [self.pool.submit(work)]
+
+    def idle(self) -> bool:
+        return all(f.done() for f in self.futures)
+
+    def _deliver(self, meta, result, error) -> None:
+        channel, gen, on_result, on_error = meta
+        if gen != self.latest.get(channel):
+            return
+        if error is None:
+            on_result(result)
+        elif on_error is not None:
+            on_error(error)
 
 
 class LinesModel(QAbstractTableModel):
@@ -120,8 +165,11 @@ class LogsPanel(QWidget):
     """Files, lines, search and error steps of a grid job's logs; changes only the cursor."""
 
     def __init__(self, index, cursor: Cursor, queries, path: str, parent: QWidget | None = None):
+        """`queries` (the job's query worker) is taken as every panel takes it, but not used: the
+        panel's work needs no index handle and runs on its own `Worker`."""
         super().__init__(parent)
-        self.index, self.cursor, self.queries, self.path = index, cursor, queries, path
+        self.index, self.cursor, self.path = index, cursor, path
+        self.worker = Worker(self)
         self.logs: JobLogs | None = None
         self.name: str | None = None
         self.ix: LineIndex | None = None
@@ -191,8 +239,8 @@ class LogsPanel(QWidget):
             self.actions[name] = act
         subscribe(self, cursor.changed, self._on_cursor)
         job, start_path = dict(index.job), path
-        queries.submit("logs", lambda _reader: _open(start_path, job), self._opened,
-                       lambda err: self.title.setText(f"The logs could not be read: {err}"))
+        self.worker.submit("open", lambda: _open(start_path, job), self._opened,
+                           lambda err: self.title.setText(f"The logs could not be read: {err}"))
 
     # -- opening --------------------------------------------------------------------
 
@@ -223,7 +271,7 @@ class LogsPanel(QWidget):
         if first is not None:
             self.show_file(first)
         self._follow_cursor()  # the cursor's own line, else the line logged at its moment in that file
-        self.queries.submit("logs-all", lambda _reader: (logs.build_all(), logs.errors()), self._all_indexed)
+        self.worker.submit("all", lambda: (logs.build_all(), logs.errors()), self._all_indexed)
 
     def _all_indexed(self, _result) -> None:
         self.ready = True
@@ -331,8 +379,7 @@ class LogsPanel(QWidget):
             return
         self.results.addItem(f"Searching for “{text}”…")
         logs = self.logs
-        self.queries.submit("logs-search", lambda _reader: logs.search(text),
-                            lambda found: self._show_results(text, found))
+        self.worker.submit("search", lambda: logs.search(text), lambda found: self._show_results(text, found))
 
     def _show_results(self, text: str, found: list[tuple[str, int, str]]) -> None:
         self.results.clear()

@@ -91,3 +91,30 @@ def test_any_mix_of_traceback_and_log_fragments_converts_cleanly(tmp_path_factor
             if r["kind"] == "exception" and "traceback" in r:
                 assert isinstance(r["type"], str) and r["type"]
                 assert all(isinstance(f[1], int) for f in r["traceback"])
+
+
+@SETTINGS
+@given(which=st.integers(0, len(FIXTURES) - 1), member=st.integers(0, 10), edits=EDITS,
+       cut=st.none() | st.floats(0, 1), sparse=st.sampled_from([1, 2, 16]), chunk=st.sampled_from([64, 4 << 20]))
+def test_the_line_index_of_a_damaged_log_has_every_line_and_times_that_never_go_back(
+        tmp_path_factory, monkeypatch, which, member, edits, cut, sparse, chunk):
+    from jemgui.models.gridlogs import lineindex
+
+    monkeypatch.setattr(lineindex, "SPARSE", sparse)
+    monkeypatch.setattr(lineindex, "CHUNK", chunk)
+    files = FIXTURES[which]
+    name = sorted(files)[member % len(files)]
+    data = damage(files[name], edits, cut)
+    path = tmp_path_factory.mktemp("li") / "log.damaged"
+    path.write_bytes(data)
+    ix = lineindex.build(path, fx.T0)
+    raw = data.split(b"\n")
+    if raw and raw[-1] == b"":
+        raw.pop()
+    assert ix.count == len(raw) and ix.size == len(data)
+    assert ix.lines(0, ix.count) == [r.rstrip(b"\r").decode("utf-8", "replace") for r in raw]
+    times = [ix.time(n) for n in range(ix.count)]
+    assert all(a <= b for a, b in zip(times, times[1:], strict=False)) and (not times or times[0] >= fx.T0)
+    assert all(0 <= e < ix.count for e in ix.errors.tolist())
+    for n in range(0, ix.count, 5):
+        assert ix.time(ix.line_at(times[n])) == times[n] and ix.line_at(times[n]) >= n

@@ -41,11 +41,18 @@ class RawWriter:
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0),
                           0o644)
         self.lock = _thread.allocate_lock()
+        self.holder = None  #: the thread flushing now (a signal handler may run inside its flush)
+        self.pid = os.getpid()  #: a forked child has a copy until it opens its own
         self.broken = None
 
-    def flush(self):
-        """Append everything queued as one batch; returns how many entries."""
-        with self.lock:
+    def flush(self, wait=-1):
+        """Append everything queued as one batch; returns how many entries. `wait`: at most
+        this many seconds for another thread's flush (a signal handler must not hang)."""
+        me = _thread.get_ident()
+        if self.holder == me or not self.lock.acquire(True, wait):
+            return 0
+        try:
+            self.holder = me
             queue = self.queue
             if not queue or self.broken is not None or self.fd < 0:
                 return 0
@@ -59,6 +66,9 @@ class RawWriter:
             except OSError as exc:
                 self.broken = exc
             return len(items)
+        finally:
+            self.holder = None
+            self.lock.release()
 
     def close(self):
         self.flush()

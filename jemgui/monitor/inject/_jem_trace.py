@@ -24,6 +24,8 @@ import atexit
 import hashlib
 import json
 import os
+import select
+import signal
 import sys
 import threading
 import time
@@ -93,7 +95,6 @@ _faulted = False
 _exit_code = None
 _ctl_ident = None
 _ctl_token = None
-_ctl_wake = None
 _ctl_done = None
 _ctl_key = None
 _last_snapshot = None
@@ -144,6 +145,151 @@ _hidden = False
 
 def _ours(fn):
     return getattr(fn, "__module__", None) == __name__
+
+
+# A signal whose default action ends the process (SIGTERM from Pool.__exit__ or a batch
+# system, SIGHUP, SIGUSR1/2) would cost what is queued since the last flush. Where the job
+# leaves one at its default action, the tracer's handler writes everything out, puts the
+# default action back and sends the signal again: the process ends by it, as plain.
+# A Python handler runs in the main thread between two bytecodes: a main thread that
+# caught the signal just before it blocked (in a lock, a read) would never run it, so the
+# control thread learns of it too (its pipe is the process's wakeup fd; it blocks these
+# signals itself, so the kernel interrupts another thread) and does the same from there.
+# signal.getsignal/signal/set_wakeup_fd show and set the job's own: the job's handler
+# replaces the tracer's, and SIG_DFL brings it back.
+_TERM_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
+                      if hasattr(signal, n))
+_real_signal = signal.signal
+_real_getsignal = signal.getsignal
+_real_set_wakeup_fd = signal.set_wakeup_fd
+_wake_fds = None  # the control thread's pipe (read, write); the write end is the wakeup fd
+_dying = False
+_finished = False
+_deferred = None  # a signal that came while the main thread itself was writing out
+_die_lock = _thread.allocate_lock()  # the main thread's handler and the control thread: one at a time
+
+
+def _on_term(signum, frame):
+    """The job's default action for `signum`, after writing out what the process recorded."""
+    global _deferred
+    raw = _raw
+    if raw is not None and raw.holder == _get_ident():  # inside this thread's own write:
+        _deferred = signum  # _wrote_out ends the process once that write is whole
+        return
+    _die(signum, True)
+
+
+def _wrote_out():
+    """After a write by the job's own thread: the signal that came meanwhile ends it now."""
+    if _deferred is not None:
+        _die(_deferred, True)
+
+
+def _die(signum, in_main):
+    """Write out, then end the process by `signum`; whoever comes second waits for the first
+    (never released: the process ends)."""
+    global _dying
+    _die_lock.acquire(True, 2.0)
+    try:
+        raw = _raw  # a forked child's own from _open_raw on (its queue, not _put's yet)
+        if not _dying and raw is not None and raw.fd >= 0 and raw.pid == os.getpid():
+            _dying = True
+            if os.getppid() != _config.get("monitor_pid"):
+                raw.queue.append((_jem_raw.RECORD, "process", _time(),
+                                  {"phase": "exit", "signal": int(signum)}))
+            raw.queue.append((_jem_raw.END,))
+            raw.flush(1.0)
+    finally:
+        try:
+            _real_signal(signum, signal.SIG_DFL)
+        except ValueError:  # only the main thread may call signal.signal
+            import ctypes
+
+            setsig = ctypes.pythonapi.PyOS_setsig
+            setsig.argtypes, setsig.restype = (ctypes.c_int, ctypes.c_void_p), ctypes.c_void_p
+            setsig(int(signum), None)  # SIG_DFL
+        os.kill(os.getpid(), signum)
+
+
+def _open_wake():
+    """The control thread's pipe, made the wakeup fd (at start and in a forked child)."""
+    global _wake_fds
+    try:
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+    except OSError:  # no descriptor left: the control thread sleeps instead
+        _wake_fds = None
+        return
+    _wake_fds = (r, w)
+    _own_wakeup(True)
+
+
+def _own_wakeup(on):
+    """Make the pipe the process's wakeup fd (on), or none; never take the job's. Only the
+    main thread can."""
+    if _wake_fds is None:
+        return
+    try:
+        if on:
+            if _real_set_wakeup_fd(_wake_fds[1], warn_on_full_buffer=False) != -1:
+                _real_set_wakeup_fd(-1)  # the job's: put it back
+        elif _real_set_wakeup_fd(-1) not in (-1, _wake_fds[1]):
+            _real_set_wakeup_fd(-1)
+    except (ValueError, OSError, TypeError):
+        pass
+
+
+def _woken():
+    """Wait up to POLL for the pipe; a signal that ends the process ends it from here."""
+    if _wake_fds is None:
+        time.sleep(POLL)
+        return
+    r = _wake_fds[0]
+    if not select.select((r,), (), (), POLL)[0]:
+        return
+    try:
+        data = os.read(r, 512)
+    except OSError:
+        return
+    for signum in data:
+        if signum in _TERM_SIGNALS and _real_getsignal(signum) is _on_term:
+            _die(signum, False)
+
+
+def _set_wakeup_fd(fd, **kwargs):
+    old = _real_set_wakeup_fd(fd, **kwargs)
+    if _wake_fds is not None:
+        if fd == -1:  # the job gave its own up: the tracer's is back
+            _own_wakeup(True)
+        if old == _wake_fds[1]:
+            old = -1
+    return old
+
+
+def _arm_term(on):
+    """Put the tracer's handler on each signal the job leaves at its default (on), or take it
+    off again; only the main thread can."""
+    for signum in _TERM_SIGNALS:
+        try:
+            if on and _real_getsignal(signum) == signal.SIG_DFL:
+                _real_signal(signum, _on_term)
+            elif not on and _real_getsignal(signum) is _on_term:
+                _real_signal(signum, signal.SIG_DFL)
+        except (ValueError, OSError, TypeError):
+            pass
+
+
+def _getsignal(signalnum):
+    handler = _real_getsignal(signalnum)
+    return signal.SIG_DFL if handler is _on_term else handler
+
+
+def _signal(signalnum, handler):
+    old = _real_signal(signalnum, handler)  # the job's own argument checks and errors
+    if isinstance(handler, int) and handler == signal.SIG_DFL and signalnum in _TERM_SIGNALS:
+        _real_signal(signalnum, _on_term)
+    return signal.SIG_DFL if old is _on_term else old
 
 
 def _set_headroom(on):
@@ -241,6 +387,7 @@ def _hide():
     _hidden = True
     sys.getrecursionlimit = _getrecursionlimit
     sys.setrecursionlimit = _setrecursionlimit
+    signal.signal, signal.getsignal, signal.set_wakeup_fd = _signal, _getsignal, _set_wakeup_fd
     if _backend == "settrace":
         sys.gettrace = _gettrace
         sys.settrace = _settrace
@@ -269,7 +416,7 @@ def _move_tool():
     old = _tool
     new = next((t for t in TOOL_IDS + SPARE_TOOL_IDS if t != old and _M.get_tool(t) is None), None)
     _M.set_events(old, 0)
-    for code in _local_codes:
+    for code in _local_codes + [_ctl_main.__code__]:
         _M.set_local_events(old, code, 0)
     for event, _ in _CALLBACKS:
         _M.register_callback(old, event, None)
@@ -282,6 +429,7 @@ def _move_tool():
     _tool = new
     for event, callback in _CALLBACKS:
         _M.register_callback(new, event, callback)
+    _M.set_local_events(new, _ctl_main.__code__, _E.INSTRUCTION)
     _M.set_events(new, _GLOBAL_EVENTS if _verbosity >= 2 else 0)
     if _local_events:
         for code in _local_codes:
@@ -1091,6 +1239,16 @@ if hasattr(sys, "monitoring"):
                 raise
         return None
 
+    def _m_host(code, offset):
+        """The control thread's loop, run inside this callback of the tracer at an instruction
+        of _ctl_main (the only code with this event): inside a callback no tool sees events,
+        so the job's cProfile, which sees every thread, does not count the tracer's work."""
+        box = _getframe(1).f_locals.get("box")
+        if box:
+            args = box[:]
+            del box[:]
+            _ctl_loop(*args)
+
     def _same_line(code, src, dest):
         """The line of `dest` when `src` is on it too, else None."""
         lines = {}
@@ -1105,23 +1263,31 @@ if hasattr(sys, "monitoring"):
         (_E.PY_START, _m_start), (_E.PY_RESUME, _m_resume), (_E.PY_THROW, _m_throw),
         (_E.PY_RETURN, _m_return), (_E.PY_YIELD, _m_yield), (_E.PY_UNWIND, _m_unwind),
         (_E.RAISE, _m_raise), (_E.LINE, _m_line), (_E.JUMP, _m_jump),
+        (_E.INSTRUCTION, _m_host),
     )
 
 
+def _claim_tool():
+    """The tracer's sys.monitoring tool id, claimed once (None: none is free)."""
+    global _tool
+    if _tool is None:
+        tool = next((t for t in TOOL_IDS if _M.get_tool(t) is None), None)
+        if tool is None:
+            return None
+        _M.use_tool_id(tool, "jem")
+        _tool = tool
+        for event, callback in _CALLBACKS:
+            _M.register_callback(_tool, event, callback)
+    return _tool
+
+
 def _monitoring_install(level, old):
-    global _tool, _local_events
+    global _local_events
     if _tool is None:
         if level < 2:
             return
-        for tool in TOOL_IDS:
-            if _M.get_tool(tool) is None:
-                _M.use_tool_id(tool, "jem")
-                _tool = tool
-                break
-        else:
+        if _claim_tool() is None:
             raise RuntimeError("no free sys.monitoring tool id")
-        for event, callback in _CALLBACKS:
-            _M.register_callback(_tool, event, callback)
     _M.set_events(_tool, _GLOBAL_EVENTS if level >= 2 else 0)
     events = 0 if level < 2 else _CALL_EVENTS | (_E.LINE | _E.JUMP if level >= 3 else 0)
     if events != _local_events:
@@ -1222,11 +1388,9 @@ def _raised_by_job(exc):
     """Did `exc` come out of one of the job's own signal handlers, which CPython ran inside
     a hook (between two of its instructions)? Then it is the job's, not a fault of ours."""
     try:
-        import signal
-
         handlers = set()
         for signum in signal.valid_signals():
-            handler = signal.getsignal(signum)
+            handler = _getsignal(signum)
             code = getattr(handler, "__code__", None) or getattr(
                 getattr(handler, "__func__", None), "__code__", None)
             if code is not None:
@@ -1348,12 +1512,16 @@ def _answer_snapshot(request):
     os.replace(path + ".tmp", path)
 
 
-def _ctl_loop(token, wake, done):
+def _ctl_loop(token, done):
     global _ctl_ident
     _ctl_ident = _get_ident()
     try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _TERM_SIGNALS)
+    except (AttributeError, OSError, ValueError):
+        pass
+    try:
         while _ctl_token is token:
-            wake.acquire(True, POLL)
+            _woken()
             if _ctl_token is not token:
                 break
             try:
@@ -1367,14 +1535,21 @@ def _ctl_loop(token, wake, done):
         done.release()
 
 
+def _ctl_main(token, done):
+    """The control thread (on 3.12+ its loop runs in the tracer's callback _m_host)."""
+    box = [token, done]
+    if box:
+        _ctl_loop(token, done)
+
+
 def _start_control():
-    global _ctl_token, _ctl_wake, _ctl_done
+    global _ctl_token, _ctl_done
     _ctl_token = token = object()
-    _ctl_wake = _thread.allocate_lock()
-    _ctl_wake.acquire()
     _ctl_done = _thread.allocate_lock()
     _ctl_done.acquire()
-    _thread.start_new_thread(_ctl_loop, (token, _ctl_wake, _ctl_done))
+    if _backend == "monitoring" and _claim_tool() is not None:
+        _M.set_local_events(_tool, _ctl_main.__code__, _E.INSTRUCTION)
+    _thread.start_new_thread(_ctl_main, (token, _ctl_done))
 
 
 def _stop_control():
@@ -1389,8 +1564,8 @@ def _stop_control():
     before = _thread_count()
     _ctl_token = None
     try:
-        _ctl_wake.release()
-    except RuntimeError:
+        os.write(_wake_fds[1], b"\0")
+    except (OSError, TypeError):
         pass
     if _ctl_ident != _get_ident():
         _ctl_done.acquire(True, 1.0)
@@ -1441,6 +1616,7 @@ def _open_raw():
     # name codes this stream has just named; until here they write to the parent's queue).
     _new_generation()
     _raw.flush()  # a process killed early still leaves its start
+    _wrote_out()
     _register(True)
 
 
@@ -1458,9 +1634,10 @@ def _register(alive):
 
 def _finish(code):
     """The process is ending: stop tracing, say how, write everything out."""
-    global _verbosity
-    if _raw is None or _raw.fd < 0:
+    global _verbosity, _finished
+    if _raw is None or _finished or _raw.fd < 0:
         return
+    _finished = True
     _stop_control()
     try:
         _sweep(len(_suspended))
@@ -1481,8 +1658,10 @@ def _finish(code):
         _record("marker", {"text": "the tracer lost %d events in all (%s)" % (
             lost, ", ".join("%s: %d" % item for item in sorted(_lost.items()))), "gap": True})
     _put((_jem_raw.END,))
-    _raw.close()
+    _raw.flush()  # the file stays open: a signal that ends the process even now says so (_die)
     _register(False)
+    _own_wakeup(False)
+    _wrote_out()
 
 
 def _at_exit():
@@ -1494,13 +1673,16 @@ def _at_exit():
 
 def _before_fork():
     _stop_control()
+    _own_wakeup(False)  # the child's signals must not wake this process's control thread
     try:
         _raw.flush()
     except Exception:
         pass
+    _wrote_out()
 
 
 def _after_fork_parent():
+    _own_wakeup(True)
     if sys.version_info < (3, 13):
         _start_control()
         return
@@ -1522,6 +1704,9 @@ def _after_fork_child():
     try:
         _raw.abandon()
         _open_raw()
+        for fd in _wake_fds or ():
+            os.close(fd)
+        _open_wake()
         _start_control()
     except Exception:
         pass
@@ -1550,6 +1735,7 @@ def _wrap_process_exits():
                 _raw.flush()
             except Exception:
                 pass
+            _wrote_out()
             return _real(*args, **kwargs)
 
         wrapper.__name__ = name
@@ -1582,6 +1768,8 @@ def start():
     _last_snapshot = control.get("snapshot")
     _open_raw()
     _hide()
+    _arm_term(True)
+    _open_wake()
     os.register_at_fork(
         before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child
     )

@@ -95,7 +95,13 @@ class Rec(msgspec.Struct, gc=False):
     executable: Str = None
 
 
+class _Known(Rec, forbid_unknown_fields=True):
+    """A record with no field the spec (or the monitor) does not name: msgspec skips unknown
+    fields without looking at how deep they nest, so a line that has any is checked (`_shallow`)."""
+
+
 _decode = msgspec.json.Decoder(Rec).decode
+_decode_known = msgspec.json.Decoder(_Known).decode
 _DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, ValueError, RecursionError)
 
 
@@ -204,12 +210,6 @@ def read_stream(stream: Stream, report: ImportReport, stats: StreamStats) -> Ite
         report_holes(st, report)
 
 
-#: bytes of the brackets that nest JSON
-_OPEN, _CLOSE = np.zeros(256, np.int8), np.zeros(256, np.int8)
-_OPEN[[ord("["), ord("{")]] = 1
-_CLOSE[[ord("]"), ord("}")]] = 1
-
-
 def _shallow(lines: list[bytes]) -> bool:
     """True when no line can nest deeper than MAX_DEPTH (counting brackets inside strings too,
     so a False may be wrong, never a True): msgspec skips unknown fields however deep."""
@@ -217,8 +217,11 @@ def _shallow(lines: list[bytes]) -> bool:
     if block.count(b"[") + block.count(b"{") <= MAX_DEPTH:
         return True
     a = np.frombuffer(block, np.uint8)
-    level = np.cumsum(_OPEN[a] - _CLOSE[a], dtype=np.int32)
-    if len(level) == 0 or int(level.max()) - min(int(level.min()), 0) <= MAX_DEPTH:
+    opens, closes = a == ord("["), a == ord("]")
+    opens |= a == ord("{")
+    closes |= a == ord("}")
+    level = np.cumsum(opens.view(np.int8) - closes.view(np.int8), dtype=np.int32)
+    if int(level.max()) - min(int(level.min()), 0) <= MAX_DEPTH:
         return True
     starts = np.concatenate(([0], np.flatnonzero(a == 10) + 1))
     starts = starts[starts < len(a)]
@@ -229,9 +232,14 @@ def _shallow(lines: list[bytes]) -> bool:
 def _fast(lines: list[bytes], pids: _Pids) -> Chunk | None:
     """The chunk decoded strictly, or None when a line needs the lenient reading."""
     try:
-        recs = [_decode(line) for line in lines]
+        recs = [_decode_known(line) for line in lines]
     except _DECODE_ERRORS:
-        return None
+        try:
+            recs = [_decode(line) for line in lines]
+        except _DECODE_ERRORS:
+            return None
+        if not _shallow(lines):
+            return None
     stats = pids.stats
     pid = recs[0].pid if stats.pid is None else stats.pid
     if any(r.pid != pid for r in recs):
@@ -239,8 +247,6 @@ def _fast(lines: list[bytes], pids: _Pids) -> Chunk | None:
     last = -1 if stats.last_seq is None else stats.last_seq
     n = len(recs)
     if recs[0].seq != last + 1 or recs[-1].seq != last + n or [r.seq for r in recs] != list(range(last + 1, last + n + 1)):
-        return None
-    if not _shallow(lines):
         return None
     st = pids.get(pid, 0)
     if st is None:
@@ -268,8 +274,6 @@ def _fast_several(recs: list[Rec], lines: list[bytes], pids: _Pids) -> Chunk | N
         if r.seq != prev + 1:
             return None
         last[r.pid] = r.seq
-    if not _shallow(lines):
-        return None
     counts: dict[int, int] = {}
     for r in recs:
         counts[r.pid] = counts.get(r.pid, 0) + 1

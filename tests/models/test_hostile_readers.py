@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from jemgui.models import inputs
+from jemgui.models.export import export_jsonl
 from jemgui.models.index import open_index
 from jemgui.models.text import printable
 from tests.models.jobs import failing_python, monitor, shell, write_archive
@@ -57,6 +58,8 @@ def line(seq: int, body: str) -> str:
 
 CRAFTED = {
     "nested 1,000 deep": (line(1, f'"kind": "marker", "text": "x", "extra": {DEEP}'), "bad-record"),
+    "an unknown field nested 300 deep (msgspec's strict decoding takes it)": (
+        line(1, '"kind": "marker", "text": "x", "extra": ' + "[" * 300 + "]" * 300), "bad-record"),
     "a traceback nested 1,000 deep": (line(1, '"kind": "exception", "tid": 1, "fid": 1, "file": "a.py", '
                                              f'"line": 1, "func": "f", "depth": 0, "type": "E", "message": "m", '
                                              f'"traceback": {DEEP}'), "bad-record"),
@@ -88,6 +91,8 @@ def test_a_crafted_value_is_a_counted_problem(tmp_path, case):
     assert summary["records"] == ix.count >= 2
     for pos in range(ix.count):
         ix.state_at(pos)
+    with open(tmp_path / "export.jsonl", "wb") as f:  # re-encoding every kept record works (orjson: 255 deep)
+        export_jsonl(ix, f)
     r = cli("summary", path, env={"JEMGUI_CACHE_DIR": str(tmp_path / "cache")})
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     assert f"1 {code}" in r.stdout or f"{code}" in r.stdout

@@ -13,7 +13,7 @@ there. Each member is measured against its own compressed bytes (a member
 that expands more than MAX_RATIO times is a bomb and refuses the whole pack),
 and against a size cap of its own and one for the pack (MAX_TOTAL_BYTES).
 The temporary folders live in one folder per user; a run killed before it
-could remove its own has it removed by the next run (`_private_tmp`).
+could remove its own has it removed by the next run (`private_tmp`).
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ def check_gzip(path: Path, name: str) -> None:
         raise Bomb(f"{name} expands more than {MAX_RATIO} times its packed size (a compression bomb); refused")
 
 
-def _private_tmp() -> tempfile.TemporaryDirectory:
+def private_tmp() -> tempfile.TemporaryDirectory:
     """A new temporary folder for a pack's members, in the user's own folder of them.
 
     The folder of a run that was killed (its pid is gone) is removed first:
@@ -654,7 +654,10 @@ def _from_pack(path: Path, kind: str, job: str | None) -> JobInput:
     if not roots and not _legacy_logs(names) and (grid := _grid_root(names)) is not None:
         from jemgui.models.gridlogs.tarball import open_gridlogs
 
-        return open_gridlogs(path, kind, grid)
+        try:
+            return open_gridlogs(path, kind, grid)
+        except Bomb as exc:
+            raise UnreadableInput(f"{path.name}: {exc}") from exc
     if roots:
         ref = _pick([JobRef(str(r) if str(r) != "." else "", _root_label(r, path)) for r in roots], job, path.name)
         prefix = PurePosixPath(ref.key) if ref.key else None
@@ -662,7 +665,7 @@ def _from_pack(path: Path, kind: str, job: str | None) -> JobInput:
         legacy = _legacy_logs(names)
         ref = _pick([JobRef(str(n), n.name) for n in legacy], job, path.name)
         prefix = None
-    tmp = _private_tmp()
+    tmp = private_tmp()
     dest = Path(tmp.name)
     report = ImportReport()
     n_events = [0]

@@ -8,7 +8,6 @@ under `jemgui run`), `join` adds the logs' streams to that job's timeline.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path, PurePosixPath
 
 import orjson
@@ -40,7 +39,9 @@ def join(inp, path: Path, kind: str, root: PurePosixPath) -> None:
     (a pid the JEM archive already uses moves to the next free one), their facts fill what its
     manifest leaves out, and the pilot's verdict comes along."""
     if inp._tmp is None:
-        inp._tmp = tempfile.TemporaryDirectory(prefix="jemgui-")
+        from jemgui.models.inputs import private_tmp
+
+        inp._tmp = private_tmp()
     dest = Path(inp._tmp.name) / "gridlogs"
     dest.mkdir(exist_ok=True)
     if kind == "folder":
@@ -61,7 +62,7 @@ def open_gridlogs(path: Path, kind: str, root: PurePosixPath):
 
     report = ImportReport()
     label = path.name
-    tmp = tempfile.TemporaryDirectory(prefix="jemgui-")
+    tmp = inputs.private_tmp()  # removed by the next run if this one is killed
     try:
         if kind == "folder":
             top = path / root if str(root) not in ("", ".") else path

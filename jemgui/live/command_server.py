@@ -32,7 +32,13 @@ from jemgui.live.connection import Connection, Inbox, Message
 from jemgui.live.envelope import MAX_MESSAGE_BYTES, CommandRefused, ReplayCache, parse_command
 from jemgui.live.jobsig import JobSigner
 from jemgui.live.policy import Policy
-from jemgui.live.publisher import BATCH_RECORDS, batch_message, control_queue
+from jemgui.live.publisher import (
+    BATCH_BYTES,
+    BATCH_RECORDS,
+    MAX_PUBLISHED_RECORD,
+    batch_message,
+    control_queue,
+)
 from jemgui.live.trust import TrustStore
 
 #: below this many bytes of file the history search reads on instead of bisecting
@@ -176,13 +182,14 @@ class CommandServer:
         self._thread = threading.Thread(target=self._run, name="jemgui-commands", daemon=True)
         self._thread.start()
 
-    def linger(self, quiet: float = 2.0, longest: float = 30.0) -> None:
+    def linger(self, quiet: float = 2.0, longest: float = 30.0, drain: float = 2.0) -> None:
         """Keep serving until no authenticated command came for `quiet` s (followers may still
-        backfill); junk on the queue does not count."""
+        backfill). Messages still waiting are served first, for `drain` s more at most, so a
+        flood of junk on the queue delays the end by no more than that."""
         deadline = time.monotonic() + longest
         while time.monotonic() < deadline:
             idle = time.monotonic() - max(self.last_command, deadline - longest)
-            if idle >= quiet:
+            if idle >= quiet and (not len(self.inbox) or idle >= quiet + drain):
                 return
             time.sleep(min(0.05, quiet))
 
@@ -275,13 +282,22 @@ class CommandServer:
             headers["correlation-id"] = corr
             return self.connection.send(reply_to, body, headers)
 
+        size = 0
         for seq, line in read_range(path, first, last):
+            if len(line) > MAX_PUBLISHED_RECORD:
+                continue  # too big for the broker
+            if batch and size + len(line) > BATCH_BYTES:
+                if not flush():
+                    return sent
+                sent += len(batch)
+                batch, size = [], 0
             batch.append((seq, line))
+            size += len(line) + 1
             if len(batch) == BATCH_RECORDS:
                 if not flush():
                     return sent
                 sent += len(batch)
-                batch = []
+                batch, size = [], 0
         if batch and flush():
             sent += len(batch)
         return sent

@@ -8,15 +8,13 @@ not verify, or does not name a valid job id, is dropped and counted in
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 
 from jemgui.live.connection import Connection, Inbox
 from jemgui.live.jobsig import JobVerifier, Rejected, claimed_job, default_trust
-from jemgui.live.publisher import JOBS_TOPIC
+from jemgui.live.protocol import JOB_ID, JOBS_TOPIC
 from jemgui.live.trust import TrustStore
 
-JOB_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 MAX_JOBS = 10_000
 _DEFAULT = object()
 

@@ -55,6 +55,63 @@ class BrokerError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class BrokerAccounts:
+    """Broker logins by group (see resources/activemq/activemq.xml): with them the broker
+    authenticates every client and authorizes each destination."""
+
+    monitor: tuple[str, str]  #: (login, password) of the jobs' monitors
+    inspector: tuple[str, str]  #: of the people who follow and command jobs
+    admin: tuple[str, str] | None = None
+
+    @classmethod
+    def generate(cls) -> BrokerAccounts:
+        """Fresh random passwords for a private broker (the demo's, the tests')."""
+        import secrets
+
+        return cls(("jem-monitor", secrets.token_urlsafe(18)),
+                   ("jem-inspector", secrets.token_urlsafe(18)),
+                   ("jem-admin", secrets.token_urlsafe(18)))
+
+
+_GROUPS = (("monitor", "monitors"), ("inspector", "inspectors"), ("admin", "admins"))
+#: ActiveMQ destination -> (read, write) groups; admin (creating it) for all who use it
+_AUTHORIZATION = (
+    ('queue="jem.job.&gt;"', "monitors", "inspectors,admins"),
+    ('topic="jem.jobs"', "monitors,inspectors,admins", "monitors"),
+    ('topic="jem.job.&gt;"', "inspectors,admins", "monitors"),
+    ('queue="jem.reply.&gt;"', "inspectors,admins", "monitors"),
+    ('topic="ActiveMQ.Advisory.&gt;"', "monitors,inspectors,admins", "monitors,inspectors,admins"),
+)
+
+
+def _xml_attr(value: str) -> str:
+    from xml.sax.saxutils import quoteattr
+
+    return quoteattr(value)
+
+
+def auth_plugins(accounts: BrokerAccounts) -> str:
+    """The <plugins> element for `accounts`: authentication, then per-destination authorization."""
+    users = "".join(
+        f"<authenticationUser username={_xml_attr(login[0])} password={_xml_attr(login[1])}"
+        f' groups="{group}"/>'
+        for attr, group in _GROUPS if (login := getattr(accounts, attr)) is not None)
+    everyone = "monitors,inspectors,admins"
+    entries = "".join(
+        f'<authorizationEntry {dest} read="{read}" write="{write}" admin="{everyone}"/>'
+        for dest, read, write in _AUTHORIZATION)
+    return (
+        '<plugins><simpleAuthenticationPlugin anonymousAccessAllowed="false"><users>'
+        f"{users}</users></simpleAuthenticationPlugin>"
+        "<authorizationPlugin><map><authorizationMap><authorizationEntries>"
+        f"{entries}</authorizationEntries>"
+        '<tempDestinationAuthorizationEntry><tempDestinationAuthorizationEntry read="admins" '
+        'write="admins" admin="admins"/></tempDestinationAuthorizationEntry>'
+        "</authorizationMap></map></authorizationPlugin></plugins>"
+    )
+
+
+@dataclass(frozen=True)
 class BrokerTLS:
     """TLS material for a stomp+ssl connector (PKCS#12 files, as Java reads them)."""
 
@@ -113,11 +170,13 @@ def find_activemq() -> tuple[str, Path]:
     return java, home
 
 
-def stomp_ready(host: str, port: int, timeout: float = 1.0) -> bool:
-    """True when a STOMP 1.2 CONNECT at host:port is answered with CONNECTED."""
+def stomp_ready(host: str, port: int, timeout: float = 1.0,
+                login: tuple[str, str] | None = None) -> bool:
+    """True when a STOMP 1.2 CONNECT at host:port (with `login`) is answered with CONNECTED."""
+    creds = f"login:{login[0]}\npasscode:{login[1]}\n".encode() if login else b""
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:
-            s.sendall(b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\x00")
+            s.sendall(b"CONNECT\naccept-version:1.2\nhost:localhost\n" + creds + b"\n\x00")
             answer = s.recv(64)
             s.sendall(b"DISCONNECT\n\n\x00")
             return answer.startswith(b"CONNECTED")
@@ -142,6 +201,10 @@ class LocalBroker:
         heap_mb: int = 384,
         topic_prefetch: int = 1000,
         topic_pending: int = 200,
+        accounts: BrokerAccounts | None = None,
+        max_frame: int = 8 << 20,
+        queue_memory: str = "16 mb",
+        topic_memory: str = "64 mb",
     ):
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="jemgui-activemq-"))
@@ -152,6 +215,9 @@ class LocalBroker:
         self.heap_mb = heap_mb
         self.topic_prefetch = topic_prefetch
         self.topic_pending = topic_pending
+        self.accounts = accounts  #: None: anyone may connect and use every destination
+        self.max_frame = max_frame
+        self.queue_memory, self.topic_memory = queue_memory, topic_memory
         self.process: subprocess.Popen | None = None
         self._output = None
         self._cds_pending: tuple[Path, Path] | None = None
@@ -205,7 +271,7 @@ class LocalBroker:
         )
         _running.add(self)
         deadline = time.monotonic() + timeout
-        while not stomp_ready("127.0.0.1", self.port, timeout=0.5):
+        while not stomp_ready("127.0.0.1", self.port, 0.5, self.accounts and self.accounts.inspector):
             if self.process.poll() is not None:
                 code = self.process.returncode
                 self.process = None
@@ -318,9 +384,13 @@ class LocalBroker:
     def _config(self) -> str:
         xml = resource_path("activemq", "activemq.xml").read_text()
         values = {"stomp_port": self.port, "memory": self.memory,
-                  "topic_prefetch": self.topic_prefetch, "topic_pending": self.topic_pending}
+                  "topic_prefetch": self.topic_prefetch, "topic_pending": self.topic_pending,
+                  "max_frame": self.max_frame, "queue_memory": self.queue_memory,
+                  "topic_memory": self.topic_memory}
         for name, value in values.items():
             xml = xml.replace("{{" + name + "}}", str(value))
+        if self.accounts is not None:
+            xml = xml.replace("<!-- JEM-AUTH -->", auth_plugins(self.accounts))
         if not self.tls:
             return xml
         t = self.tls
@@ -335,7 +405,8 @@ class LocalBroker:
         auth = "true" if t.need_client_auth else "false"
         connector = (
             f'<transportConnector name="stomp+ssl" uri="stomp+ssl://127.0.0.1:{self.tls_port}'
-            f'?needClientAuth={auth}&amp;transport.hbGracePeriodMultiplier=1.5"/>'
+            f'?needClientAuth={auth}&amp;transport.hbGracePeriodMultiplier=1.5'
+            f'&amp;wireFormat.maxFrameSize={self.max_frame}"/>'
         )
         return (xml.replace("<!-- JEM-TLS-CONTEXT -->", context)
                    .replace("<!-- JEM-TLS-CONNECTOR -->", connector))

@@ -34,6 +34,11 @@ from jemgui.models.records import FINAL_STATES, MAX_LINE_BYTES, check
 
 BATCH_RECORDS = 1000
 BATCH_DELAY = 0.1
+#: a batch is cut at about this many bytes, so it stays far below the broker's frame limit
+BATCH_BYTES = 1 << 20
+#: a record longer than this is not published (the broker refuses frames over 8 MiB); it stays
+#: in the archive, and followers see it as lost
+MAX_PUBLISHED_RECORD = 6 << 20
 ANNOUNCE_EVERY = 10.0
 
 
@@ -177,6 +182,7 @@ class Publisher:
         self.streams: dict[int, StreamTail] = {}
         self.sent_records = 0
         self.sent_batches = 0
+        self.too_large = 0  #: records not published for their size
         self._monitor = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -282,6 +288,17 @@ class Publisher:
                     self.streams[pid] = StreamTail(Path(entry.path), pid)
 
     def _flush(self, tail: StreamTail, limit: int) -> bool:
+        if len(tail.pending[0][1]) > MAX_PUBLISHED_RECORD:  # too big for the broker: not sent
+            tail.sent_seq = tail.pending.pop(0)[0]
+            self.too_large += 1
+            return True
+        size, n = 0, 0
+        for _, line in tail.pending[:limit]:
+            size += len(line) + 1
+            if n and (size > BATCH_BYTES or len(line) > MAX_PUBLISHED_RECORD):
+                break
+            n += 1
+        limit = n
         batch = tail.pending[:limit]
         body, headers = batch_message(tail.pid, [line for _, line in batch], batch[0][0],
                                       batch[-1][0], self.signer)

@@ -764,3 +764,15 @@ def test_job_logs_of_a_folder_and_a_pack_list_the_same_files_and_leave_a_jem_arc
     text = {name for name, is_text in seen[0] if is_text}
     assert text == {"pilotlog.txt", "payload.stdout", "payload.stderr", "payload_error_report.json"}
     assert {name for name, _ in seen[0]} > {"JEM/manifest.json"}
+
+
+def test_a_line_of_megabytes_is_shown_cut_with_what_was_left_out(tmp_path):
+    from jemgui.models.gridlogs import lineindex
+
+    log = tmp_path / "payload.stdout"
+    log.write_bytes(b"first\n" + b"x" * 3_000_000 + b"\nlast\n")
+    ix = lineindex.build(log, 0.0)
+    first, long, last = ix.lines(0, 3)
+    assert (first, last, ix.count) == ("first", "last", 3)
+    assert long == "x" * lineindex.MAX_SHOWN + f" … ({3_000_000 - lineindex.MAX_SHOWN:,} more bytes)"
+    assert ix.lines(2, 3) == ["last"]  # a block read past the long line

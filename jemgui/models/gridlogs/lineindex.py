@@ -23,6 +23,8 @@ from jemgui.models.gridlogs.textlog import DATE_REACH, DAY, LEVEL_REACH, Clock, 
 from jemgui.models.gridlogs.tracebacks import HEADERS
 
 CHUNK = 4 << 20
+#: bytes of one line shown (a line of megabytes would fill the panel's cache of lines)
+MAX_SHOWN = 10_000
 #: every SPARSE-th line's start is kept
 SPARSE = 16
 ERRORS = frozenset(("ERROR", "CRITICAL", "FATAL", "CATASTROPHE"))
@@ -88,10 +90,12 @@ class LineIndex:
         with open(self.path, "rb") as f:
             f.seek(int(self.starts[block]))
             for _ in range(skip):
-                f.readline()
+                _skip_line(f)
             for _ in range(stop - first):
-                raw = f.readline(1 << 20)
-                out.append(raw.rstrip(b"\r\n").decode("utf-8", "replace"))
+                raw = f.readline(MAX_SHOWN + 1)
+                more = 0 if len(raw) <= MAX_SHOWN or raw.endswith(b"\n") else _skip_line(f)
+                text = raw[:MAX_SHOWN].rstrip(b"\r\n").decode("utf-8", "replace")
+                out.append(f"{text} … ({len(raw) + more - MAX_SHOWN:,} more bytes)" if more else text)
         return out
 
     def search(self, needle: str, limit: int = 1000) -> list[int]:
@@ -114,6 +118,18 @@ class LineIndex:
                 break
             line += low.count(b"\n", counted)
         return found
+
+
+def _skip_line(f) -> int:
+    """Read to the end of the current line a MB at a time; the bytes skipped before its newline."""
+    n = 0
+    while True:
+        part = f.readline(1 << 20)
+        n += len(part)
+        if not part:
+            return n
+        if part.endswith(b"\n"):
+            return n - 1
 
 
 def _blocks(path: Path):

@@ -776,3 +776,16 @@ def test_a_line_of_megabytes_is_shown_cut_with_what_was_left_out(tmp_path):
     assert (first, last, ix.count) == ("first", "last", 3)
     assert long == "x" * lineindex.MAX_SHOWN + f" … ({3_000_000 - lineindex.MAX_SHOWN:,} more bytes)"
     assert ix.lines(2, 3) == ["last"]  # a block read past the long line
+
+
+def test_job_logs_take_damaged_job_facts_for_unknown(tmp_path):
+    from jemgui.models.gridlogs.logs import JobLogs
+
+    logs = JobLogs.open(fx.pack(tmp_path, fx.killed_by_batch()),
+                        {"started": "yesterday", "log_clock": {"start": None, "offset": [3]}})
+    try:
+        assert (logs.start, logs.offset) == (0.0, 0.0)
+        ix = logs.index("log.EVNTtoHITS")
+        assert ix.count == 15 and ix.time(0) == 8 * 3600 + 32 * 60  # athena's clock, on the epoch's day
+    finally:
+        logs.close()

@@ -49,8 +49,9 @@ class JobLogs:
         self._indexes: dict[str, LineIndex] = {}
         self._lock = threading.Lock()
         clock = job.get("log_clock") if isinstance(job.get("log_clock"), dict) else {}
-        self.start = float(clock.get("start") or job.get("started") or 0.0)
-        self.offset = float(clock.get("offset") or 0.0)
+        self.started = _number(job.get("started"), 0.0)
+        self.start = _number(clock.get("start"), self.started)
+        self.offset = _number(clock.get("offset"), 0.0)
         self.order = {f.name: i for i, f in enumerate(files)}
         self._errors: list[tuple[float, int, int, str]] | None = None
 
@@ -109,7 +110,7 @@ class JobLogs:
         if f is None or not f.text:
             return None
         if name == "pilotlog.txt":  # the pilot writes UTC and starts first
-            ix = build(f.path, float(self.job.get("started") or self.start), 0.0)
+            ix = build(f.path, self.started or self.start, 0.0)
         else:
             ix = build(f.path, self.start, self.offset)
         with self._lock:
@@ -194,6 +195,11 @@ class JobLogs:
             if rec.get("kind") == "log" and (rec.get("logfile"), rec.get("logline")) == want:
                 return p
         return pos
+
+
+def _number(value, default: float) -> float:
+    """A number from the job's facts (any other value, from a damaged manifest, is `default`)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
 
 
 def _size(path: Path) -> int:

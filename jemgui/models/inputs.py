@@ -161,17 +161,21 @@ class CappedReader(io.RawIOBase):
                 raise Bomb(f"{self.name} expands more than {MAX_RATIO} times its packed size "
                            "(a compression bomb); refused")
         if self.seen > MAX_MEMBER_BYTES:
-            raise TooLarge(f"{self.name} expands past {MAX_MEMBER_BYTES >> 30} GiB")
+            raise TooLarge(f"{self.name} expands past {_size(MAX_MEMBER_BYTES)}")
         if self.budget is not None:
             self.budget[0] -= len(data)
             if self.budget[0] < 0:
-                raise Bomb(f"{self.name}: the pack expands past {MAX_TOTAL_BYTES >> 30} GiB in all; refused")
+                raise Bomb(f"the pack expands past {_size(MAX_TOTAL_BYTES)} in all; refused")
         buf[: len(data)] = data
         return len(data)
 
     def close(self) -> None:
         self.inner.close()
         super().close()
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**3:g} GiB" if n >= 1024**3 else f"{n / 1024**2:g} MiB"
 
 
 class TooLarge(Exception):
@@ -364,8 +368,7 @@ def _tar_names(path: Path) -> list[PurePosixPath]:
         with _open_tar(path) as (tar, _):
             for m in tar:
                 if m.size > MAX_MEMBER_BYTES:
-                    raise Bomb(f"{m.name} says it is {m.size >> 30} GiB, past the {MAX_MEMBER_BYTES >> 30} GiB cap; "
-                               "refused")
+                    raise Bomb(f"{m.name} says it is {_size(m.size)}, past the {_size(MAX_MEMBER_BYTES)} cap; refused")
                 if m.isfile() and (p := _safe_name(m.name)):
                     names.append(p)
     except Bomb as exc:
@@ -415,10 +418,9 @@ class _Inflated(io.RawIOBase):
     def _count(self, n: int) -> None:
         self.pos += n
         if self.pos > RATIO_FLOOR and self.pos / max(self.raw.tell(), 1) > MAX_RATIO:
-            raise Bomb(f"{self.name} expands more than {MAX_RATIO} times its packed size (a compression bomb); "
-                       "refused")
+            raise Bomb(f"it expands more than {MAX_RATIO} times its packed size (a compression bomb); refused")
         if self.pos > MAX_TOTAL_BYTES + MAX_MEMBER_BYTES:
-            raise Bomb(f"{self.name} expands past {MAX_TOTAL_BYTES >> 30} GiB; refused")
+            raise Bomb(f"it expands past {_size(MAX_TOTAL_BYTES + MAX_MEMBER_BYTES)} in all; refused")
 
 
 @contextlib.contextmanager
@@ -772,7 +774,7 @@ def _copy_zip(path: Path, dest: Path, wanted, report: ImportReport) -> None:
                 raise Bomb(f"{info.filename} expands {info.file_size // max(info.compress_size, 1)} times its "
                            "packed size (a compression bomb); refused")
         if sum(info.file_size for info, _ in chosen) > MAX_TOTAL_BYTES:
-            raise Bomb(f"the pack expands past {MAX_TOTAL_BYTES >> 30} GiB in all; refused")
+            raise Bomb(f"the pack expands past {_size(MAX_TOTAL_BYTES)} in all; refused")
         for info, rel in chosen:
             mode = (info.external_attr >> 16) & 0o170000
             if mode == 0o120000:

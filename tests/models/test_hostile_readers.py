@@ -10,22 +10,27 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import resource
 import signal
 import struct
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import zipfile
 import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from jemgui.models import inputs
 from jemgui.models.export import export_jsonl
 from jemgui.models.index import open_index
+from jemgui.models.inputs import UnreadableInput
 from jemgui.models.text import printable
 from tests.models.jobs import failing_python, monitor, shell, write_archive
 
@@ -209,6 +214,8 @@ def test_an_archive_of_5000_streams_merges_and_caps(tmp_path):
 
 GIB = 1 << 30
 BLOCK = 1 << 24
+#: where runs copy a pack's members (inputs.private_tmp)
+RUNS = Path(inputs.tempfile.gettempdir(), f"jemgui-{os.getuid()}")
 ZERO = bytes(BLOCK)
 
 
@@ -300,7 +307,9 @@ def test_a_bomb_is_refused_quickly_in_one_line(bombs, tmp_path, kind):
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 3 and len(lines) == 1 and "compression bomb" in lines[0], r.stderr
     assert seconds < 30, seconds
-    assert not list(Path(inputs.tempfile.gettempdir(), f"jemgui-{os.getuid()}").glob(f"run-{os.getpid()}-*"))
+    with pytest.raises(UnreadableInput, match="compression bomb"):
+        open_index(bombs[kind])
+    assert not list(RUNS.glob(f"run-{os.getpid()}-*"))  # nothing copied stays behind
 
 
 def test_a_run_killed_while_copying_leaves_nothing_past_the_next_run(tmp_path):
@@ -313,7 +322,7 @@ def test_a_run_killed_while_copying_leaves_nothing_past_the_next_run(tmp_path):
         info = tarfile.TarInfo("job/events/999.jsonl")
         info.size = 256 << 20
         tar.addfile(info, io.BytesIO(bytes(info.size)))  # a plain tar: no ratio to refuse it
-    parent = Path(inputs.tempfile.gettempdir(), f"jemgui-{os.getuid()}")
+    parent = RUNS
     proc = subprocess.Popen([sys.executable, "-m", "jemgui", "summary", big], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env={**os.environ, "JEMGUI_CACHE_DIR": str(tmp_path / "c")})
     deadline = time.monotonic() + 60
@@ -327,3 +336,71 @@ def test_a_run_killed_while_copying_leaves_nothing_past_the_next_run(tmp_path):
         tar.add(root, arcname="job")
     open_index(tgz, job=None).close()  # the next run that copies a pack removes it
     assert not list(parent.glob(f"run-{proc.pid}-*"))
+
+
+# -- the caps, over made-up packs --------------------------------------------------------------------
+
+FLOOR = 64 << 10
+
+
+@st.composite
+def pack(draw):
+    """A real job's members beside extra event streams: small ones, and some of zeros far past the
+    ratio floor (bombs), or of random bytes past the total cap; as a tar, tar.gz or zip."""
+    extra = draw(st.lists(st.tuples(st.sampled_from(["small", "zeros", "noise"]), st.integers(0, 3)),
+                          max_size=6))
+    return draw(st.sampled_from(["tar", "tar.gz", "zip"])), extra
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(pack())
+def test_made_up_packs_meet_the_caps(monkeypatch, case):
+    kind, extra = case
+    monkeypatch.setattr(inputs, "RATIO_FLOOR", FLOOR)
+    monkeypatch.setattr(inputs, "MAX_MEMBER_BYTES", 1 << 20)
+    monkeypatch.setattr(inputs, "MAX_TOTAL_BYTES", 2 << 20)
+    monkeypatch.setattr(inputs, "MAX_STREAMS", 5)
+    rng = random.Random(len(extra))
+    members = {}
+    for i, (what, size) in enumerate(extra):
+        name = f"job/events/{900 + i}.jsonl"
+        if what == "small":
+            members[name] = "".join(json.dumps({"seq": s, "ts": 1700000000.0 + s, "pid": 900 + i, "kind": "marker",
+                                                "text": "x"}) + "\n" for s in range(size + 1)).encode()
+        elif what == "zeros":
+            members[name] = bytes(FLOOR * (4 + size))  # deflate packs zeros ~1000:1
+        else:
+            members[name] = rng.randbytes(700_000 + size * 1000)  # incompressible: only the total cap
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_archive(Path(tmp) / "job", [failing_python(), monitor()])
+        for p in sorted(root.rglob("*")):
+            if p.is_file():
+                members.setdefault(p.relative_to(root.parent).as_posix(), p.read_bytes())
+        # what is copied: the first five streams in the pack's order, and the rest of the job
+        events = [n for n in members if n.startswith("job/events/")]
+        copied = [d for n, d in members.items() if n not in events[5:]]
+        bomb = any(len(d) >= 4 * FLOOR and not d.strip(b"\0") for d in copied)
+        total = sum(len(d) for d in copied) > 2 << 20
+        path = Path(tmp) / f"pack.{kind}"
+        if kind == "zip":
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+                for name, data in members.items():
+                    zf.writestr(name, data)
+        else:
+            with tarfile.open(path, "w:gz" if kind == "tar.gz" else "w") as tar:
+                for name, data in members.items():
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+        try:
+            ix = open_index(path)
+        except UnreadableInput as exc:
+            assert "\n" not in str(exc)
+            assert (bomb and kind != "tar") or total, str(exc)  # a plain tar has no ratio to exceed
+            assert "compression bomb" in str(exc) or "in all" in str(exc), str(exc)
+        else:
+            assert not (bomb and kind != "tar") and not total, dict(ix.report.counts)
+            assert ix.report.counts.get("too-many-streams", 0) == max(0, len(events) - 5)
+            ix.close()
+    assert not list(RUNS.glob(f"run-{os.getpid()}-*"))  # no copy outlives its open

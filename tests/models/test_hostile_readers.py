@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jemgui.models import inputs
+from jemgui.models import inputs, records
 from jemgui.models.export import export_jsonl
 from jemgui.models.index import open_index
 from jemgui.models.inputs import UnreadableInput
@@ -404,3 +404,38 @@ def test_made_up_packs_meet_the_caps(monkeypatch, case):
             assert ix.report.counts.get("too-many-streams", 0) == max(0, len(events) - 5)
             ix.close()
     assert not list(RUNS.glob(f"run-{os.getpid()}-*"))  # no copy outlives its open
+
+
+# -- made-up values in every field the spec names ----------------------------------------------------
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False)
+                    | st.text(max_size=8), lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=12)
+FIELDS = sorted({*records.FIELDS, "ts", "kind"} - {"seq", "pid"})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(records.KINDS), st.dictionaries(st.sampled_from(FIELDS), JSON,
+                                                                          max_size=4)), min_size=1, max_size=8))
+def test_made_up_field_values_are_kept_or_counted(recs):
+    """Whatever a known field holds, opening, summarising, replaying and exporting work, and
+    every line is kept or counted."""
+    lines = []
+    for seq, (kind, fields) in enumerate(recs):
+        rec = {"kind": kind, "tid": 1, "fid": 1, "file": "a.py", "line": 1, "func": "f", "depth": 0, **fields,
+               "seq": seq, "pid": 7}
+        rec.setdefault("ts", 1700000000.0 + seq)
+        lines.append(json.dumps(rec))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "7.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        ix = open_index(path)
+        counts = ix.report.counts
+        assert ix.count + counts.get("bad-record", 0) + counts.get("bad-json", 0) == len(lines), dict(counts)
+        ix.summary()
+        for pos in range(ix.count):
+            ix.state_at(pos)
+            records.describe(ix.record(pos))
+        with open(Path(tmp) / "out.jsonl", "wb") as f:
+            export_jsonl(ix, f)
+        ix.close()

@@ -47,6 +47,8 @@ from jemgui.views.binding import subscribe
 LEVEL_COLOURS = {"ERROR": "#c62828", "FATAL": "#b71c1c", "CRITICAL": "#b71c1c", "CATASTROPHE": "#b71c1c",
                  "WARNING": "#e65100", "DEBUG": "#757575", "VERBOSE": "#9e9e9e"}
 ERROR_BACKGROUND = QColor("#ffebee")
+#: a file bigger than this is indexed on the worker when first shown (a smaller one at once)
+BIG = 32 << 20
 AT_CURSOR = QColor("#fff59d")
 BLOCK = 256
 ERROR_KEYS = (("next_error", "Next error in the logs", "Alt+E", False),
@@ -280,10 +282,17 @@ class LogsPanel(QWidget):
 
     # -- showing ------------------------------------------------------------------------
 
-    def show_file(self, name: str, line: int | None = None) -> bool:
-        """Show file `name` (its index is built now if it was not), at `line` when given."""
+    def show_file(self, name: str, line: int | None = None, follow: bool = False) -> bool:
+        """Show file `name` at `line` when given, or (`follow`) at the line logged at the cursor's
+        moment. A big file not indexed yet is indexed on the worker and shown when it is."""
         if self.logs is None:
             return False
+        f = self.logs.file(name)
+        if name != self.name and f is not None and f.text and not self.logs.built(name) and f.size > BIG:
+            logs = self.logs
+            self.title.setText(f"Indexing {name} ({_size(f.size)})…")
+            self.worker.submit("file", lambda: logs.index(name), lambda _ix: self.show_file(name, line, follow))
+            return True
         if name != self.name:
             ix = self.logs.index(name)
             if ix is None:
@@ -297,6 +306,8 @@ class LogsPanel(QWidget):
             self.table.setColumnWidth(1, max(width, self.table.viewport().width()))
             self._select_tree(name)
             self.title.setText(f"<b>{name}</b> — {ix.count:,} lines, {len(ix.errors):,} errors")
+        if follow and line is None and self.ix is not None and self.cursor.pos is not None:
+            line = self.ix.line_at(self.index.time_at(self.cursor.pos))
         if line is not None and self.ix is not None and self.ix.count:
             line = min(max(line, 0), self.ix.count - 1)
             self.model.set_current(line)
@@ -359,8 +370,8 @@ class LogsPanel(QWidget):
 
     def _file_clicked(self, item: QTreeWidgetItem, _col: int) -> None:
         name = item.data(0, Qt.ItemDataRole.UserRole)
-        if name and self.show_file(name) and self.cursor.pos is not None:
-            self.show_file(name, self.ix.line_at(self.index.time_at(self.cursor.pos)))
+        if name:
+            self.show_file(name, follow=True)
 
     # -- search and errors --------------------------------------------------------------
 

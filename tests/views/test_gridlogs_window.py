@@ -154,3 +154,22 @@ def test_at_a_jem_records_failure_the_panel_shows_the_pilot_line_logged_at_that_
     assert "started -- pid=" in text  # the last pilot line before the JEM job failed
     assert panel.logs.index("pilotlog.txt").time(line) <= ix.time_at(cur.pos) < panel.logs.index(
         "pilotlog.txt").time(line + 1)
+
+
+def test_a_big_file_not_indexed_yet_is_indexed_off_the_gui_thread_when_clicked(qtbot, empty_window, tmp_path,
+                                                                              monkeypatch):
+    from jemgui.views import logs_panel
+
+    open_now(empty_window, fx.pack(tmp_path, fx.killed_by_batch()), where="start")
+    panel = _panel(qtbot, empty_window)
+    ix, cur = empty_window.inspection.index, empty_window.inspection.cursor
+    monkeypatch.setattr(logs_panel, "BIG", 100)  # log.EVNTtoHITS (1.8 kB) counts as big
+    panel.logs._indexes.pop("log.EVNTtoHITS")
+    cur.seek(ix.pos_at_time(fx.T0 + 60 + 300))  # five minutes into the payload
+    item = panel.tree.findItems("log.EVNTtoHITS", Qt.MatchFlag.MatchExactly)[0]
+    panel._file_clicked(item, 0)
+    assert panel.name != "log.EVNTtoHITS" and panel.title.text().startswith("Indexing log.EVNTtoHITS")
+    qtbot.waitUntil(lambda: panel.name == "log.EVNTtoHITS", timeout=20_000)
+    shown = panel.logs.index("log.EVNTtoHITS")
+    line = panel.current_line()
+    assert shown.time(line) <= ix.time_at(cur.pos) < shown.time(line + 1)

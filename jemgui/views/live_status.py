@@ -89,6 +89,8 @@ class LiveStatus(QWidget):
             why = plain_reason(conn.last_error) or "connecting…"
             link = f"not connected to {conn.url}: {why[:80]}" + ("…" if len(why) > 80 else "")
             tip = conn.status + "\nReconnecting on its own; records missed meanwhile are asked for again."
+        trust, trust_tip = trust_text(session)
+        link, tip = link + trust, tip + trust_tip
         lost = session.lost()
         if session.ended and session.complete:
             flow = f"{store.received:,} records, " + (f"{count(lost):,} lost" if lost else "complete")
@@ -111,6 +113,23 @@ class LiveStatus(QWidget):
         self.holes.setVisible(bool(holes))
         self.live_button.setText(button)
         self.live_button.setVisible(bool(button))
+
+
+def trust_text(session) -> tuple[str, str]:
+    """(" · verified" or " · UNVERIFIED", tooltip lines): what the job's signature showed
+    (spec 6a), and how many messages were dropped for not verifying."""
+    seal = getattr(session.store, "seal", None)
+    if seal is None:
+        return "", ""
+    if seal.verified:
+        text, tip = " · verified", f"\nThe job's messages are signed by {seal.signer}"
+    else:
+        text, tip = " · UNVERIFIED", "\nThe job's messages carry no signature this window can check"
+    verifier = getattr(getattr(session, "follower", None), "verifier", None)
+    dropped = sum(verifier.dropped.values()) if verifier is not None else 0
+    if dropped:
+        tip += f"\n{dropped:,} messages dropped that did not verify"
+    return text, tip
 
 
 def hole_spans(session, index) -> list[tuple[float, float, str]]:

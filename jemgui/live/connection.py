@@ -136,6 +136,7 @@ class Connection:
         backoff: tuple[float, float] = (0.2, 5.0),
         connect_timeout: float = 10.0,
         name: str = "jemgui",
+        max_body: int = 9 << 20,
     ):
         self.url = parse_broker_url(url) if isinstance(url, str) else url
         self.user = user if user is not None else self.url.user
@@ -146,6 +147,8 @@ class Connection:
         self.backoff = backoff
         self.connect_timeout = connect_timeout
         self.name = name
+        self.max_body = max_body  #: larger messages are dropped on arrival (counted in `oversized`)
+        self.oversized = 0
         self.generation = 0
         self.last_error = ""
         self._conn: stomp.Connection12 | None = None
@@ -363,6 +366,9 @@ class _Listener(stomp.ConnectionListener):
     def on_message(self, frame) -> None:
         headers = frame.headers
         sub = self.owner._subs.get(headers.get("subscription", ""))
+        if sub is not None and len(frame.body or b"") > self.owner.max_body:
+            self.owner.oversized += 1  # never handed on: no reader looks at it
+            return
         if sub is not None:
             sub.inbox.put(Message(headers.get("destination", ""), headers, frame.body or b"",
                                   time.time(), id(self.conn)))

@@ -95,6 +95,17 @@ def test_messages_go_round_trip_with_headers(broker):
     assert msg.destination == "/topic/jem.test.roundtrip"
 
 
+def test_a_message_over_the_size_limit_is_dropped_on_arrival_and_counted(broker):
+    with Connection(broker.url, max_body=1000) as conn:
+        assert conn.wait_connected(10), conn.status
+        conn.subscribe("/topic/jem.test.big")
+        subscribed(conn, conn, "/topic/jem.test.big")
+        conn.send("/topic/jem.test.big", b"x" * 1001)
+        conn.send("/topic/jem.test.big", b"x" * 1000)
+        [msg] = receive(conn, 1)
+        assert len(msg.body) == 1000 and conn.oversized == 1
+
+
 def test_nobody_listening_means_not_connected_and_send_fails():
     """(How fast the send fails is measured by benchmarks.responsiveness [< 50 ms].)"""
     conn = Connection(f"stomp://127.0.0.1:{free_port()}", backoff=(0.05, 0.2)).start()

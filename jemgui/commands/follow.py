@@ -13,22 +13,15 @@ never written. Exit status 0 when the archive is complete, 1 when it is not
 from __future__ import annotations
 
 import getpass
-import re
 import sys
 import time
 from pathlib import Path
 
 from jemgui.cli import ComponentError, UsageError
 from jemgui.live.protocol import JOB_ID
+from jemgui.models.text import printable
 
 HELP = "capture a live job into an archive"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def printable(text: str) -> str:
-    """`text` with control characters (terminal escapes, line breaks) shown as \\x.. escapes."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
-
 
 
 def add_arguments(parser) -> None:

@@ -62,7 +62,7 @@ def _started(ann: dict) -> float | None:
 
 
 def rows(jobs: dict[str, dict], now: float) -> list[list[str]]:
-    from jemgui.commands.follow import printable
+    from jemgui.models.text import printable
 
     def text(value) -> str:
         return printable(value if isinstance(value, str) else "-" if value is None else
@@ -85,8 +85,8 @@ def rows(jobs: dict[str, dict], now: float) -> list[list[str]]:
 
 def run(args) -> int:
     from jemgui.cli import ComponentError
-    from jemgui.commands.follow import printable
     from jemgui.live.options import connection_from_args, trust_from_args
+    from jemgui.models.text import printable
 
     def warn(text: str) -> None:
         print(f"jemgui jobs: {printable(text)}", file=sys.stderr)

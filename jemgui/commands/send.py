@@ -54,9 +54,10 @@ def parse_args(pairs: list[str]) -> dict:
 
 
 def run(args) -> int:
-    from jemgui.commands.follow import JOB_ID, load_signer, printable
+    from jemgui.commands.follow import JOB_ID, load_signer
     from jemgui.live.follower import CommandClient
     from jemgui.live.options import connection_from_args, verifier_from_args
+    from jemgui.models.text import printable
 
     if not JOB_ID.fullmatch(args.job):
         raise UsageError(f"--job {args.job!r} is not a job id (letters, digits, _ . -)")

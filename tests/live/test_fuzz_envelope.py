@@ -141,3 +141,22 @@ def test_the_handler_answers_any_signed_arguments(pki, handler, cmd, args):
         if reply["error"] == "failed":  # only the backend failing, never the parser
             assert cmd == "snapshot" and backend.verbosity == 0
     assert 0 <= backend.verbosity <= 4
+
+
+@FUZZ
+@given(reply_to=st.one_of(st.none(), st.text(max_size=40),
+                          st.just("/queue/jem.reply.AAAAAAAAAAAAAAAAAAAAAAAA")),
+       cid=st.one_of(st.none(), st.text(max_size=10), st.integers()),
+       headers=st.one_of(st.none(), st.dictionaries(
+           st.sampled_from(["reply-to", "correlation-id", "x"]), st.text(max_size=40), max_size=3)))
+def test_signed_reply_to_and_cid_must_match_the_headers(pki, trust, reply_to, cid, headers):
+    command = {**new_command(JOB, "ping"), "reply_to": reply_to, "cid": cid}
+    try:
+        verify(sign(command, pki.owner), JOB, trust, ReplayCache(), headers=headers)
+    except CommandRefused as exc:
+        assert exc.code == "malformed" and "\n" not in exc.detail
+        return
+    # taken only with a reply queue of 128+ random bits and a cid the headers repeat exactly
+    assert reply_to == "/queue/jem.reply.AAAAAAAAAAAAAAAAAAAAAAAA" and isinstance(cid, str)
+    assert headers is None or (headers.get("reply-to"), headers.get("correlation-id")) == \
+        (reply_to, cid)

@@ -278,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", metavar="REV", help="also run verbosity 2-4 with the monitor of this git "
                                                         "revision (before/after in the same run)")
     parser.add_argument("--no-viztracer", action="store_true", help="leave VizTracer out")
+    parser.add_argument("--files", type=int, help="files pyflakes checks (default 60, quick 10)")
     parser.add_argument("--exact", action="store_true", help="also verbosity 4 with --values=exact")
     parser.add_argument("--cpu", action="store_true", help="the job's CPU time instead of its wall time")
     parser.add_argument("--all-pythons", action="store_true", help="every CPython 3.9+ of pyenv, not only "
@@ -286,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the VizTracer venvs are kept between runs")
     args = parser.parse_args(argv)
     global NO_VIZTRACER, CPU, EXACT
+    if args.files:
+        WORKLOADS["pyflakes"] = (PYFLAKES, str(args.files))
+        QUICK["pyflakes"] = str(args.files)
     NO_VIZTRACER, CPU, EXACT = args.no_viztracer, args.cpu, args.exact
     found = pythons(args.all_pythons)
     levels = tuple(int(v) for v in args.levels.split(","))

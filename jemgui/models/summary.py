@@ -95,6 +95,23 @@ def _hint(ix: Index, failure: dict | None, job: dict, processes: list[dict], pea
             "based_on": f"state {state or 'not recorded'}, and no exit code: the job's outcome is not known"}
 
 
+def _python_lines(stack: list[dict], traceback: list | None) -> list[dict]:
+    """Each frame of the stack at the line Python's traceback names for it: without line records
+    (verbosity 2) an outer frame knows only where it began. Frames are matched in order by file
+    and function; a frame the traceback does not name keeps its line."""
+    if not isinstance(traceback, list):
+        return stack
+    start = 0
+    for frame in stack:
+        func = str(frame.get("func") or "").rsplit(".", 1)[-1]
+        for i in range(start, len(traceback)):
+            entry = traceback[i]
+            if isinstance(entry, list) and len(entry) == 3 and entry[0] == frame.get("file") and entry[2] == func:
+                frame["line"], start = entry[1], i + 1
+                break
+    return stack
+
+
 def _failure_json(ix: Index, found: failures.Failure) -> dict:
     """The failure as `summary --json` gives it: where (as PID:SEQ too), what, and the stack there."""
     rec = ix.record(found.position)
@@ -106,7 +123,7 @@ def _failure_json(ix: Index, found: failures.Failure) -> dict:
         "type": rec.get("type"), "message": rec.get("message"),
         "file": rec.get("file"), "line": rec.get("line"), "func": rec.get("func"),
         "traceback": rec.get("traceback"),
-        "stack": failing_stack(ix, thread, found.position),
+        "stack": _python_lines(failing_stack(ix, thread, found.position), rec.get("traceback")),
         "certain": found.certain, "why": found.why,
     }
     if found.kind == "command":

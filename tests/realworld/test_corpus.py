@@ -317,10 +317,6 @@ def _stack(s: dict) -> list[list]:
     return [[Path(fr["file"]).name, fr["line"], fr["func"].rsplit(".", 1)[-1]] for fr in s["failure"]["stack"]]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "at verbosity 2 the summary's failure stack gives each outer frame the line it was called at "
-    "(its def line) instead of the line Python's traceback names: summary.py takes the replay's stack "
-    "at the first exception record and does not use that record's own `traceback` for the outer frames"))
 def test_the_failure_stack_at_verbosity_2_has_pythons_lines(tmp_path):
     python = interpreter("3.11")
     cwd = tmp_path / "job"

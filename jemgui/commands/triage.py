@@ -8,6 +8,7 @@ import csv
 import sys
 
 from jemgui.commands.common import fmt_bytes, fmt_duration, fmt_time, print_json
+from jemgui.models.text import printable
 
 HELP = "group many jobs' failures: the site's or the task's, and where they cluster"
 EXIT_UNREADABLE, EXIT_COMPONENT = 3, 4
@@ -60,14 +61,14 @@ def run(args: argparse.Namespace) -> int:
     elif args.csv:
         write_csv(result["jobs"], sys.stdout)
     else:
-        print("\n".join(render(result)))
+        print("\n".join(map(printable, render(result))))  # what the jobs' archives wrote, escaped
     for u in result["unreadable"][:5]:
-        print(f"jemgui triage: {u['error']}", file=sys.stderr)
+        print(f"jemgui triage: {printable(u['error'])}", file=sys.stderr)
     return EXIT_UNREADABLE if result["unreadable"] else 0
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"jemgui triage: {' '.join(message.split())}", file=sys.stderr)
+    print(f"jemgui triage: {printable(' '.join(message.split()))}", file=sys.stderr)
     return code
 
 

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from jemgui.models.text import printable
 from jemgui.models.triage import report
 from jemgui.models.triage.run import expand, iter_facts
 
@@ -105,7 +106,7 @@ class JobsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and key == "class":
             return QBrush(QColor(COLORS.get(f.get("class"), "#000")))
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f.get("headline") or f.get("error") or f.get("path")
+            return printable(f.get("headline") or f.get("error") or f.get("path"))
         return None
 
 
@@ -316,7 +317,7 @@ class JobsView(QWidget):
             item = QTreeWidgetItem([str(g["count"]), g["class"], g["signature"]])
             item.setData(0, Qt.ItemDataRole.UserRole, (g["signature"], None))
             item.setForeground(1, QBrush(QColor(COLORS[g["class"]])))
-            item.setToolTip(2, f"e.g. job {g['example']['job']}: {g['example'].get('headline') or ''}")
+            item.setToolTip(2, printable(f"e.g. job {g['example']['job']}: {g['example'].get('headline') or ''}"))
             for site, n in g["sites"].items():
                 child = QTreeWidgetItem([str(n), "", f"at {site}"])
                 child.setData(0, Qt.ItemDataRole.UserRole, (g["signature"], site))

@@ -789,3 +789,30 @@ def test_job_logs_take_damaged_job_facts_for_unknown(tmp_path):
         assert ix.count == 15 and ix.time(0) == 8 * 3600 + 32 * 60  # athena's clock, on the epoch's day
     finally:
         logs.close()
+
+
+@pytest.mark.parametrize("sparse", [16, 2, 1])
+def test_each_lines_time_is_textlogs_even_where_the_log_goes_back_or_a_time_is_damaged(tmp_path, monkeypatch,
+                                                                                      sparse):
+    from jemgui.models.gridlogs import lineindex
+    from jemgui.models.gridlogs.textlog import Clock
+
+    monkeypatch.setattr(lineindex, "SPARSE", sparse)
+    text = ("2026-08-17 08:30:04,911 | INFO | a\n"
+            "2026-08-17 08:30:04,91\x00 | INFO | the fraction cut short\n"
+            "2026-08-17 08:30:0\x00,500 | INFO | a damaged second\n"
+            "2026-08-17 08:30:01,000 | INFO | a line that reads earlier\n"
+            "no time\n"
+            "2026-08-17 08:30:06.25 | INFO | a fraction of two digits\n"
+            "08:30:07 Athena INFO a clock line among dated ones\n"
+            "08:30:07.5\tAthena INFO a clock with a fraction and a tab\n"
+            "08:30:08,x not a clock\n"
+            "2026-08-17T08:30:09 ISO\n")
+    log = tmp_path / "payload.stdout"
+    log.write_text(text)
+    ix = lineindex.build(log, utc("2026-08-17 08:00:00"))
+    clock = Clock(utc("2026-08-17 08:00:00"))
+    expected = [clock.stamp(line)[0] for line in text.splitlines()]
+    assert [ix.time(n) for n in range(ix.count)] == pytest.approx(expected, abs=1e-6)
+    assert expected[1] == expected[3] == utc("2026-08-17 08:30:04") + 0.911  # held, never going back
+    assert expected[7] - expected[6] == pytest.approx(0.5)

@@ -25,7 +25,7 @@ def _panel(qtbot, window):
 
     panel = window.docks["logs"].widget()
     assert isinstance(panel, LogsPanel)
-    qtbot.waitUntil(lambda: panel.ready and panel.name is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: panel.ready and panel.name is not None, timeout=60_000)
     return panel
 
 
@@ -75,7 +75,7 @@ def test_next_error_search_and_the_error_actions_on_the_transport(qtbot, empty_w
     assert seen == [("log.EVNTtoHITS", 2), ("log.EVNTtoHITS", 3), ("payload.stdout", 2)]
     assert panel.step_error(backward=True) == ("log.EVNTtoHITS", 3)
     panel.search("event loop failed")
-    qtbot.waitUntil(lambda: panel.found is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: panel.found is not None, timeout=60_000)
     assert [(f, n) for f, n, _ in panel.found] == [("payload.stdout", 2), ("log.EVNTtoHITS", 3)]
     assert panel.results.count() == 2
     colours = {panel.model.data(panel.model.index(r, 1), Qt.ItemDataRole.ForegroundRole).color().name()
@@ -125,7 +125,7 @@ def test_a_long_log_scrolls_to_the_line_at_the_cursor_and_searches_off_the_gui_t
     shown = {table.rowAt(y) for y in range(0, table.viewport().height(), 4)}
     assert 299_000 in shown and panel.model.text(299_000) == "user print 299000"
     panel.search("user print 123456")
-    qtbot.waitUntil(lambda: panel.found is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: panel.found is not None, timeout=60_000)
     assert [(f, n) for f, n, _ in panel.found] == [("payload.stdout", 123_456)]
 
 
@@ -169,7 +169,7 @@ def test_a_big_file_not_indexed_yet_is_indexed_off_the_gui_thread_when_clicked(q
     item = panel.tree.findItems("log.EVNTtoHITS", Qt.MatchFlag.MatchExactly)[0]
     panel._file_clicked(item, 0)
     assert panel.name != "log.EVNTtoHITS" and panel.title.text().startswith("Indexing log.EVNTtoHITS")
-    qtbot.waitUntil(lambda: panel.name == "log.EVNTtoHITS", timeout=20_000)
+    qtbot.waitUntil(lambda: panel.name == "log.EVNTtoHITS", timeout=60_000)
     shown = panel.logs.index("log.EVNTtoHITS")
     line = panel.current_line()
     assert shown.time(line) <= ix.time_at(cur.pos) < shown.time(line + 1)

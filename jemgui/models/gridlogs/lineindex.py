@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from jemgui.models.gridlogs.textlog import DATE_REACH, DAY, LEVEL_REACH, Clock, level_of
 from jemgui.models.gridlogs.tracebacks import HEADERS
@@ -174,9 +173,18 @@ def _days(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
     return era * 146097 + doe - 719468
 
 
-#: which bytes of `YYYY-MM-DD HH:MM:SS,mmm` must be digits
-_DATE_MASK = np.array([c == "d" for c in "dddd-dd-dd dd:dd:dd"] + [False] * 4)
-_MS_MASK = np.array([False] * 20 + [True] * 3)
+#: which bytes of `YYYY-MM-DD HH:MM:SS` must be digits; then `,` or `.` and up to 6 digits of fraction
+_DATE_MASK = np.array([c == "d" for c in "dddd-dd-dd dd:dd:dd"] + [False] * 7)
+_WIDE = np.arange(26)
+_SCALE = 10 ** np.arange(5, -1, -1)
+
+
+def _fraction(rows: np.ndarray, first: int) -> np.ndarray:
+    """Seconds of the `,ddd` or `.ddd` (1 to 6 digits, as textlog reads them) at column `first`."""
+    sep = (rows[:, first] == ord(",")) | (rows[:, first] == ord("."))
+    digits = rows[:, first + 1:first + 7].astype(np.int64) - 48
+    run = np.cumprod((digits >= 0) & (digits <= 9), axis=1)  # the digits before the first non-digit
+    return np.where(sep, (digits * run * _SCALE).sum(axis=1) / 1e6, 0.0)
 
 
 def _date_candidates(buf: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -196,19 +204,27 @@ def _date_candidates(buf: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, n
 
 def _dates(buf: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Epoch seconds of the full dates at positions `at` (NaN where one is not a date)."""
-    n = len(buf)
-    rows = as_strided(buf, shape=(max(n - 22, 0), 23), strides=(1, 1))[at]  # 23 bytes from each, as rows
+    rows = np.take(buf, at[:, None] + _WIDE, mode="clip")  # 26 bytes from each (past the end: the last)
     digit = (rows - _D) <= 9
     d = rows.astype(np.int64) - 48
     y = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
     mo, day = d[:, 5] * 10 + d[:, 6], d[:, 8] * 10 + d[:, 9]
     h, mi, sec = d[:, 11] * 10 + d[:, 12], d[:, 14] * 10 + d[:, 15], d[:, 17] * 10 + d[:, 18]
-    ms = np.where(((rows[:, 19] == ord(",")) | (rows[:, 19] == ord("."))) & (digit | ~_MS_MASK).all(axis=1),
-                  d[:, 20] * 100 + d[:, 21] * 10 + d[:, 22], 0)
     ok = ((digit | ~_DATE_MASK).all(axis=1) & (y >= 1970) & (mo >= 1) & (mo <= 12) & (day >= 1) & (day <= 31)
           & (h < 24) & (mi < 60) & (sec < 61))
-    secs = _days(y, np.clip(mo, 1, 12), day) * 86400.0 + h * 3600 + mi * 60 + sec + ms / 1000.0
+    secs = _days(y, np.clip(mo, 1, 12), day) * 86400.0 + h * 3600 + mi * 60 + sec + _fraction(rows, 19)
     return np.where(ok, secs, np.nan)
+
+
+def _monotone(buf: np.ndarray, at: np.ndarray, width: int) -> bool:
+    """Whether the `width` bytes at each position never sort before those at the one before: for
+    times written in one fixed format, whether they never go back (then the last one up to a
+    line is also the greatest)."""
+    if len(at) < 2:
+        return True
+    keys = np.ascontiguousarray(np.take(buf, at[:, None] + np.arange(width), mode="clip")).view(f"S{width}")
+    keys = keys.ravel()
+    return not bool((keys[1:] < keys[:-1]).any())
 
 
 def _clock_candidates(buf: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -219,12 +235,57 @@ def _clock_candidates(buf: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 
 def _clocks(buf: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Seconds of the day of the `HH:MM:SS` at positions `at`, then a space or fraction (NaN if not)."""
-    h, mi, s = _digits(buf, at, 2), _digits(buf, at + 3, 2), _digits(buf, at + 6, 2)
-    after = buf[at + 8]
-    ok = (h >= 0) & (h < 24) & (mi >= 0) & (mi < 60) & (s >= 0) & (s < 61) & (
-        (after == ord(" ")) | (after == ord("\t")) | (after == ord(",")) | (after == ord(".")))
-    return np.where(ok, h * 3600 + mi * 60 + s, np.nan)
+    """Seconds of the day of the `HH:MM:SS` (and `,ddd` fraction) at positions `at`, followed by a
+    space, as textlog reads them (NaN where there is none)."""
+    rows = np.take(buf, at[:, None] + np.arange(16), mode="clip")
+    d = rows.astype(np.int64) - 48
+    h, mi, s = d[:, 0] * 10 + d[:, 1], d[:, 3] * 10 + d[:, 4], d[:, 6] * 10 + d[:, 7]
+    digits = ((d[:, [0, 1, 3, 4, 6, 7]] >= 0) & (d[:, [0, 1, 3, 4, 6, 7]] <= 9)).all(axis=1)
+    frac = _fraction(rows, 8)
+    sep = (rows[:, 8] == ord(",")) | (rows[:, 8] == ord("."))
+    run = np.cumprod((d[:, 9:15] >= 0) & (d[:, 9:15] <= 9), axis=1).sum(axis=1)
+    end = np.where(sep, rows[np.arange(len(rows)), np.minimum(9 + run, 15)], rows[:, 8])
+    space = (end == ord(" ")) | (end == ord("\t")) | (end == ord("\r")) | (end == ord("\n"))
+    ok = digits & (h < 24) & (mi < 60) & (s < 61) & space & (~sep | (run > 0))
+    return np.where(ok, h * 3600 + mi * 60 + s + frac, np.nan)
+
+
+def _on_days(sod: np.ndarray, last: float, offset: float) -> np.ndarray:
+    """Epoch times of clock readings (seconds of the day, NaN: none) in order: on the day of `last`
+    (the time before them), the next day when a reading goes back by more than twelve hours."""
+    local = last + offset
+    day0 = np.floor(local / DAY) * DAY
+    read = sod[~np.isnan(sod)]
+    if len(read) and day0 + read[0] < local - DAY / 2:
+        day0 += DAY
+    known = ~np.isnan(sod)
+    last_known = np.maximum.accumulate(np.where(known, np.arange(len(sod)), -1))
+    before = np.concatenate(([-1], last_known[:-1]))  # the reading before each
+    prev = np.where(before >= 0, sod[np.maximum(before, 0)], np.nan)
+    wraps = np.cumsum(known & (sod < prev - DAY / 2))
+    return day0 + wraps * DAY + sod - offset
+
+
+def _last_read(buf: np.ndarray, lines: np.ndarray, at: np.ndarray, want: np.ndarray,
+               read) -> tuple[np.ndarray, np.ndarray]:
+    """For each line in `want`: the last of the candidate `lines` (their times at positions `at`)
+    up to it whose time `read(buf, positions)` gives (NaN: not a time after all, so the one
+    before is tried), as (line or -1, value)."""
+    j = np.searchsorted(lines, want, side="right") - 1
+    values = np.full(len(want), np.nan)
+    pending = j >= 0
+    for _ in range(64):  # a damaged time is rare: a few steps back find a good one
+        todo = np.flatnonzero(pending)
+        if not len(todo):
+            break
+        got = read(buf, at[j[todo]])
+        good = ~np.isnan(got)
+        values[todo[good]] = got[good]
+        pending[todo[good]] = False
+        j[todo[~good]] -= 1
+        pending &= j >= 0
+    found = ~np.isnan(values)
+    return np.where(found, lines[np.maximum(j, 0)] if len(lines) else -1, -1), values
 
 
 def _error_lines(block: bytes, end: int, starts: np.ndarray, lines_end: np.ndarray) -> list[int]:
@@ -269,27 +330,20 @@ def build(path: str | Path, start: float, offset: float = 0.0) -> LineIndex:
         vals = np.full(len(want), np.nan)
         dl, dat = _date_candidates(buf, starts)
         cl = _clock_candidates(buf, starts)
-        jd = np.searchsorted(dl, want, side="right") - 1
-        jc = np.searchsorted(cl, want, side="right") - 1
-        date_line = np.where(jd >= 0, dl[np.maximum(jd, 0)] if len(dl) else -1, -1)
-        clock_line = np.where(jc >= 0, cl[np.maximum(jc, 0)] if len(cl) else -1, -1)
-        use_date = (date_line >= 0) & (date_line >= clock_line)
-        use_clock = (clock_line >= 0) & ~use_date
-        if use_date.any():
-            vals[use_date] = _dates(buf, dat[jd[use_date]]) - offset
-        if use_clock.any():  # on the day of the time before, and on the next one at each wrap
-            sod = _clocks(buf, starts[clock_line[use_clock]])
-            local = last + offset
-            day0 = np.floor(local / DAY) * DAY
-            read = sod[~np.isnan(sod)]
-            if len(read) and day0 + read[0] < local - DAY / 2:
-                day0 += DAY
-            known = ~np.isnan(sod)
-            last_known = np.maximum.accumulate(np.where(known, np.arange(len(sod)), -1))
-            before = np.concatenate(([-1], last_known[:-1]))  # the clock line read before each
-            prev = np.where(before >= 0, sod[np.maximum(before, 0)], np.nan)
-            wraps = np.cumsum(known & (sod < prev - DAY / 2))  # back by more than 12 h: the next day
-            vals[use_clock] = day0 + wraps * DAY + sod - offset
+        if (not len(dl) or not len(cl)) and _monotone(buf, dat, 26) and _monotone(buf, starts[cl], 15):
+            # times only go forward here: the last timed line up to a kept line has its time
+            date_line, dates = _last_read(buf, dl, dat, want, _dates)
+            clock_line, sods = _last_read(buf, cl, starts[cl], want, _clocks)
+            vals[date_line >= 0] = dates[date_line >= 0] - offset
+            if (clock_line >= 0).any():
+                vals[clock_line >= 0] = _on_days(sods[clock_line >= 0], last, offset)
+        else:  # times that go back (or both kinds of time): every timed line is read
+            t = np.full(count, np.nan)
+            if len(cl):
+                t[cl] = _on_days(_clocks(buf, starts[cl]), last, offset)
+            if len(dl):
+                t[dl] = np.where(np.isnan(found := _dates(buf, dat)), t[dl], found - offset)
+            vals = np.maximum.accumulate(np.where(np.isnan(t), -np.inf, t))[want]
         held = np.maximum(np.maximum.accumulate(np.where(np.isnan(vals), -np.inf, vals)), last)
         last = float(held[-1])
         sparse.append(starts[first_sparse::SPARSE] + pos0)

@@ -194,3 +194,31 @@ def test_own_frame_skips_library_frames():
           ["/usr/lib/python3.11/json/decoder.py", 337, "decode"]]
     assert own_frame({"traceback": tb}) == ("cuts.py", "apply")
     assert own_frame({"traceback": tb[2:]}) == ("decoder.py", "decode")
+
+
+def test_progress_on_a_terminal_only(corpus, tmp_path):
+    """A progress bar goes to stderr when it is a terminal; a pipe gets only the result."""
+    import pty
+
+    root, _ = corpus
+    some = [str(p) for p in sorted((root / CLUSTER_SITE).iterdir())[:6]]
+    leader, follower = pty.openpty()
+    env = {**os.environ, "JEMGUI_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([*JEMGUI, "triage", *some, "--workers", "1"], stdout=subprocess.PIPE, stderr=follower,
+                          env=env, timeout=300)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert done.returncode == 0
+    assert b"triage [" in seen and b"6/6 inputs" in seen
+    assert done.stdout.decode().startswith("6 jobs: ")
+    piped = triage(*some, "--workers", "1", cache=tmp_path / "cache")
+    assert piped.stderr == "" and piped.stdout == done.stdout.decode()

@@ -200,9 +200,20 @@ class Index:
         return lines
 
     def raw(self, pos: int) -> bytes:
-        """The record's JSON line at `pos`."""
-        if not 0 <= pos < self.count:
+        """The record's JSON line at `pos`.
+
+        While the index grows, a query may name a record committed after the last `refresh()`
+        (each statement reads the newest commit): it is read too, not refused.
+        """
+        if pos < 0:
             raise IndexError(pos)
+        if pos >= self.count:
+            self._blocks.pop(pos >> BLOCK_SHIFT, None)  # the cached block may predate it
+            lines = self._block(pos >> BLOCK_SHIFT)
+            line = lines[pos & (BLOCK_SIZE - 1)] if (pos & (BLOCK_SIZE - 1)) < len(lines) else b""
+            if not line:
+                raise IndexError(pos)
+            return line
         return self._block(pos >> BLOCK_SHIFT)[pos & (BLOCK_SIZE - 1)]
 
     def record(self, pos: int) -> dict:

@@ -186,8 +186,11 @@ class LiveController(QObject):
             self._show(Inspection(ix, str(self.session.folder), w), None)
         else:
             inspection.grow()
+            self._shown()
             if self.following:
                 self._seek_last()
+            self.grow_seconds = time.thread_time() - t0
+            return True
         self._shown()
         self.grow_seconds = time.thread_time() - t0
         return True

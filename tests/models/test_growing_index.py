@@ -108,3 +108,19 @@ def test_readers_see_each_commit(tmp_path):
             seen.append(reader.count)
             assert reader.state_at(reader.count - 1).pos == reader.count - 1
     assert seen == sorted(seen) and seen[-1] == grown.count and len(set(seen)) == len(seen)
+
+
+def test_a_record_committed_after_the_last_refresh_can_be_read(tmp_path):
+    """Each statement reads the newest commit: a position a query names is readable before refresh()."""
+    streams = _streams(write_archive(tmp_path / "job", 300, seed=4, processes=1))
+    pid, recs = max(streams.items(), key=lambda kv: len(kv[1]))
+    grown = GrowingIndex(tmp_path / "live.sqlite")
+    grown.add(pid, recs[:10])
+    grown.commit()
+    reader = Index(tmp_path / "live.sqlite")
+    assert reader.count == 10 and reader.record(9) == recs[9]
+    grown.add(pid, recs[10:100])
+    grown.commit()
+    assert reader.count == 10 and reader.record(50) == recs[50]  # not refreshed yet, still readable
+    with pytest.raises(IndexError):
+        reader.record(100)

@@ -1,4 +1,5 @@
 """Fails three frames deep; each frame holds locals of several kinds, one of them a secret."""
+# ruff: noqa: F841, UP031, B905  (locals that are only there to be recorded; %-formats as jobs write them)
 
 
 class Box:

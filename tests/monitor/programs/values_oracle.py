@@ -2,6 +2,7 @@
 comprehensions, class bodies, a frame with 200 locals, reprs that are costly or raise.
 Functions named alias_* change a local through another name (an alias): there a recorded value
 may be late, by at most the tracer's bound."""
+# ruff: noqa: F841, UP031, B905  (locals that are only there to be recorded; %-formats as jobs write them)
 
 
 class Point:

@@ -13,7 +13,6 @@ them on every line.
 Runs inside the job's interpreter (CPython 3.9+): standard library only.
 """
 
-import dis
 import sys
 from types import BuiltinFunctionType, FunctionType, ModuleType
 
@@ -74,7 +73,7 @@ class State(dict):
     __slots__ = ("line", "left", "due", "effects")
 
 
-def _line_starts(code):
+def _line_starts(code, dis):
     """[(offset, line)] where the line changes, in offset order (line None: code of no line)."""
     if hasattr(code, "co_lines"):
         return [(start, line) for start, _, line in code.co_lines()]
@@ -87,7 +86,9 @@ def effects(code, module_level):
     table = _effects.get(key)
     if table is not None:
         return table
-    starts = _line_starts(code)
+    import dis  # here, not at the top: a process that never records values does not pay its import
+
+    starts = _line_starts(code, dis)
     stores, loads, calls, whole = {}, {}, set(), set()
     every = set()  # names stored by code that belongs to no line: any line may have run it
     cells = tuple(code.co_cellvars) + tuple(code.co_freevars)

@@ -153,12 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-window", action="store_true")
     ap.add_argument("--index-only", action="store_true", help="only the baseline and the line index")
     args = ap.parse_args(argv)
-    path = tarball(args.workdir, args.mb)
     payload = args.workdir / "payload.stdout"
+    path = None if args.index_only else tarball(args.workdir, args.mb)
     if not payload.exists():
+        args.workdir.mkdir(parents=True, exist_ok=True)
         write_payload(payload, args.mb)
     size_mb = payload.stat().st_size / (1 << 20)
-    print(f"payload.stdout: {size_mb:,.0f} MB; tarball {path.stat().st_size / (1 << 20):,.0f} MB")
+    print(f"payload.stdout: {size_mb:,.0f} MB" + (f"; tarball {path.stat().st_size / (1 << 20):,.0f} MB" if path else ""))
 
     base = _child(BASELINE, str(payload))  # the file is in the page cache for both after this
     ix = _child(LINEINDEX, str(payload))

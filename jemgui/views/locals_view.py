@@ -102,9 +102,11 @@ class LocalsView(QWidget):
     def _values(self, frame) -> tuple[dict, set, str]:
         """(locals, names changed here, how the note names them): a frame with no values at this
         record (verbosity 2 and 3) that an exception is passing shows its locals at the exception."""
-        if not frame.locals and getattr(frame, "seg_id", None) is not None and self.cursor.pos is not None:
-            found = exception_locals(self.cursor.index, frame.seg_id, self.cursor.pos)
-            if found is not None:
+        pos = self.cursor.pos
+        if getattr(frame, "seg_id", None) is not None and pos is not None:
+            found = exception_locals(self.cursor.index, frame.seg_id, pos)
+            # (at its own exception record every local is in the record: none "changed here")
+            if found is not None and (not frame.locals or found[0] == pos):
                 return found[1], set(), " at the exception"
         return frame.locals, frame.changed, ""
 

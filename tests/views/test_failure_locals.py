@@ -82,3 +82,6 @@ def test_locals_view_shows_an_outer_failing_frame_at_the_exception(qtbot, archiv
             for i in range(view.locals.topLevelItemCount())}
     assert rows == {name: value for name, (_, value) in SCALED.items()}
     assert "at the exception" in view.note.text()
+    cursor.select_frame(cursor.stack[-1].frame_id)  # the raising frame, at its own exception record
+    rows = {view.locals.topLevelItem(i).text(0) for i in range(view.locals.topLevelItemCount())}
+    assert rows == set(RATIO) and "at the exception" in view.note.text() and "changed here" not in view.note.text()

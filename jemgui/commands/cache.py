@@ -1,8 +1,9 @@
 """`jemgui cache [list | clear [--older-than AGE]]`: what the index cache holds, and emptying it.
 
-Indexes are rebuilt from their archive when needed, so clearing loses
-nothing but time. The cache is capped at JEMGUI_CACHE_LIMIT (default 4 GiB):
-the least recently opened indexes go first.
+Indexes (and `jemgui triage`'s facts of each input) are rebuilt from their
+archive when needed, so clearing loses nothing but time. The cache is capped at
+JEMGUI_CACHE_LIMIT (default 4 GiB): the least recently opened indexes go first,
+triage's small facts table last.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from jemgui.cli import UsageError
 from jemgui.commands.common import fmt_bytes, print_json
 from jemgui.models import cache
+from jemgui.models.triage import facts
 
 HELP = "list or clear the index cache"
 _AGE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
@@ -26,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listing.add_argument("--json", action="store_true", help="print JSON for scripts")
     clearing = actions.add_parser("clear", help="remove every index, or those not opened for a while")
     clearing.add_argument("--older-than", metavar="AGE", type=parse_age,
-                          help="only indexes last opened more than AGE ago: 30d, 12h, 2w, 90m, 45s")
+                          help="only indexes and triage facts last used more than AGE ago: 30d, 12h, 2w, 90m, 45s")
 
 
 def parse_age(text: str) -> float:
@@ -43,24 +45,35 @@ def run(args: argparse.Namespace) -> int:
     except cache.CacheLimitError as exc:
         raise UsageError(str(exc)) from None
     if args.action == "clear":
+        kept, size = facts.table_entries()[0], facts.table_size()
         removed = cache.clear(args.older_than)
-        print(f"removed {len(removed)} indexes ({fmt_bytes(sum(c.size for c in removed))})")
+        gone = kept - facts.table_entries()[0]
+        print(f"removed {len(removed)} indexes ({fmt_bytes(sum(c.size for c in removed))}) and the triage facts "
+              f"of {gone} inputs ({fmt_bytes(max(0, size - facts.table_size()))})")
         return 0
     indexes = cache.cached_indexes(details=True)
-    total = sum(c.size for c in indexes)
+    inputs, used = facts.table_entries()
+    triage_size = facts.table_size()
+    total = sum(c.size for c in indexes) + triage_size
     if getattr(args, "json", False):
         print_json({"folder": str(cache.index_folder()), "limit": limit, "total": total,
                     "indexes": [{"path": str(c.path), "size": c.size, "job": c.job, "used": c.used,
-                                 "inputs": c.inputs} for c in indexes]})
+                                 "inputs": c.inputs} for c in indexes],
+                    "triage": {"path": str(facts.facts_file()), "size": triage_size, "inputs": inputs,
+                               "used": used}})
         return 0
     rows = [["LAST USED", "SIZE", "JOB", "INPUT"]]
     for c in indexes:
         rows.append([time.strftime("%Y-%m-%d %H:%M", time.localtime(c.used)), fmt_bytes(c.size),
                      c.job or "-", "; ".join(c.inputs) or "(input not known)"])
+    if inputs:
+        rows.append([time.strftime("%Y-%m-%d %H:%M", time.localtime(used)), fmt_bytes(triage_size), "-",
+                     f"(jemgui triage's facts of {inputs} inputs: {facts.facts_file().name})"])
     if len(rows) > 1:
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         for r in rows:
             print("  ".join(v.ljust(w) for v, w in zip(r[:3], widths, strict=True)) + "  " + r[3])
-    print(f"{len(indexes)} indexes, {fmt_bytes(total)} of {fmt_bytes(limit)} "
+    facts_note = f" and triage facts of {inputs} inputs" if inputs else ""
+    print(f"{len(indexes)} indexes{facts_note}, {fmt_bytes(total)} of {fmt_bytes(limit)} "
           f"({cache.LIMIT_ENV}) in {cache.index_folder()}")
     return 0

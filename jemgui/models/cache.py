@@ -4,8 +4,9 @@ The key is a hash of the input's bytes, so a copied or moved archive reuses
 its index. Hashing gigabytes on every open would be slow, so a small table
 remembers the key of each (path, size, mtime, inode) already hashed.
 
-The index folder is bounded (`JEMGUI_CACHE_LIMIT`, default 4 GiB): after a
-build the least recently opened indexes go until the rest fits, and build
+The index folder and triage's facts table are bounded (`JEMGUI_CACHE_LIMIT`,
+default 4 GiB): after a build the least recently opened indexes go until the
+rest fits (then the least recently triaged facts), and build
 files left by a process that died are removed when the next process starts
 indexing.
 """
@@ -280,8 +281,10 @@ def evict(keep: Path | None = None, limit: int | None = None) -> list[CachedInde
             limit = size_limit()
         except CacheLimitError:
             limit = DEFAULT_LIMIT  # `jemgui cache` says what is wrong with the setting
+    from jemgui.models.triage import facts
+
     indexes = cached_indexes()
-    total = sum(c.size for c in indexes)
+    total = sum(c.size for c in indexes) + facts.table_size()
     removed = []
     for c in indexes:
         if total <= limit:
@@ -291,12 +294,21 @@ def evict(keep: Path | None = None, limit: int | None = None) -> list[CachedInde
         remove_index(c)
         total -= c.size
         removed.append(c)
+    # then triage's facts (a kilobyte a job, each sparing a whole log's read), least recently used first
+    while total > limit and facts.prune(free=total - limit):
+        total = sum(c.size for c in cached_indexes()) + facts.table_size()
     return removed
 
 
 def clear(older_than: float | None = None) -> list[CachedIndex]:
-    """Remove every complete index, or those last used more than `older_than` seconds ago."""
+    """Remove every complete index and triage's facts, or those last used more than `older_than` seconds ago."""
+    from jemgui.models.triage import facts
+
     cutoff = None if older_than is None else time.time() - older_than
+    if cutoff is None:
+        facts.clear_cache()
+    else:
+        facts.prune(older_than=cutoff)
     removed = []
     for c in cached_indexes():
         if cutoff is None or c.used < cutoff:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import orjson
@@ -137,19 +138,36 @@ def _compute(path: Path) -> list[dict]:
     return [{**_one_job(path, r.key), "job": r.key} for r in refs]
 
 
-# -- the facts cache ---------------------------------------------------------------------------
+# -- the facts cache: part of the index cache, under its cap -------------------------------------
+
+#: a row's last use is written again only when older than this (a cached triage writes little)
+TOUCH_AFTER = 60.0
+#: bytes a row costs beyond its value (key, time, b-tree): to choose how many rows to prune
+ROW_OVERHEAD = 120
+
+
+def facts_file() -> Path:
+    return cache.cache_dir() / "triage.sqlite"
+
 
 def _db() -> sqlite3.Connection:
-    db = sqlite3.connect(cache.cache_dir() / "triage.sqlite", timeout=60)
+    db = sqlite3.connect(facts_file(), timeout=60)
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY, value BLOB)")
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name='facts'").fetchone():
+        with db:  # the first table had no last use: its rows are recomputed when asked again
+            db.execute("DROP TABLE facts")
+    db.execute("CREATE TABLE IF NOT EXISTS jobs (key TEXT PRIMARY KEY, value BLOB, used REAL)")
+    db.execute("CREATE INDEX IF NOT EXISTS jobs_used ON jobs (used)")
     return db
 
 
 def _lookup(key: str) -> list[dict] | None:
     db = _db()
     try:
-        row = db.execute("SELECT value FROM facts WHERE key=?", (key,)).fetchone()
+        row = db.execute("SELECT value, used FROM jobs WHERE key=?", (key,)).fetchone()
+        if row and row[1] < time.time() - TOUCH_AFTER:
+            with db:
+                db.execute("UPDATE jobs SET used=? WHERE key=?", (time.time(), key))
     finally:
         db.close()
     return orjson.loads(row[0]) if row else None
@@ -159,16 +177,64 @@ def _store(key: str, facts: list[dict]) -> None:
     db = _db()
     try:
         with db:
-            db.execute("INSERT OR REPLACE INTO facts VALUES (?, ?)", (key, orjson.dumps(facts)))
+            db.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?)", (key, orjson.dumps(facts), time.time()))
+    finally:
+        db.close()
+    cache.evict()  # the cap covers this table too
+
+
+def table_size() -> int:
+    """Bytes of the facts table on disk (with its WAL companions)."""
+    out = 0
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            out += Path(f"{facts_file()}{suffix}").stat().st_size
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def table_entries() -> tuple[int, float | None]:
+    """(inputs whose facts are kept, the latest use of any) for `jemgui cache list`."""
+    if not facts_file().exists():
+        return 0, None
+    db = _db()
+    try:
+        return db.execute("SELECT count(*), max(used) FROM jobs").fetchone()
+    finally:
+        db.close()
+
+
+def prune(older_than: float | None = None, free: int | None = None) -> int:
+    """Forget the facts of inputs last triaged before `older_than` (epoch s), or the least recently
+    triaged until about `free` bytes are freed; the file is then compacted. Returns rows removed."""
+    if not facts_file().exists():
+        return 0
+    db = _db()
+    try:
+        if older_than is not None:
+            keys = [k for (k,) in db.execute("SELECT key FROM jobs WHERE used < ?", (older_than,))]
+        else:
+            keys, freed = [], 0
+            for k, n in db.execute("SELECT key, length(value) FROM jobs ORDER BY used, key"):
+                if freed >= (free or 0):
+                    break
+                keys.append(k)
+                freed += n + len(k) + ROW_OVERHEAD
+        if keys:
+            with db:
+                db.executemany("DELETE FROM jobs WHERE key=?", [(k,) for k in keys])
+            db.execute("VACUUM")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return len(keys)
     finally:
         db.close()
 
 
 def clear_cache() -> None:
-    """Forget every cached facts (the indexes stay): for tests and benchmarks."""
-    (cache.cache_dir() / "triage.sqlite").unlink(missing_ok=True)
-    for suffix in ("-wal", "-shm"):
-        (cache.cache_dir() / f"triage.sqlite{suffix}").unlink(missing_ok=True)
+    """Forget every cached facts (the indexes stay)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{facts_file()}{suffix}").unlink(missing_ok=True)
 
 
 def input_facts(path: str | os.PathLike, use_cache: bool = True) -> list[dict]:

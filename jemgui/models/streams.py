@@ -14,10 +14,12 @@ path accepts. Streams are merged a window at a time with numpy.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Annotated
 
 import msgspec
@@ -360,9 +362,9 @@ def _accept(rec: object, n: int, name: str, report: ImportReport, stats: StreamS
         if last < 0:
             stats.first_seq = seq
             if seq > 0:
-                stats.holes.append([0, seq - 1])
+                _add_hole(stats, [0, seq - 1], n, report)
         elif seq != last + 1:
-            stats.holes.append([last + 1, seq - 1])
+            _add_hole(stats, [last + 1, seq - 1], n, report)
         stats.last_seq = seq
     stats.records += 1
     if stats.pid is None:
@@ -370,15 +372,27 @@ def _accept(rec: object, n: int, name: str, report: ImportReport, stats: StreamS
     return r
 
 
+#: holes a stream keeps open for late records; further ones are reported at once and not kept
+MAX_HOLES = 10_000
+
+
+def _add_hole(stats: StreamStats, hole: list[int], n: int, report: ImportReport) -> None:
+    if len(stats.holes) < MAX_HOLES:
+        stats.holes.append(hole)
+    else:
+        report.add(stats.name, n, "seq-hole", f"records {hole[0]}..{hole[1]} are missing (more than {MAX_HOLES} "
+                                             "holes: a record that comes late for it is taken for a repeat)")
+
+
 def _fill_hole(holes: list[list[int]], seq: int) -> bool:
-    """Take `seq` out of the hole that holds it (a late record, not a repeat); False if none does."""
-    for i in range(len(holes) - 1, -1, -1):
-        a, b = holes[i]
-        if a <= seq <= b:
-            parts = [p for p in ([a, seq - 1], [seq + 1, b]) if p[0] <= p[1]]
-            holes[i:i + 1] = parts
-            return True
-    return False
+    """Take `seq` out of the hole that holds it (a late record, not a repeat); False if none does.
+    Holes are in `seq` order, so the search is a bisection (a scan made late records quadratic)."""
+    i = bisect.bisect_right(holes, seq, key=itemgetter(0)) - 1
+    if i < 0 or holes[i][1] < seq:
+        return False
+    a, b = holes[i]
+    holes[i:i + 1] = [p for p in ([a, seq - 1], [seq + 1, b]) if p[0] <= p[1]]
+    return True
 
 
 def report_holes(stats: StreamStats, report: ImportReport) -> None:

@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jemgui.models import inputs, records
+from jemgui.models import inputs, records, streams
 from jemgui.models.export import export_jsonl
 from jemgui.models.index import open_index
 from jemgui.models.inputs import UnreadableInput
@@ -439,3 +439,21 @@ def test_made_up_field_values_are_kept_or_counted(recs):
         with open(Path(tmp) / "out.jsonl", "wb") as f:
             export_jsonl(ix, f)
         ix.close()
+
+
+def test_records_that_all_come_late_cost_linear_time(tmp_path):
+    """Every even seq first, then every odd one: each late record fills its hole by bisection (a scan of
+    the holes made 200,000 such lines run for more than five minutes); past MAX_HOLES a hole is reported
+    at once and its late record counted as a repeat."""
+    n = 60_000
+    path = tmp_path / "7.jsonl"
+    with open(path, "w") as f:
+        for i, s in enumerate([*range(0, 2 * n, 2), *range(1, 2 * n, 2)]):
+            f.write(f'{{"seq":{s},"ts":{1700000000 + i * 1e-3:.3f},"pid":7,"kind":"marker","text":"x"}}\n')
+    t = time.perf_counter()
+    ix = open_index(path)
+    assert time.perf_counter() - t < 60
+    kept = min(n - 1, streams.MAX_HOLES)
+    assert ix.count == n + kept + 1  # the last odd one comes after the last even one: on time
+    assert ix.report.counts["seq-hole"] == n - 1 - kept and ix.report.counts["seq-repeat"] == n - 1 - kept
+    assert ix.streams()[0]["holes"] == []

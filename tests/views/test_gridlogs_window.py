@@ -163,9 +163,10 @@ def test_a_big_file_not_indexed_yet_is_indexed_off_the_gui_thread_when_clicked(q
     open_now(empty_window, fx.pack(tmp_path, fx.killed_by_batch()), where="start")
     panel = _panel(qtbot, empty_window)
     ix, cur = empty_window.inspection.index, empty_window.inspection.cursor
+    cur.seek(ix.pos_at_time(fx.T0 + 60 + 300))  # five minutes into the payload
+    panel.show_file("pilotlog.txt")
     monkeypatch.setattr(logs_panel, "BIG", 100)  # log.EVNTtoHITS (1.8 kB) counts as big
     panel.logs._indexes.pop("log.EVNTtoHITS")
-    cur.seek(ix.pos_at_time(fx.T0 + 60 + 300))  # five minutes into the payload
     item = panel.tree.findItems("log.EVNTtoHITS", Qt.MatchFlag.MatchExactly)[0]
     panel._file_clicked(item, 0)
     assert panel.name != "log.EVNTtoHITS" and panel.title.text().startswith("Indexing log.EVNTtoHITS")

@@ -212,25 +212,34 @@ def check_gzip(path: Path, name: str) -> None:
         raise Bomb(f"{name} expands more than {MAX_RATIO} times its packed size (a compression bomb); refused")
 
 
-def private_tmp() -> tempfile.TemporaryDirectory:
-    """A new temporary folder for a pack's members, in the user's own folder of them.
-
-    The folder of a run that was killed (its pid is gone) is removed first:
-    nothing a bomb or a crash left behind outlives the next run.
-    """
+def _runs_folder() -> Path | None:
+    """The user's own folder of runs' copies (created private), or None when that path is a
+    link or someone else's."""
     parent = Path(tempfile.gettempdir()) / f"jemgui-{os.getuid()}"
     try:
         parent.mkdir(mode=0o700, exist_ok=True)
         st = os.lstat(parent)
-        ours = not os.path.islink(parent) and st.st_uid == os.getuid() and (st.st_mode & 0o077) == 0
     except OSError:
-        ours = False
-    if not ours:  # someone else's, or a link: fall back to a plain private folder
-        return tempfile.TemporaryDirectory(prefix="jemgui-")
-    for old in parent.glob("run-*"):
+        return None
+    ours = not os.path.islink(parent) and st.st_uid == os.getuid() and (st.st_mode & 0o077) == 0
+    return parent if ours else None
+
+
+def remove_stale_copies() -> None:
+    """Remove the copies of runs that were killed (their pid is gone): nothing a bomb or a crash
+    left behind outlives the next run that opens an input."""
+    parent = _runs_folder()
+    for old in parent.glob("run-*") if parent is not None else ():
         m = re.match(r"run-(\d+)-", old.name)
         if m and int(m[1]) != os.getpid() and not _alive(int(m[1])):
             shutil.rmtree(old, ignore_errors=True)
+
+
+def private_tmp() -> tempfile.TemporaryDirectory:
+    """A new temporary folder for a pack's members, in the user's own folder of them."""
+    parent = _runs_folder()
+    if parent is None:  # someone else's, or a link: a plain private folder
+        return tempfile.TemporaryDirectory(prefix="jemgui-")
     return tempfile.TemporaryDirectory(prefix=f"run-{os.getpid()}-", dir=parent)
 
 
@@ -446,6 +455,7 @@ def _open_tar(path: Path) -> Iterator[tuple[tarfile.TarFile, io.BufferedReader]]
 def open_input(path: str | os.PathLike, job: str | None = None) -> JobInput:
     """The streams of one job in `path`; `job` is a `JobRef.key` when there are several."""
     path = Path(path)
+    remove_stale_copies()
     if not path.exists():
         raise UnreadableInput(f"{path}: no such file or folder")
     kind = _kind(path)

@@ -24,7 +24,6 @@ import atexit
 import hashlib
 import json
 import os
-import select
 import signal
 import sys
 import threading
@@ -95,6 +94,7 @@ _faulted = False
 _exit_code = None
 _ctl_ident = None
 _ctl_token = None
+_ctl_wake = None
 _ctl_done = None
 _ctl_key = None
 _last_snapshot = None
@@ -157,8 +157,8 @@ def _ours(fn):
 # default action back and sends the signal again: the process ends by it, as plain.
 # A Python handler runs in the main thread between two bytecodes: a main thread that
 # caught the signal just before it blocked (in a lock, a read) would never run it, so the
-# control thread learns of it too (its pipe is the process's wakeup fd; it blocks these
-# signals itself, so the kernel interrupts another thread) and does the same from there.
+# control thread learns of it too, within POLL (its pipe is the process's wakeup fd; it blocks
+# these signals itself, so the kernel interrupts another thread) and does the same from there.
 # signal.getsignal/signal/set_wakeup_fd show and set the job's own: the job's handler
 # replaces the tracer's, and SIG_DFL brings it back.
 _TERM_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
@@ -244,17 +244,15 @@ def _own_wakeup(on):
         pass
 
 
-def _woken():
-    """Wait up to POLL for the pipe; a signal that ends the process ends it from here."""
+def _woken(wake):
+    """Wait up to POLL (less when _stop_control wakes it); a signal that ends the process and
+    came meanwhile, unhandled, ends it from here."""
+    wake.acquire(True, POLL)
     if _wake_fds is None:
-        time.sleep(POLL)
-        return
-    r = _wake_fds[0]
-    if not select.select((r,), (), (), POLL)[0]:
         return
     try:
-        data = os.read(r, 512)
-    except OSError:
+        data = os.read(_wake_fds[0], 512)
+    except OSError:  # none came
         return
     for signum in data:
         if signum in _TERM_SIGNALS and _real_getsignal(signum) is _on_term:
@@ -359,14 +357,45 @@ def _c_gettrace():
     return partial(next, map({__name__: None}.get, modules, iter(_real_gettrace, end)))
 
 
-def _audit(event, args):
-    """sys.settrace stays CPython's own (a wrapper would show in the job's trace function).
-    CPython tells its audit hooks, whose Python code no tracer or profiler sees, just before it
-    changes the trace function; a one-shot profile function sees the outcome at the thread's
-    next call or return (a job that profiles meanwhile is left as it is)."""
-    if event != "sys.settrace" or _faulted or _real_getprofile() is not None:
-        return
-    if _getframe(1).f_code.co_filename == __file__:
+def _settrace(fn):
+    """sys.settrace for the job until it sets a trace function of its own: that one replaces
+    JEM's in this thread (a marker says so). From then on sys.settrace is CPython's own (this
+    wrapper would show in the job's trace function) and the audit hook follows the job's
+    calls (it costs every audited event from then on, each `frame.f_code` of the hooks among
+    them, which is why it is not there from the start)."""
+    before = _real_gettrace()
+    was = "none" if before is None else "jem" if _ours(before) else "job"
+    del before
+    if fn is not None and not _ours(fn) and sys.settrace is _settrace:
+        sys.settrace = _real_settrace
+        sys.addaudithook(_AUDIT.get)
+    _real_settrace(_settrace_done(was, fn))  # the last thing: the job's function sees nothing after
+
+
+class _SettraceEvent:
+    """The one key of the audit hook's dict (_AUDIT.get, a C function): only "sys.settrace" has
+    its hash, so its __eq__, Python code, runs for that event alone."""
+
+    __slots__ = ()
+
+    def __hash__(self):
+        return hash("sys.settrace")
+
+    def __eq__(self, event):
+        if event == "sys.settrace":
+            _audit_settrace()
+        return False
+
+
+_AUDIT = {_SettraceEvent(): None}
+
+
+def _audit_settrace():
+    """The job calls CPython's sys.settrace: CPython tells its audit hooks (no tracer or profiler
+    sees their code) just before it changes the trace function; a one-shot profile function
+    sees the outcome at the thread's next call or return (a job that profiles meanwhile is left
+    as it is)."""
+    if _faulted or _real_getprofile() is not None or _getframe(2).f_code.co_filename == __file__:
         return
     before = _real_gettrace()  # never kept: the job's object dies where it dies plain
     was = "none" if before is None else "jem" if _ours(before) else "job"
@@ -374,16 +403,18 @@ def _audit(event, args):
 
     def after(frame, event, arg):
         _real_setprofile(None)
-        _settrace_done(was)
+        fn = _real_gettrace()
+        target = _settrace_done(was, fn)
+        if target is not fn:
+            _real_settrace(target)
 
     _real_setprofile(after)
 
 
-def _settrace_done(was):
-    """The job's sys.settrace is done: its own trace function replaces JEM's in this thread (a
-    marker says so) until it sets None again, when JEM's comes back."""
+def _settrace_done(was, fn):
+    """The trace function this thread gets when the job sets `fn` (`was`: whose it had): the
+    job's own replaces JEM's (a marker says so) until it sets None again, when JEM's comes back."""
     global _main_job_tracer
-    fn = _real_gettrace()
     active = _verbosity >= 2 and not _faulted
     mine = fn is None or _ours(fn)
     if _get_ident() == threading.main_thread().ident:
@@ -393,11 +424,13 @@ def _settrace_done(was):
             _record("marker", {"text": "the job set its own trace function (sys.settrace): thread "
                                        "%d is not traced until it removes it" % _native_id(),
                                "gap": True})
-    elif fn is None and active:
-        if was == "job":
-            _record("marker", {"text": "the job removed its own trace function: tracing "
-                                       "resumes in thread %d" % _native_id()})
-        _real_settrace(_global)
+        return fn
+    if not active:
+        return None
+    if was == "job":
+        _record("marker", {"text": "the job removed its own trace function: tracing "
+                                   "resumes in thread %d" % _native_id()})
+    return _global
 
 
 def _threading_settrace(fn):
@@ -422,7 +455,7 @@ def _hide():
     signal.signal, signal.getsignal, signal.set_wakeup_fd = _signal, _getsignal, _set_wakeup_fd
     if _backend == "settrace":
         sys.gettrace = _c_gettrace()
-        sys.addaudithook(_audit)
+        sys.settrace = _settrace
         threading.settrace = _threading_settrace
         if hasattr(threading, "gettrace"):
             threading.gettrace = _threading_gettrace
@@ -1567,7 +1600,7 @@ def _answer_snapshot(request):
     os.replace(path + ".tmp", path)
 
 
-def _ctl_loop(token, done):
+def _ctl_loop(token, wake, done):
     global _ctl_ident
     _ctl_ident = _get_ident()
     try:
@@ -1576,7 +1609,7 @@ def _ctl_loop(token, done):
         pass
     try:
         while _ctl_token is token:
-            _woken()
+            _woken(wake)
             if _ctl_token is not token:
                 break
             try:
@@ -1590,21 +1623,23 @@ def _ctl_loop(token, done):
         done.release()
 
 
-def _ctl_main(token, done):
+def _ctl_main(token, wake, done):
     """The control thread (on 3.12+ its loop runs in the tracer's callback _m_host)."""
-    box = [token, done]
+    box = [token, wake, done]
     if box:
-        _ctl_loop(token, done)
+        _ctl_loop(token, wake, done)
 
 
 def _start_control():
-    global _ctl_token, _ctl_done
+    global _ctl_token, _ctl_wake, _ctl_done
     _ctl_token = token = object()
+    _ctl_wake = _thread.allocate_lock()
+    _ctl_wake.acquire()
     _ctl_done = _thread.allocate_lock()
     _ctl_done.acquire()
     if _backend == "monitoring" and _claim_tool() is not None:
         _M.set_local_events(_tool, _ctl_main.__code__, _E.INSTRUCTION)
-    _thread.start_new_thread(_ctl_main, (token, _ctl_done))
+    _thread.start_new_thread(_ctl_main, (token, _ctl_wake, _ctl_done))
 
 
 def _stop_control():
@@ -1619,8 +1654,8 @@ def _stop_control():
     before = _thread_count()
     _ctl_token = None
     try:
-        os.write(_wake_fds[1], b"\0")
-    except (OSError, TypeError):
+        _ctl_wake.release()
+    except RuntimeError:
         pass
     if _ctl_ident != _get_ident():
         _ctl_done.acquire(True, 1.0)

@@ -393,8 +393,8 @@ class _Inflated(io.RawIOBase):
     Python's own seeks 8 KiB at a time), refused as a bomb when they outgrow the compressed
     bytes read more than MAX_RATIO times or pass MAX_TOTAL_BYTES."""
 
-    def __init__(self, inner, raw, name: str):
-        self.inner, self.raw, self.name, self.pos = inner, raw, name, 0
+    def __init__(self, inner, raw):
+        self.inner, self.raw, self.pos = inner, raw, 0
 
     def readable(self) -> bool:
         return True
@@ -442,9 +442,9 @@ def _open_tar(path: Path) -> Iterator[tuple[tarfile.TarFile, io.BufferedReader]]
     with open(path, "rb") as raw:
         head = raw.read(6)
         raw.seek(0)
-        opener = (gzip.GzipFile if head[:2] == b"\x1f\x8b" else bz2.BZ2File if head[:3] == b"BZh"
-                  else lzma.LZMAFile if head == b"\xfd7zXZ\x00" else None)
-        data = raw if opener is None else _Inflated(opener(fileobj=raw), raw, path.name)
+        inner = (gzip.GzipFile(fileobj=raw) if head[:2] == b"\x1f\x8b" else bz2.BZ2File(raw) if head[:3] == b"BZh"
+                 else lzma.LZMAFile(raw) if head == b"\xfd7zXZ\x00" else None)
+        data = raw if inner is None else _Inflated(inner, raw)
         with tarfile.open(fileobj=data, mode="r:") as tar:
             yield tar, raw
 

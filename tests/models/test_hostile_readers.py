@@ -454,3 +454,21 @@ def test_records_that_all_come_late_cost_linear_time(tmp_path):
     assert ix.count == n + kept + 1  # the last odd one comes after the last even one: on time
     assert ix.report.counts["seq-hole"] == n - 1 - kept and ix.report.counts["seq-repeat"] == n - 1 - kept
     assert ix.streams()[0]["holes"] == []
+
+
+@pytest.mark.parametrize("mode", ["w:bz2", "w:xz"])
+def test_bzip2_and_xz_tarballs_open_and_their_bombs_are_refused(tmp_path, mode):
+    root = write_archive(tmp_path / "job", [failing_python(), monitor()])
+    good, bomb = tmp_path / f"good.tar.{mode[2:]}", tmp_path / f"bomb.tar.{mode[2:]}"
+    for path, extra in ((good, 0), (bomb, 80 << 20)):
+        with tarfile.open(path, mode) as tar:
+            tar.add(root, arcname="job")
+            if extra:  # 80 MiB of zeros: bzip2 and xz pack them thousands of times
+                info = tarfile.TarInfo("job/events/999.jsonl")
+                info.size = extra
+                tar.addfile(info, io.BytesIO(bytes(extra)))
+    ix = open_index(good)
+    assert ix.count == len(failing_python().records) + len(monitor().records)
+    ix.close()
+    with pytest.raises(UnreadableInput, match="compression bomb"):
+        open_index(bomb)

@@ -36,10 +36,12 @@ def run(args: argparse.Namespace) -> int:
     return run_guarded("summary", body)
 
 
-def hint_text(hint: dict) -> str:
-    """`task problem: bad input (...)`; a job without a problem says so plainly."""
+def hint_text(hint: dict | None, exit_code=None) -> str:
+    """`task problem: bad input (...)`; a job without a problem (no hint) says so plainly."""
+    if hint is None:
+        return f"no problem: the job succeeded (exit code {exit_code})"
     cls = hint["class"]
-    label = {"none": "no problem", "unknown": "outcome unknown"}.get(cls, f"{cls} problem")
+    label = {"unknown": "outcome unknown"}.get(cls, f"{cls} problem")
     return f"{label}: {hint['reason']} ({hint['based_on']})"
 
 
@@ -57,7 +59,7 @@ def render(s: dict) -> list[str]:
            f"Ran       {fmt_time(s['started'])} for {fmt_duration(s['duration'])}",
            f"Outcome   exit code {s['exit_code']}, state {s['final_state'] or '?'}"
            + ("  (ended abruptly)" if s["ended_abruptly"] else ""),
-           "Hint      " + hint_text(s["hint"])]
+           "Hint      " + hint_text(s["hint"], s["exit_code"])]
     out += grid_lines(s, fmt_bytes)  # a pilot log tarball's pilot error, transform exit and peak PSS
     f = s["failure"]
     if f:

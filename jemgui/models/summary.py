@@ -53,7 +53,7 @@ def failure_pos(ix: Index) -> int | None:
     return found.position if found else None
 
 
-def _hint(ix: Index, failure: dict | None, job: dict, processes: list[dict], peak: dict) -> dict:
+def _hint(ix: Index, failure: dict | None, job: dict, processes: list[dict], peak: dict) -> dict | None:
     state = _final_state(ix)
     signals = [p.get("signal") for p in processes if p.get("signal")]
     kind = (failure or {}).get("kind")
@@ -88,7 +88,7 @@ def _hint(ix: Index, failure: dict | None, job: dict, processes: list[dict], pea
         return {"class": "task", "reason": "exception in user code", "based_on": f"{etype}: {message}{doubt}"}
     code = job.get("exit_code")
     if not _job_failed(ix):
-        return {"class": "none", "reason": "the job succeeded", "based_on": f"exit code {code}"}
+        return None  # a job that succeeded has no problem to class
     if isinstance(code, int):
         return {"class": "task", "reason": "non-zero exit", "based_on": f"exit code {code}"}
     return {"class": "unknown", "reason": "no exit code recorded",

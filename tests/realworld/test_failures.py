@@ -332,5 +332,6 @@ def test_hint_wording_of_a_successful_job(tmp_path):
     assert record(tmp_path / "a", 1, "bash", "ok.sh", cwd=tmp_path) == 0
     text = jemgui("summary", tmp_path / "a").stdout
     hint = next(line for line in text.splitlines() if line.startswith("Hint"))
-    assert "none problem" not in hint and "succeeded" in hint
+    assert hint.split(None, 1)[1] == "no problem: the job succeeded (exit code 0)"
+    assert jemgui("summary", "--json", tmp_path / "a").stdout.count('"hint": null') == 1
 

@@ -46,9 +46,9 @@ def _cpu_efficiency(peak: dict, job: dict) -> float | None:
 def from_summary(s: dict, recorded_peak: dict) -> dict:
     """The triage facts of one job from its `summarize` result (and the index's recorded peaks)."""
     job = s.get("job") or {}
-    hint = s.get("hint") or {}
+    outcome = "ok" if s.get("hint") is None else ("unknown" if s["hint"].get("class") == "unknown" else "failed")
+    hint = s.get("hint") or {}  # none for a job that succeeded
     cls = hint.get("class")
-    outcome = "ok" if cls == "none" else ("unknown" if cls == "unknown" else "failed")
     fail = s.get("failure")
     failure = None
     if fail:

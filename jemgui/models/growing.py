@@ -27,10 +27,14 @@ from pathlib import Path
 
 import orjson
 
-from jemgui.models import indexer, schema
+from jemgui.models import indexer, schema, streams
 from jemgui.models.records import COMMAND, KIND_CODE, KIND_NAMES, LINE, OTHER
 from jemgui.models.report import ImportReport
 from jemgui.models.streams import StreamStats, _accept
+
+#: the archive reader's strict decoding of a line (a record with fields the spec does not name is
+#: decoded leniently instead)
+_STRICT = getattr(streams, "_decode_known", streams._decode)
 
 #: line hits counted per commit, added to what the table holds
 ADD_HITS = ("INSERT INTO line_hits VALUES (?, ?, ?) "
@@ -74,15 +78,36 @@ class GrowingIndex:
         st = self.stats.get(pid)
         if st is None:
             st = self.stats[pid] = StreamStats(name=f"events/{pid}.jsonl", pid=pid)
-        recs, raws, dumps = [], [], orjson.dumps
-        for rec in records:
-            r = _accept(rec, st.records + 1, st.name, self.report, st)
-            if r is not None:
-                recs.append(r)
-                raws.append(dumps(rec))
+        raws = list(map(orjson.dumps, records))
+        recs = self._strict(pid, raws, st)
+        if recs is None:  # a record the strict decoding refuses, or a seq that does not count on
+            recs, kept = [], []
+            for rec, raw in zip(records, raws, strict=True):
+                r = _accept(rec, st.records + 1, st.name, self.report, st)
+                if r is not None:
+                    recs.append(r)
+                    kept.append(raw)
+            raws = kept
         if recs:
             self.tracker.feed(recs, raws)
         return len(recs)
+
+    @staticmethod
+    def _strict(pid: int, raws: list[bytes], st: StreamStats) -> list | None:
+        """The records decoded as the archive's fast path decodes its lines (msgspec, typed; the
+        lenient reading gives the same for each), or None when one needs the lenient reading."""
+        try:
+            recs = [_STRICT(raw) for raw in raws]
+        except streams._DECODE_ERRORS:
+            return None
+        last = -1 if st.last_seq is None else st.last_seq
+        n = len(recs)
+        if not n or any(r.pid != pid for r in recs) or [r.seq for r in recs] != list(range(last + 1, last + n + 1)):
+            return None
+        if last < 0:
+            st.first_seq = 0
+        st.last_seq, st.records = last + n, st.records + n
+        return recs
 
     def set_job(self, job: dict | None) -> None:
         """The job as the monitor announced it (written with the next commit)."""

@@ -124,3 +124,25 @@ def test_a_record_committed_after_the_last_refresh_can_be_read(tmp_path):
     assert reader.count == 10 and reader.record(50) == recs[50]  # not refreshed yet, still readable
     with pytest.raises(IndexError):
         reader.record(100)
+
+
+def test_records_the_strict_decoding_refuses_are_read_leniently_as_the_archive_reads_them(tmp_path):
+    """A field the spec does not name, a repeated seq: the same records kept as the archive's reader keeps."""
+    recs = [{"seq": 0, "ts": 1.0, "pid": 9, "kind": "marker", "text": "a"},
+            {"seq": 1, "ts": 2.0, "pid": 9, "kind": "marker", "text": "b", "extra": {"deep": [1, 2]}},
+            {"seq": 1, "ts": 2.5, "pid": 9, "kind": "marker", "text": "repeat"},
+            {"seq": 2, "ts": 3.0, "pid": 9, "kind": "line", "tid": 1, "fid": 1, "file": "/a.py", "line": 1,
+             "func": "f", "depth": 0}]
+    folder = tmp_path / "job"
+    (folder / "events").mkdir(parents=True)
+    (folder / "events" / "9.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs))
+    inp = open_input(folder)
+    indexer.build(inp, tmp_path / "archive.sqlite")
+    inp.close()
+    grown = GrowingIndex(tmp_path / "live.sqlite")
+    grown.add(9, recs[:2])
+    grown.add(9, recs[2:])
+    grown.commit()
+    archive, live = Index(tmp_path / "archive.sqlite"), Index(tmp_path / "live.sqlite")
+    assert [live.record(p) for p in range(live.count)] == [archive.record(p) for p in range(archive.count)]
+    assert live.count == 3 and live.report.counts.get("seq-repeat") == 1

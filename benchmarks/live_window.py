@@ -94,9 +94,14 @@ def window_main(broker: str, job_id: str, expect: int) -> None:
 
         c.swapped.connect(taken)
         t0, cpu0 = time.monotonic(), time.thread_time()
+        last_change, last = t0, 0
         while shown[0] < expect and time.monotonic() - t0 < 3600:
             app.processEvents()
             time.sleep(0.002)
+            if shown[0] != last:
+                last_change, last = time.monotonic(), shown[0]
+            elif last and time.monotonic() - last_change > 10:  # the writer ended a little short
+                break
         wall, cpu = time.monotonic() - t0, time.thread_time() - cpu0
         print("RESULT " + json.dumps({"samples": samples, "busy": cpu / wall,
                                       "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

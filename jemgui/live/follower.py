@@ -64,6 +64,8 @@ class StreamStore:
         self.next_seq = 0
         self.ahead: dict[int, dict] = {}
         self.known_last = -1  #: highest seq known to exist: seen, or announced by the job
+        self.seen_last = -1  #: highest seq received
+        self.vouched_last = -1  #: highest seq a verified message claimed
         self.lost: list[tuple[int, int]] = []  #: ranges the job no longer has
         self.taken = 0
         self.duplicates = 0
@@ -86,15 +88,20 @@ class StreamStore:
             new += 1
             if seq > self.known_last:
                 self.known_last = seq
+            if seq > self.seen_last:
+                self.seen_last = seq
         self.taken += new
         self._emit(out)
         if ahead:
             self._advance()
         return new
 
-    def expect(self, last_seq: int) -> None:
-        """The job says this stream holds records up to `last_seq`."""
+    def expect(self, last_seq: int, verified: bool = True) -> None:
+        """The job says this stream holds records up to `last_seq` (in a verified message, or
+        an unsigned one of a job without a credential)."""
         self.known_last = max(self.known_last, last_seq)
+        if verified:
+            self.vouched_last = max(self.vouched_last, last_seq)
 
     def give_up(self, first: int, last: int) -> None:
         """The job no longer has `first..last`: stop waiting for what of it is still missing."""
@@ -258,10 +265,10 @@ class LiveStore:
                 self.status = ann["status"]
         if isinstance(ann.get("state"), str):
             self.state = ann["state"]
-        self.expect(ann.get("last_seq"))
+        self.expect(ann.get("last_seq"), seal.verified)
         return True
 
-    def expect(self, last_seq) -> None:
+    def expect(self, last_seq, verified: bool = True) -> None:
         """Take a `{pid: seq}` map of what the job holds (announcement or ping)."""
         if isinstance(last_seq, dict):
             for pid, seq in last_seq.items():
@@ -269,7 +276,7 @@ class LiveStore:
                         and type(seq) is int and 0 <= seq < MAX_SEQ:
                     stream = self.stream(int(pid))
                     if stream is not None:
-                        stream.expect(seq)
+                        stream.expect(seq, verified)
 
     # -- state --------------------------------------------------------------------
 
@@ -491,8 +498,20 @@ class Backfill:
                 self.refused = f"{code}: {reply.get('detail', '')}".strip()
             return
         stream = self.store.streams.get(req.pid)
-        if stream is not None:
-            stream.give_up(req.first, req.last)
+        if stream is None:
+            return
+        # The batches came before this reply: what the job has of the range is here now, and
+        # its stream file has no holes, so it has nothing past the highest seq received. What
+        # is missing below that is lost; a range above it was claimed wrongly (an unsigned
+        # job's forged announcement) or not yet written, and giving it up would refuse the
+        # records when they come: the claim is withdrawn instead, down to what verified
+        # messages vouched for.
+        top = stream.seen_last
+        if req.first <= top:
+            stream.give_up(req.first, min(req.last, top))
+        if req.last > top:
+            stream.known_last = min(stream.known_last,
+                                    max(top, req.first - 1, stream.vouched_last))
 
     def reset(self) -> None:
         """Forget requests in flight (after a reconnect their replies are gone)."""
@@ -637,7 +656,7 @@ class Follower:
                 self._pings.discard(corr)
                 if reply["ok"] and isinstance(reply.get("result"), dict):
                     self.store.last_heard = time.monotonic()
-                    self.store.expect(reply["result"].get("last_seq"))
+                    self.store.expect(reply["result"].get("last_seq"), reply.seal.verified)
             elif self.backfill:
                 self.backfill.reply(msg)
         return 0

@@ -226,7 +226,8 @@ class LiveLink:
 
     Stopping runs in the order followers need: everything on disk is
     published and announced, commands are served until followers stop
-    asking for history, then the end is announced and the link closes.
+    asking for history, then commands stop, the rest (their audit records
+    too) is published, the end is announced and the link closes.
     """
 
     def __init__(self, connection: Connection, publisher, server, quiet: float = 1.5,
@@ -249,8 +250,9 @@ class LiveLink:
             if self.connection.connected:
                 self.publisher.announce_now()
                 self.server.linger(self.quiet, self.longest)
-            self.publisher.stop()
+            # commands stop first: the audit record of the last one is then published too
             self.server.stop()
+            self.publisher.stop()
         finally:
             self.connection.close()
         if self.warn is not None and self.connection.generation == 0:

@@ -185,3 +185,34 @@ def test_junk_while_the_job_ends_neither_delays_its_exit_nor_fills_the_audit(
     refused = [c for c in controls(job) if not c["accepted"]]
     assert 1 <= len(refused) <= 10 + 1, len(refused)  # at most 10 a minute, the rest counted
     assert all(c["sender"] is None for c in refused)
+
+
+def test_a_forged_claim_far_ahead_of_an_unsigned_job_costs_a_few_history_requests(
+        broker, pki, tmp_path, credential):
+    """A job without a credential cannot be told from a forger: its capture takes the claim,
+    asks for the range, and the job's empty answer withdraws the claim."""
+    out = tmp_path / "capture"
+    follow = start_follow(broker.url, "unsigned-1", out, credential, "--idle-timeout", "20")
+    follow_listening(follow, out)
+    release = tmp_path / "release"
+    job = LiveJob(tmp_path, broker.url, pki, "unsigned-1", turns=500, hold=release,
+                  sign=False).start()
+    job.wait_records(500)
+    wait_for(lambda: any((out / "events").iterdir()), 20, "the capture to start")
+    pid = max(job.monitor.last_seq(), key=lambda p: job.monitor.last_seq()[p])
+    evil = attacker(broker)
+    evil.send(JOBS_TOPIC, orjson.dumps({"job": {"id": "unsigned-1"}, "status": "running",
+                                        "last_seq": {str(pid): 10**9}}))
+    time.sleep(3)
+    evil.close()
+    release.touch()
+    assert job.wait() == 0
+    code, stdout, err = finish_follow(follow)
+    history = [c for c in controls(job) if c.get("cmd") == "history"]
+    # a few for the claim and for batches the broker dropped; the claim alone, asked for in
+    # 20,000-record chunks at the 20 a second the follower allows itself, would be 60+ here
+    assert len(history) <= 20, len(history)
+    assert code == 0, err
+    assert "complete, UNVERIFIED" in stdout  # what an unsigned job's capture is
+    capture = assert_same_archive(out, job.archive)  # nothing refused, nothing made up
+    assert capture["lost"] == {} and capture["verified"] is False

@@ -561,7 +561,10 @@ class Monitor:
                 continue
             written = self._exit_written.get(pid)
             recorded = written if written is not None else _last_exit(self.events_dir / f"{pid}.jsonl")
-            end = self._learnt_end(pid, wrote_exit=written is None)
+            # a status above 128 is an exit code when the process wrote an exit code itself, not
+            # when its tracer wrote that a signal ends it (its handler of SIGTERM, say)
+            wrote_code = written is None and recorded is not None and recorded.get("signal") is None
+            end = self._learnt_end(pid, wrote_exit=wrote_code)
             if recorded is None or end is None:
                 continue
             if {k: recorded.get(k) for k in ("exit_code", "signal")} != {"exit_code": None, "signal": None, **end}:

@@ -73,7 +73,7 @@ def load_signer(args, command: str, required: bool):
 
 def run(args) -> int:
     from jemgui.live.follower import ArchiveWriter, Follower
-    from jemgui.live.options import connection_from_args, verifier_from_args
+    from jemgui.live.options import HeldWarnings, connection_from_args, verifier_from_args
 
     if not JOB_ID.fullmatch(args.job):
         raise UsageError(f"--job {args.job!r} is not a job id (letters, digits, _ . -)")
@@ -82,13 +82,14 @@ def run(args) -> int:
         raise UsageError(f"--out {out} exists and is not an empty folder")
     connection = connection_from_args(args, name="jemgui-follow")
     signer = load_signer(args, "follow", required=False)
-    verifier = verifier_from_args(
-        args, args.job, warn=lambda text: print(f"jemgui follow: {text}", file=sys.stderr))
+    held = HeldWarnings(lambda text: print(f"jemgui follow: {text}", file=sys.stderr))
+    verifier = verifier_from_args(args, args.job, warn=held)
 
     connection.start()
     try:
         if not connection.wait_connected(args.connect_timeout):
             raise ComponentError(f"cannot reach the broker: {connection.status}")
+        held.release()
         if signer is None:  # said once the broker answers, so a failure stays one line
             print("jemgui follow: no credential found: records the job's broker dropped cannot be "
                   "asked for", file=sys.stderr)

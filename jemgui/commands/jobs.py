@@ -85,18 +85,20 @@ def rows(jobs: dict[str, dict], now: float) -> list[list[str]]:
 
 def run(args) -> int:
     from jemgui.cli import ComponentError
-    from jemgui.live.options import connection_from_args, trust_from_args
+    from jemgui.live.options import HeldWarnings, connection_from_args, trust_from_args
     from jemgui.models.text import printable
 
     def warn(text: str) -> None:
         print(f"jemgui jobs: {printable(text)}", file=sys.stderr)
 
     connection = connection_from_args(args, name="jemgui-jobs")
-    trust = trust_from_args(args, warn)
+    held = HeldWarnings(warn)
+    trust = trust_from_args(args, held)
     dropped: Counter = Counter()
     with connection:
         if not connection.wait_connected(min(30.0, max(args.wait, 5.0))):
             raise ComponentError(f"cannot reach the broker: {connection.status}")
+        held.release()
         jobs = collect(connection, args.wait, trust, args.require_signed, dropped)
     if dropped:
         reason, n = dropped.most_common(1)[0]

@@ -56,7 +56,7 @@ def parse_args(pairs: list[str]) -> dict:
 def run(args) -> int:
     from jemgui.commands.follow import JOB_ID, load_signer
     from jemgui.live.follower import CommandClient
-    from jemgui.live.options import connection_from_args, verifier_from_args
+    from jemgui.live.options import HeldWarnings, connection_from_args, verifier_from_args
     from jemgui.models.text import printable
 
     if not JOB_ID.fullmatch(args.job):
@@ -70,11 +70,13 @@ def run(args) -> int:
 
     if not args.job_owner:
         args.job_owner = sign.identity_dn
-    verifier = verifier_from_args(args, args.job, warn)
+    held = HeldWarnings(warn)
+    verifier = verifier_from_args(args, args.job, held)
     records = []
     with connection:
         if not connection.wait_connected(args.timeout):
             raise ComponentError(f"cannot reach the broker: {connection.status}")
+        held.release()
         client = CommandClient(connection, args.job, sign, verifier=verifier)
         try:
             reply = client.call(args.command, cmd_args, timeout=args.timeout,

@@ -25,6 +25,26 @@ GRID_CA_DIR = "/etc/grid-security/certificates"
 PASSWORD_ENV = "JEMGUI_BROKER_PASSWORD"
 
 
+class HeldWarnings:
+    """Warnings about signing and trust, held until the broker answers: when it never does, the
+    command's error stays one line (the set-up did not matter), and once it does they are said."""
+
+    def __init__(self, warn):
+        self.warn = warn
+        self.held: list[str] | None = []
+
+    def __call__(self, text: str) -> None:
+        if self.held is None:
+            self.warn(text)
+        else:
+            self.held.append(text)
+
+    def release(self, _connection=None) -> None:
+        held, self.held = self.held or [], None
+        for text in held:
+            self.warn(text)
+
+
 class OptionError(UsageError, ValueError):
     """An option value that cannot be used: a usage error (exit status 2)."""
 
@@ -190,8 +210,10 @@ def services_from_args(args: argparse.Namespace, monitor, warn=None) -> list:
     from jemgui.live.publisher import Publisher
     from jemgui.live.trust import TrustStore, TrustStoreError
 
-    warn = warn or (lambda text: print(f"jemgui run: {text}", file=sys.stderr))
+    told = warn or (lambda text: print(f"jemgui run: {text}", file=sys.stderr))
+    warn = HeldWarnings(told)
     connection = connection_from_args(args, name="jemgui-monitor")
+    connection.on_connect(warn.release)
     credential = job_credential(args)
     if credential is None:
         warn("no job credential (--job-proxy, X509_USER_PROXY): replies, announcements and "
@@ -218,7 +240,7 @@ def services_from_args(args: argparse.Namespace, monitor, warn=None) -> list:
     except PolicyError as exc:
         raise OptionError(f"--policy: {exc}") from None
     return [LiveLink(connection, Publisher(connection, credential=credential),
-                     CommandServer(connection, trust, policy, credential), warn=warn)]
+                     CommandServer(connection, trust, policy, credential), warn=told)]
 
 
 class LiveLink:

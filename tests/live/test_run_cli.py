@@ -74,3 +74,17 @@ def test_run_with_no_broker_listening_still_runs_the_job(tmp_path):
     assert job.returncode == 0, err
     assert out == "done\n"
     assert (tmp_path / "archive" / "manifest.json").exists()
+
+
+def test_trust_warnings_are_said_once_the_broker_answers(broker, tmp_path):
+    """Without a job credential or a CA folder the link still works, unsigned or unverified, and
+    says so once the broker answers (when it never does, the one error line stays alone)."""
+    env = {"X509_CERT_DIR": str(tmp_path / "no-cas"), "X509_USER_PROXY": str(tmp_path / "no-proxy")}
+    job = run_job(tmp_path, broker.url, ["--owner", "/CN=nobody"], turns=50, env=env)
+    out, err = job.communicate(timeout=120)
+    assert job.returncode == 0 and out == "done\n", err
+    assert "jemgui run: no job credential (--job-proxy, X509_USER_PROXY)" in err
+    listing = subprocess.run([sys.executable, "-m", "jemgui", "jobs", "--broker", broker.url, "--wait", "0.5"],
+                             capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stderr.startswith(f"jemgui jobs: CA folder {tmp_path / 'no-cas'} does not exist")

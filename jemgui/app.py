@@ -213,6 +213,9 @@ def screenshot(path: str | Path, out: str | Path, job: str | None = None, where:
     The picture is taken as soon as the window is usable (a big input's first records are in,
     with the progress bar), or once indexing ended with `wait_indexed`.
     """
+    from jemgui.models.cache import cache_dir
+
+    cache_dir()  # CacheUnusable (a missing part, exit 4) before the window's opener would call it unreadable
     app = make_app(offscreen=True)
     with offscreen_window(app) as window:
         open_and_wait(app, window, path, job, where, record, wait_indexed)

@@ -204,10 +204,15 @@ def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) + ",100"
 
 
-def _plan(n: int, rnd: random.Random) -> list[tuple[str, str, float]]:
+def _sites(more: int) -> dict[str, str]:
+    """SITES and `more` small sites (more than a plot shows at once)."""
+    return {**SITES, **{f"SMALL{k:02d}_SITE": f"wn{{:04d}}.small{k:02d}.example.org" for k in range(1, more + 1)}}
+
+
+def _plan(n: int, rnd: random.Random, more_sites: int = 0) -> list[tuple[str, str, float]]:
     """(kind, site, end time from T_START in s) of each of `n` jobs: the mix a shifter meets."""
     plan = []
-    sites = list(SITES)
+    sites = list(_sites(more_sites))
     for i in range(n):
         site = sites[i % len(sites)]
         at = rnd.uniform(0, HOURS * 3600)
@@ -231,23 +236,25 @@ def _plan(n: int, rnd: random.Random) -> list[tuple[str, str, float]]:
 
 
 def make_corpus(dest: Path, n: int = 60, seed: int = 17, log_lines: int = 0, binary_kb: int = 0,
-                part: tuple[int, int] = (0, 1)) -> list[Planted]:
+                part: tuple[int, int] = (0, 1), more_sites: int = 0) -> list[Planted]:
     """Write `n` tarballs under `dest/<site>/` and return what was planted in each.
 
     `log_lines` pads the successful and killed jobs' athena logs (and two AthenaMP workers' logs
     a quarter as long); `binary_kb` adds a compressed performance-monitor file of that size, which
     the reader skips but must read through. `part=(k, m)` writes only every m-th job from the
     k-th (to write a corpus from m processes); the list returned is always the whole corpus.
+    `more_sites` spreads the jobs over that many small sites more.
     """
     rnd = random.Random(seed)
-    plan = _plan(n, rnd)
+    plan = _plan(n, rnd, more_sites)
+    hosts = _sites(more_sites)
     ok_sim = [i for i, (kind, _, _) in enumerate(plan) if kind == "ok"]
     outlier_at = ok_sim[len(ok_sim) // 2] if ok_sim else -1
     out = []
     for i, (kind, site, at) in enumerate(plan):
         jr = random.Random(seed * 100_003 + i)
         task = {"task_bug": USER_TASK, "logerror": RECO_TASK}.get(kind, SIM_TASK)
-        host = SITES[site].format(*([jr.randrange(1, 40)] * SITES[site].count("{")) if site.startswith("CERN")
+        host = hosts[site].format(*([jr.randrange(1, 40)] * hosts[site].count("{")) if site.startswith("CERN")
                                   else [jr.randrange(1, 900)])
         j = {"id": str(6_600_000_000 + i * 7919), "n": i + 1, "site": site, "host": host, "task": task,
              "pid": jr.randrange(1000, 400000), "workdir": f"/srv/job_{jr.randrange(10**8):08d}",

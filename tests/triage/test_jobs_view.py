@@ -1,5 +1,5 @@
-"""The Jobs view on a real corpus: groups, filters, a click on a timeline bar, and a double-click
-that opens the job in the inspector at its failure."""
+"""The Jobs view on a real corpus: groups, the sites' table, the outliers, filters, every site's
+timeline, a click on a bar, and a double-click that opens the job in the inspector at its failure."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 
 from jemgui.views.jobs_view import JobsWindow
-from tests.triage.corpus import CLUSTER_HOURS, CLUSTER_SITE, T_START, make_corpus
+from tests.triage.corpus import CLUSTER_HOURS, CLUSTER_SITE, KINDS, T_START, make_corpus
 
 
 def test_usable_while_reading(qtbot, tmp_path):
@@ -27,7 +27,7 @@ def test_usable_while_reading(qtbot, tmp_path):
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    planted = make_corpus(tmp_path / "corpus", n=48, seed=3)
+    planted = make_corpus(tmp_path / "corpus", n=48, seed=3, more_sites=6)  # 10 sites
     w = JobsWindow([str(tmp_path / "corpus")], workers=1)
     qtbot.addWidget(w)
     w.resize(1400, 900)
@@ -66,9 +66,8 @@ def test_groups_and_filters(window):
 def test_click_on_a_bar_shows_its_jobs(window, qtbot):
     w, planted = window
     plot = w.view.timeline
-    site, p, rows = next(t for t in plot.plots if t[0] == CLUSTER_SITE)
     hour = T_START + CLUSTER_HOURS[0] * 3600
-    scene = p.vb.mapViewToScene(QPointF(hour + 1800, 1))
+    scene = plot.getPlotItem().vb.mapViewToScene(QPointF(hour + 1800, plot.band(CLUSTER_SITE) + 0.3))
     qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=plot.mapFromScene(scene))
     shown = _shown(w)
     expected = [i for i, x in planted.items() if x.site == CLUSTER_SITE and hour <= x.ended < hour + 3600]
@@ -106,3 +105,62 @@ def test_double_click_on_a_site_failure_opens_at_the_line_that_shows_it(window, 
     qtbot.waitUntil(lambda: ins.cursor.pos not in (None, 0), timeout=10_000)
     rec = ins.index.record(ins.cursor.pos)
     assert rec["kind"] == "log" and "caught signal: SIGTERM" in rec["text"]
+
+
+def _column(table, col: int) -> list[str]:
+    return [table.item(r, col).text() for r in range(table.rowCount())]
+
+
+def test_sites_tab_is_the_per_site_table(window):
+    w, planted = window
+    view = w.view
+    rows = view.result["sites"]
+    assert len(rows) == len({p.site for p in planted.values()}) == 10
+    assert view.sites.rowCount() == len(rows)
+    by_site = {view.sites.item(r, 0).text(): [view.sites.item(r, c).text() for c in range(1, 5)]
+               for r in range(view.sites.rowCount())}
+    for row in rows:
+        mine = [p for p in planted.values() if p.site == row["site"]]
+        assert by_site[row["site"]] == [str(len(mine)), str(sum(1 for p in mine if KINDS.get(p.kind))),
+                                        str(sum(1 for p in mine if KINDS.get(p.kind) == "site")),
+                                        str(sum(1 for p in mine if KINDS.get(p.kind) == "task"))]
+    r = _column(view.sites, 0).index("SMALL04_SITE")
+    view.sites.setCurrentCell(r, 0)
+    assert sorted(f["id"] for f in _shown(w)) == sorted(i for i, p in planted.items() if p.site == "SMALL04_SITE")
+
+
+def test_outliers_tab_shows_each_outlier_and_its_job(window):
+    w, planted = window
+    view = w.view
+    outliers = view.result["outliers"]
+    planted_outlier = next(i for i, p in planted.items() if p.kind == "outlier")
+    assert view.outliers.rowCount() == len(outliers) > 0
+    assert sorted(_column(view.outliers, 1)) == sorted(o["job"] for o in outliers)
+    r = _column(view.outliers, 1).index(planted_outlier)
+    assert view.outliers.item(r, 3).text() == "peak memory"
+    assert view.outliers.item(r, 6).text().endswith("× above")
+    view.outliers.setCurrentCell(r, 0)
+    assert [f["id"] for f in _shown(w)] == [planted_outlier]
+
+
+def test_every_site_has_its_timeline_and_the_user_picks_which(window, qtbot):
+    """Ten sites: all are plotted (the plots scroll); unticking one hides it, choosing it in the
+    Sites tab brings it back."""
+    w, planted = window
+    panel = w.view.timeline_panel
+    sites = {p.site for p in planted.values()}
+    assert panel.picker.count() == len(sites) == 10
+    assert set(w.view.timeline.sites) == sites
+    assert panel.plot.minimumHeight() > panel.scroll.viewport().height()  # it scrolls, no site squeezed out
+    def item():
+        return next(panel.picker.item(i) for i in range(panel.picker.count())
+                    if panel.picker.item(i).data(Qt.ItemDataRole.UserRole) == "DESY-HH_UCORE")
+
+    item().setCheckState(Qt.CheckState.Unchecked)
+    assert set(w.view.timeline.sites) == sites - {"DESY-HH_UCORE"}
+    w.view.rebuild()  # a rebuild as more jobs come keeps the choice
+    assert "DESY-HH_UCORE" not in set(w.view.timeline.sites)
+    w.view.tabs.setCurrentIndex(1)
+    w.view.sites.setCurrentCell(_column(w.view.sites, 0).index("DESY-HH_UCORE"), 0)
+    assert set(w.view.timeline.sites) == sites
+    assert item().checkState() == Qt.CheckState.Checked

@@ -350,11 +350,12 @@ class LiveSession:
     Everything but the index builds runs on the thread that calls `poll()`
     (the GUI thread, on a timer); the broker's thread only fills inboxes.
     `credential` (see `jemgui.live.credentials`) signs `history` requests and
-    the user's commands; without one the session only listens.
+    the user's commands; without one the session only listens. `verifier` (a JobVerifier)
+    checks the job's signatures; by default against the grid's default CA folder.
     """
 
     def __init__(self, connection: Connection, job_id: str, credential=None,
-                 folder: str | Path | None = None, command_timeout: float = 15.0):
+                 folder: str | Path | None = None, command_timeout: float = 15.0, verifier=None):
         from jemgui.live.envelope import sign
         from jemgui.models.cache import cache_dir
 
@@ -373,10 +374,11 @@ class LiveSession:
         signer: Callable[[dict], bytes] | None = None
         if credential is not None:
             signer = lambda cmd: sign(cmd, credential)  # noqa: E731
-        self.follower = Follower(connection, job_id, signer, sink=self._take)
+        self.follower = Follower(connection, job_id, signer, sink=self._take, verifier=verifier)
         self.store = self.follower.store
         # the user's commands get their own reply queue, apart from the follower's history replies
-        self.client = CommandClient(connection, job_id, signer) if signer else None
+        self.client = CommandClient(connection, job_id, signer,
+                                    verifier=self.follower.verifier) if signer else None
         self.requests: list[CommandRequest] = []
         self._pending: dict[str, CommandRequest] = {}
         self._numbers = itertools.count(1)

@@ -77,6 +77,7 @@ def test_each_job_of_the_pack_is_a_row_grouped_by_its_failure(pack, tmp_path, mo
     assert bug["count"] == 2 and sorted(bug["jobs"]) == ["101", "102"]
     assert bug["sites"] == {"SITE_A": 1, "SITE_B": 1}
     assert killed["class"] == "site" and killed["jobs"] == ["104"]
+    assert killed["signature"] == "exit 137: state KILLED, SIGKILL from outside the job"  # not a bare exit code
     assert {s["site"]: (s["jobs"], s["failed"], s["site_problems"], s["task_problems"]) for s in r["sites"]} == {
         "SITE_A": (2, 1, 0, 1), "SITE_B": (2, 2, 1, 1)}
     # each failed job opens at its own exception, in its own job of the pack

@@ -21,7 +21,7 @@ from jemgui.models import cache
 from jemgui.models.triage.signature import headline, signature
 
 #: bump when the facts or the signature change: old cached facts are then recomputed
-FACTS_VERSION = 3
+FACTS_VERSION = 4
 MAX_MESSAGE = 300
 MAX_EVIDENCE = 3
 CLASSES = {"site": "site", "task": "task", "unclear": "unclear", "unknown": "unclear"}

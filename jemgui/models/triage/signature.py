@@ -92,8 +92,8 @@ def signature(f: dict) -> str | None:
     evidence = f.get("evidence") or []
     perr = f.get("pilot_error") or {}
     pilot = f"pilot {perr.get('code')} {perr.get('name') or ''}".rstrip() if perr else None
-    if cls == "site":
-        line = _pilot_evidence(evidence)
+    if cls == "site":  # the line that shows it, else what the verdict rests on (a JEM job: its final state)
+        line = _pilot_evidence(evidence) or f.get("based_on")
         what = pilot or (f"exit {f.get('exit_code')}" + (f" {f['exit_acronym']}" if f.get("exit_acronym") else ""))
         return f"{what}: {normalize(strip_prefix(line))}" if line else what
     if failure.get("kind") == "exception" and failure.get("type"):

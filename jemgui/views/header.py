@@ -129,8 +129,9 @@ class JobHeader(QFrame):
 
     def _state(self) -> str:
         s = self.summary
-        return s.get("final_state") or ("indexing" if self.indexing else
-                                        "ended abruptly" if s.get("ended_abruptly") else "?")
+        if self.indexing:  # the last state so far is not the job's
+            return "indexing"
+        return s.get("final_state") or ("ended abruptly" if s.get("ended_abruptly") else "?")
 
     def _show_facts(self) -> None:
         summary, index = self.summary, self.index

@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jemgui.live.connection import Connection
-from jemgui.live.follower import ArchiveWriter, CommandClient, Follower, parse_reply
+from jemgui.live.follower import ArchiveWriter, CommandClient, Follower
 from jemgui.live.joblist import JobList  # noqa: F401 - the window's; it checks signatures now
+from jemgui.live.jobsig import Rejected
 from jemgui.models import manifest as manifests
 
 #: what each refusal code of spec section 6 means to the person who sent the command
@@ -450,10 +451,17 @@ class LiveSession:
             self.index.set_job(self.store.job)
         if self.client is not None:
             for msg in self.client.inbox.drain():
-                req = self._pending.pop(msg.headers.get("correlation-id", ""), None)
+                corr = msg.headers.get("correlation-id", "")
+                req = self._pending.get(corr)
                 if req is None or "jem-pid" in msg.headers:
                     continue
-                self._answer(req, parse_reply(msg.body))
+                try:  # a reply that does not verify is dropped and counted: the wait goes on
+                    reply = self.client.open_reply(msg, corr)
+                except Rejected as exc:
+                    self.client.verifier.drop(str(exc))
+                    continue
+                del self._pending[corr]
+                self._answer(req, reply)
                 out.finished.append(req)
         now = time.monotonic()
         for corr, req in list(self._pending.items()):

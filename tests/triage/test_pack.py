@@ -77,7 +77,9 @@ def test_each_job_of_the_pack_is_a_row_grouped_by_its_failure(pack, tmp_path, mo
     assert bug["count"] == 2 and sorted(bug["jobs"]) == ["101", "102"]
     assert bug["sites"] == {"SITE_A": 1, "SITE_B": 1}
     assert killed["class"] == "site" and killed["jobs"] == ["104"]
-    assert killed["signature"] == "exit 137: state KILLED, SIGKILL from outside the job"  # not a bare exit code
+    # not a bare exit code: what the verdict rests on ('state KILLED, SIGKILL from outside the job', or
+    # 'SIGKILL with memory exhausted' when the machine's memory was low as it died)
+    assert killed["signature"].startswith("exit 137: ") and "SIGKILL" in killed["signature"]
     assert {s["site"]: (s["jobs"], s["failed"], s["site_problems"], s["task_problems"]) for s in r["sites"]} == {
         "SITE_A": (2, 1, 0, 1), "SITE_B": (2, 2, 1, 1)}
     # each failed job opens at its own exception, in its own job of the pack

@@ -4,8 +4,10 @@ Without `--job` the window lists the jobs the broker announces and watches
 the one chosen. Commands from the steering panel are signed with the
 credential the options name, else the grid default (`X509_USER_PROXY`, then
 `~/.globus`); without one the window only watches, and its steering panel
-says why. The values (never the broker password) become File ▸ Connect's
-defaults.
+says why. The job's replies, announcements and batches are checked as
+`jemgui follow` checks them (`--ca-dir`, `--job-owner`, `--require-signed`):
+what does not verify is dropped and counted in the status bar. The values
+(never the broker password, nor the checks) become File ▸ Connect's defaults.
 """
 
 from __future__ import annotations
@@ -20,11 +22,16 @@ HELP = "open the inspector on a live job"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from jemgui.live.options import add_connection_arguments, add_credential_arguments
+    from jemgui.live.options import (
+        add_connection_arguments,
+        add_credential_arguments,
+        add_verify_arguments,
+    )
 
     add_connection_arguments(parser, required=True)
     parser.add_argument("--job", metavar="ID", help="the job to watch (default: choose from a list)")
     add_credential_arguments(parser)
+    add_verify_arguments(parser)
     parser.add_argument("--screenshot", metavar="FILE.png",
                         help="render the window offscreen once records arrived, save it, and exit "
                              "(needs --job)")
@@ -74,7 +81,7 @@ def credential_from_args(args: argparse.Namespace, ask_passphrase):
 
 def run(args: argparse.Namespace) -> int:
     from jemgui.commands.follow import JOB_ID
-    from jemgui.live.options import connection_from_args
+    from jemgui.live.options import HeldWarnings, checks_from_args, connection_from_args
 
     if args.job and not JOB_ID.fullmatch(args.job):
         raise UsageError(f"--job {args.job!r} is not a job id (letters, digits, _ . -)")
@@ -82,8 +89,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--screenshot needs --job")
     connection = connection_from_args(args, name="jemgui-window")
     settings = settings_from_args(args)
+    # said once the broker answers: a broker never reached stays the one line
+    held = HeldWarnings(lambda text: print(f"jemgui connect: {text}", file=sys.stderr))
+    checks = checks_from_args(args, held)
+    connection.on_connect(held.release)
     if args.screenshot:
-        return run_guarded("connect", lambda: _screenshot(args, settings, connection))
+        return run_guarded("connect", lambda: _screenshot(args, settings, connection, checks))
 
     from jemgui.app import make_app
     from jemgui.views.live_app import run_live
@@ -92,10 +103,10 @@ def run(args: argparse.Namespace) -> int:
     make_app()
     credential, note = credential_from_args(args, lambda what: ask_passphrase(None, what))
     return run_live(settings, credential, note, connection,
-                    on_shown=lambda window: settings.save(window.settings))
+                    on_shown=lambda window: settings.save(window.settings), checks=checks)
 
 
-def _screenshot(args, settings, connection) -> int:
+def _screenshot(args, settings, connection, checks) -> int:
     from jemgui.views.live_app import LiveTimeout, live_screenshot
 
     def no_terminal(what):
@@ -108,7 +119,7 @@ def _screenshot(args, settings, connection) -> int:
     credential, note = credential_from_args(args, no_terminal)
     try:
         out = live_screenshot(settings, args.screenshot, credential, note, connection,
-                              timeout=args.wait)
+                              timeout=args.wait, checks=checks)
     except LiveTimeout as exc:
         reached = connection.generation > 0
         raise CommandFailed(str(exc), code=EXIT_NO if reached else EXIT_COMPONENT) from None

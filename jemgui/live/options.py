@@ -5,9 +5,10 @@
     add_broker_arguments(parser)
     for service in services_from_args(args, monitor): monitor.add_service(service)
 
-The other live commands (`jobs`, `follow`, `send`, `connect`) take only the
-connection options (`add_connection_arguments`) and the signing credential
-(`add_credential_arguments`).
+The other live commands (`jobs`, `follow`, `send`, `connect`) take the
+connection options (`add_connection_arguments`), the signing credential
+(`add_credential_arguments`) and how the job's signatures are checked
+(`add_verify_arguments`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from jemgui.cli import UsageError
@@ -99,14 +101,31 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
                    help="drop every message that does not verify, unsigned ones included")
 
 
-def verifier_from_args(args: argparse.Namespace, job_id: str, warn=None):
-    """A JobVerifier for the options; without a usable CA folder nothing verifies (an error
-    under --require-signed)."""
-    from jemgui.live.jobsig import JobVerifier
+@dataclass(frozen=True)
+class Checks:
+    """The options of `add_verify_arguments`, resolved: what a reader that watches several jobs
+    (the window) keeps to make each job's verifier and its job list."""
 
-    trust = trust_from_args(args, warn)
-    return JobVerifier(job_id, trust, getattr(args, "job_owner", None),
-                       getattr(args, "require_signed", False))
+    trust: object | None  #: a TrustStore, or None: nothing can verify
+    owner: str | None = None
+    require_signed: bool = False
+
+    def verifier(self, job_id: str):
+        from jemgui.live.jobsig import JobVerifier
+
+        return JobVerifier(job_id, self.trust, self.owner, self.require_signed)
+
+
+def checks_from_args(args: argparse.Namespace, warn=None) -> Checks:
+    """Checks for the options; without a usable CA folder nothing verifies (an error under
+    --require-signed or with --ca-dir)."""
+    return Checks(trust_from_args(args, warn), getattr(args, "job_owner", None),
+                  getattr(args, "require_signed", False))
+
+
+def verifier_from_args(args: argparse.Namespace, job_id: str, warn=None):
+    """A JobVerifier for the options (see `checks_from_args`)."""
+    return checks_from_args(args, warn).verifier(job_id)
 
 
 def trust_from_args(args: argparse.Namespace, warn=None):

@@ -15,7 +15,7 @@ class LiveTimeout(RuntimeError):
 
 
 def run_live(settings, credential=None, note: str = "", connection=None,
-             on_shown: Callable | None = None) -> int:
+             on_shown: Callable | None = None, checks=None) -> int:
     """Show the window connected to the broker of `settings` and run until it closes."""
     from jemgui.views.live_controller import start
     from jemgui.views.main_window import MainWindow
@@ -23,7 +23,7 @@ def run_live(settings, credential=None, note: str = "", connection=None,
     app = make_app()
     window = MainWindow()
     window.show()
-    start(window, settings, credential, connection, note)
+    start(window, settings, credential, connection, note, checks)
     if on_shown is not None:
         on_shown(window)
     code = app.exec()
@@ -44,7 +44,7 @@ def wait_until(app, condition: Callable[[], bool], timeout: float) -> bool:
 
 def live_screenshot(settings, out: str | Path, credential=None, note: str = "",
                     connection=None, records: int = 1, timeout: float = 60.0,
-                    stage: Callable | None = None) -> Path:
+                    stage: Callable | None = None, checks=None) -> Path:
     """Render the window offscreen once `records` records of `settings.job` are shown; save a PNG.
 
     `stage(app, window, controller)` may drive the window before the picture
@@ -62,7 +62,7 @@ def live_screenshot(settings, out: str | Path, credential=None, note: str = "",
         window.show()
         settle(app)
         try:
-            link = start(window, settings, credential, connection, note)
+            link = start(window, settings, credential, connection, note, checks)
             controller = link.controller
 
             def shown() -> bool:
@@ -70,8 +70,11 @@ def live_screenshot(settings, out: str | Path, credential=None, note: str = "",
 
             if not wait_until(app, shown, timeout):
                 got = controller.session.store.received
+                dropped = sum(controller.session.follower.verifier.dropped.values())
                 raise LiveTimeout(f"job {settings.job}: {got} records within {timeout:g} s "
-                                  f"({link.connection.status})")
+                                  f"({link.connection.status})" + (
+                                      f"; {dropped:,} messages dropped that did not verify"
+                                      if dropped else ""))
             if stage is not None:
                 stage(app, window, controller)
             out = save_grab(app, window, out)

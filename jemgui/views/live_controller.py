@@ -342,12 +342,15 @@ class LiveController(QObject):
 class LiveLink(QObject):
     """The window's link to one broker: the connection, the signing credential, the watched job.
 
-    `credential_note` says why there is no credential (shown in the steering panel).
+    `credential_note` says why there is no credential (shown in the steering panel). `checks`
+    (`jemgui.live.options.Checks`) says how the job's signatures are checked; by default
+    against the grid's default CA folder.
     """
 
     def __init__(self, window, settings: ConnectSettings, credential=None, connection=None,
-                 credential_note: str = ""):
+                 credential_note: str = "", checks=None):
         super().__init__(window)
+        self.checks = checks
         self.window = window
         self.settings = settings
         self.credential = credential
@@ -362,6 +365,8 @@ class LiveLink(QObject):
         """Watch `job_id` (instead of the job watched before)."""
         if self.controller is not None:
             self.controller.close()
+        if self.checks is not None:
+            session_options.setdefault("verifier", self.checks.verifier(job_id))
         session = LiveSession(self.connection, job_id, self.credential, **session_options)
         self.controller = LiveController(self.window, session)
         if self.credential is None and self.credential_note:
@@ -371,7 +376,8 @@ class LiveLink(QObject):
     def choose_job(self) -> LiveJobsDialog:
         """The list of jobs the broker announces; choosing one watches it."""
         if self.jobs is None:
-            self.jobs = JobList(self.connection)
+            self.jobs = (JobList(self.connection) if self.checks is None else
+                         JobList(self.connection, self.checks.trust, self.checks.require_signed))
         self.jobs_dialog = LiveJobsDialog(self.jobs, str(self.connection.url), self.window)
         self.jobs_dialog.watch.connect(self.watch)
         self.jobs_dialog.show()
@@ -410,7 +416,7 @@ def load_credential(window, settings: ConnectSettings):
 
 
 def start(window, settings: ConnectSettings, credential=None, connection=None,
-          credential_note: str = "") -> LiveLink:
+          credential_note: str = "", checks=None) -> LiveLink:
     """Connect the window to a broker and watch `settings.job`, or list the live jobs to choose one.
 
     ValueError (one line) when the settings do not make a connection; the
@@ -421,7 +427,7 @@ def start(window, settings: ConnectSettings, credential=None, connection=None,
     if window.live is not None:
         window.live.close()
         window.live = None
-    link = LiveLink(window, settings, credential, connection, credential_note)
+    link = LiveLink(window, settings, credential, connection, credential_note, checks)
     window.live = link
     if settings.job:
         link.watch(settings.job)

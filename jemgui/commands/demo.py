@@ -12,11 +12,16 @@ shipped in `resources/demo/archive`.
 With `--live` the window watches the job while it runs instead: a private
 ActiveMQ broker starts on 127.0.0.1 (`jemgui.live.local_broker`), the job
 (good reconstruction passes, then the failing one, about a minute) publishes
-to it, and the window follows it. A throw-away demo CA and user made in the
-cache folder (`jemgui.live.demo_pki`) sign the steering panel's commands, and
-the job trusts that CA only and takes its user as the owner, so raising the
-verbosity, reading `job.log` and taking snapshots work. The job is stopped
-and the broker ends when the window closes.
+to it, and the window follows it. The broker runs the configuration the README
+tells sites to run: no anonymous access, per-destination authorization, and
+accounts made for this run only, one for the job's monitor and one for the
+window. A throw-away demo CA and user made in the cache folder
+(`jemgui.live.demo_pki`) sign the steering panel's commands and, as the job's
+credential, what the job sends; the job trusts that CA only and takes its user
+as the owner, and the window requires the job's signature by that user. So
+raising the verbosity, reading `job.log` and taking snapshots work, and the
+status bar says "verified". The job is stopped and the broker ends when the
+window closes.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -191,18 +197,25 @@ bash "$DEMO/reco_job.sh" 2>&1 | tee -a job.log
 
 
 class LiveDemo:
-    """The live demo's parts: broker, demo PKI, the job under `jemgui run --broker`; `close()` ends them."""
+    """The live demo's parts: broker, demo PKI, the job under `jemgui run --broker`; `close()` ends them.
+
+    `accounts` are the broker's logins, made for this run: the job's monitor logs in as
+    `accounts.monitor` (its password in its environment, not on its command line), the window
+    as `accounts.inspector`.
+    """
 
     def __init__(self, folder: Path, passes: int = LIVE_PASSES):
         self.folder = folder
         self.passes = passes
         self.broker = None
+        self.accounts = None
         self.job: subprocess.Popen | None = None
 
     def start(self) -> LiveDemo:
         """Start the broker and the job; CommandFailed with one line when a part cannot start."""
         from jemgui.live.demo_pki import ensure
-        from jemgui.live.local_broker import BrokerError, LocalBroker
+        from jemgui.live.local_broker import BrokerAccounts, BrokerError, LocalBroker
+        from jemgui.live.options import PASSWORD_ENV
 
         try:
             check_monitor()
@@ -214,26 +227,39 @@ class LiveDemo:
         work.mkdir(parents=True)
         (work / "live_job.sh").write_text(LIVE_JOB)
         job = stage_job(work / "job")
+        self.accounts = BrokerAccounts.generate()
         try:
-            self.broker = LocalBroker(heap_mb=256).start()
+            self.broker = LocalBroker(heap_mb=256, accounts=self.accounts).start()
         except BrokerError as exc:
             raise CommandFailed(f"cannot start the local broker: {exc}", code=EXIT_COMPONENT) from None
+        user, password = self.accounts.monitor
         cmd = jemgui_command("run", "--job-id", LIVE_JOB_ID,
                              "--out", str(work / "archive"), "--verbosity", "2",
-                             "--broker", self.broker.url, "--owner", self.pki.dn,
-                             "--ca-dir", str(self.pki.ca_dir),
+                             "--broker", self.broker.url, "--broker-user", user,
+                             "--owner", self.pki.dn, "--ca-dir", str(self.pki.ca_dir),
+                             "--job-cert", str(self.pki.cert), "--job-key", str(self.pki.key),
                              "--", "bash", "live_job.sh", str(job), str(self.passes))
+        env = {**os.environ, PASSWORD_ENV: password}
         with open(work / "monitor.log", "wb") as log:
-            self.job = subprocess.Popen(cmd, cwd=work, stdin=subprocess.DEVNULL,
+            self.job = subprocess.Popen(cmd, cwd=work, stdin=subprocess.DEVNULL, env=env,
                                         stdout=subprocess.DEVNULL, stderr=log)
         return self
 
     def settings(self):
-        """The window's connection to the demo broker, signing as the demo user."""
+        """The window's connection to the demo broker (its own account), signing as the demo user."""
         from jemgui.views.live_dialogs import ConnectSettings
 
-        return ConnectSettings(broker=self.broker.url, job=LIVE_JOB_ID, credential="pem",
+        user, password = self.accounts.inspector
+        return ConnectSettings(broker=self.broker.url, user=user, password=password,
+                               job=LIVE_JOB_ID, credential="pem",
                                cert=str(self.pki.cert), key=str(self.pki.key))
+
+    def checks(self):
+        """How the window checks the job: signed by the demo user, under the demo CA, or dropped."""
+        from jemgui.live.options import Checks
+        from jemgui.live.trust import TrustStore
+
+        return Checks(TrustStore.from_dir(self.pki.ca_dir), self.pki.dn, require_signed=True)
 
     def credential(self):
         from jemgui.live.credentials import load_pem
@@ -301,7 +327,7 @@ def run_live_demo(screenshot: str | None) -> int:
 
             try:
                 out = live_screenshot(demo.settings(), screenshot, demo.credential(),
-                                      records=300, stage=functools.partial(
+                                      records=300, checks=demo.checks(), stage=functools.partial(
                                           stage_screenshot, log=folder / "job.log"))
             except LiveTimeout as exc:
                 raise CommandFailed(f"{exc}; see {folder / 'monitor.log'}", code=EXIT_COMPONENT) from None
@@ -311,6 +337,6 @@ def run_live_demo(screenshot: str | None) -> int:
 
         print(f"jemgui demo: the job runs in {folder}; its capture goes to the cache folder",
               file=sys.stderr)
-        return run_live(demo.settings(), demo.credential())
+        return run_live(demo.settings(), demo.credential(), checks=demo.checks())
     finally:
         demo.close()

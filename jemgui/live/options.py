@@ -232,6 +232,8 @@ def services_from_args(args: argparse.Namespace, monitor, warn=None) -> list:
     told = warn or (lambda text: print(f"jemgui run: {text}", file=sys.stderr))
     warn = HeldWarnings(told)
     connection = connection_from_args(args, name="jemgui-monitor")
+    # the job inherits the monitor's environment: its code must not get the monitor's broker account
+    os.environ.pop(PASSWORD_ENV, None)
     connection.on_connect(warn.release)
     credential = job_credential(args)
     if credential is None:

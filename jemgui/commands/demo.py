@@ -96,7 +96,8 @@ def record(out: Path) -> Path:
     check_monitor()
     job = stage_job(out.parent / "job")
     shutil.rmtree(out, ignore_errors=True)
-    cmd = jemgui_command("run", "--job-id", JOB_ID, "--out", str(out), "--", "bash", JOB)
+    # every value: the demo shows all the inspector can (jemgui run's default records less)
+    cmd = jemgui_command("run", "--job-id", JOB_ID, "--verbosity", "4", "--out", str(out), "--", "bash", JOB)
     try:
         done = subprocess.run(cmd, cwd=job, stdin=subprocess.DEVNULL, capture_output=True,
                               timeout=TIMEOUT, check=False)

@@ -45,7 +45,9 @@ from jemgui.monitor.processes import (
 from jemgui.monitor.shells import Shells
 from jemgui.monitor.streams import JsonlStream, Streams
 
-DEFAULT_VERBOSITY = 4
+#: calls, returns, exceptions and the failing frames' locals at 2-7x the job's own time (README's
+#: monitor table); lines (3) and every value (4) cost 4-17x and 35-370x, so they are asked for
+DEFAULT_VERBOSITY = 2
 #: how verbosity 4 compares locals: what each line may have changed (within a bound), or all of them
 VALUE_MODES = ("changed", "exact")
 TICK = 0.075  # s between polls of what the job's processes wrote (live records wait this long at most)

@@ -182,7 +182,7 @@ def test_redaction(tmp_path, redact):
     assignments, log lines (the values are made at run time, so no source text holds them)."""
     command = ["bash", "-c", f'export DB_PASSWORD=sh-$WORD-6; {sys.executable} '
                f'{JOBS / "secretive.py"} --password arg-$WORD-0']
-    options = () if redact else ("--no-redact",)
+    options = ("--verbosity", "4") + (() if redact else ("--no-redact",))  # every value recorded
     _, monitored = run_both(command, tmp_path, clean_env(WORD="SECRET"), options=options)
     assert b"log-SECRET-4" in monitored.stdout  # the job's own output is never touched
     raw = b"".join(p.read_bytes() for p in (tmp_path / "archive").rglob("*") if p.is_file())
@@ -298,8 +298,8 @@ def test_failing_demo_job_is_recorded(tmp_path):
     local_vars = {}
     for r in records:
         if r.get("fid") == failure[0]["fid"] and r["pid"] == failure[0]["pid"]:
-            local_vars.update(r.get("args", {}), **r.get("changed", {}))
-    assert local_vars["channel"] == ["int", "117"]
+            local_vars.update(r.get("args", {}), **r.get("changed", {}), **r.get("locals", {}))
+    assert local_vars["channel"] == ["int", "117"]  # at the default verbosity: the exception's locals
     rss = [r["values"]["rss"] for r in records if r["kind"] == "metric"]
     assert len(rss) >= 2 and max(rss) > rss[0] + 20 * 2**20
 

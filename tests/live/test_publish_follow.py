@@ -320,8 +320,9 @@ def test_follow_with_an_untrusted_certificate_says_so_and_keeps_what_it_got(brok
     assert job.wait() == 0
     code, out, err = finish_follow(follow)
     assert code == 1
-    lines = err.strip().splitlines()  # under load a second reason may follow (e.g. messages dropped)
-    assert lines[0].startswith("jemgui follow: history refused (untrusted: "), err
+    # the session's broker may still hold other tests' forged announcements, dropped and counted
+    lines = err.strip().splitlines()
+    assert sum(line.startswith("jemgui follow: history refused (untrusted: ") for line in lines) == 1, err
     assert all(line.startswith("jemgui follow: ") for line in lines), err
     manifest = json.loads((tmp_path / "capture" / "manifest.json").read_text())
     assert manifest["capture"]["complete"] is False

@@ -659,6 +659,20 @@ def test_the_line_index_reads_dates_clocks_across_midnight_errors_and_damage(tmp
     assert ix.line_at(day) == 0 and ix.line_at(day + 86403) == 5 and ix.line_at(day + 10**6) == 7
 
 
+def test_a_log_shorter_than_a_date_and_one_ending_in_a_date_are_indexed(tmp_path):
+    """A cut log may end inside or right after its first date: found by hypothesis (an IndexError)."""
+    from jemgui.models.gridlogs import lineindex
+
+    day = utc("2026-08-17 00:00:00")
+    for text, expected in ((b"2026-08-17 08:30", 0.0), (b"2026-08-17 08:30:07", 30607),
+                           (b"x\n2026-08-17 08:30:07", 30607)):
+        log = tmp_path / "log.cut"
+        log.write_bytes(text)
+        ix = lineindex.build(log, day)
+        assert ix.lines(0, ix.count) == text.decode().split("\n")
+        assert ix.time(ix.count - 1) - day == pytest.approx(expected)
+
+
 def test_job_logs_list_the_tarball_step_through_errors_in_time_order_and_search_every_file(tmp_path):
     from jemgui.models.gridlogs.logs import JobLogs
 

@@ -191,7 +191,8 @@ def _date_candidates(buf: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, n
     """(line, position) of the first `dddd-dd-dd dd:dd:dd` look-alike within DATE_REACH bytes of each
     line's start that has one (its digits are checked when it is read, by `_dates`)."""
     n = len(buf)
-    at = np.flatnonzero(buf[4:n - 19] == ord("-"))  # the dash after a year: one pass over the bytes
+    # the dash after a year (one pass over the bytes), where the 19 bytes of a date fit before the end
+    at = np.flatnonzero(buf[4:max(n - 14, 4)] == ord("-"))
     for off, ch in ((7, "-"), (13, ":"), (16, ":")):
         at = at[buf[at + off] == ord(ch)]
     at = at[(buf[at + 10] == ord(" ")) | (buf[at + 10] == ord("T"))]

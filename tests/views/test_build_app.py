@@ -12,7 +12,7 @@ from PySide6.QtGui import QImage
 
 ROOT = Path(__file__).resolve().parents[2]
 # the build (a venv from the wheel, then PyInstaller) takes minutes: past the suite's 300 s per test
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.xdist_group("app")]  # one build
 
 
 @pytest.fixture(scope="module")

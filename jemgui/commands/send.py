@@ -55,7 +55,7 @@ def parse_args(pairs: list[str]) -> dict:
 
 def run(args) -> int:
     from jemgui.commands.follow import JOB_ID, load_signer
-    from jemgui.live.follower import CommandClient
+    from jemgui.live.command_client import CommandClient
     from jemgui.live.options import HeldWarnings, connection_from_args, verifier_from_args
     from jemgui.models.text import printable
 

@@ -30,8 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jemgui.live.command_client import CommandClient
 from jemgui.live.connection import Connection
-from jemgui.live.follower import ArchiveWriter, CommandClient, Follower
+from jemgui.live.follower import ArchiveWriter, Follower
 from jemgui.live.joblist import JobList  # noqa: F401 - the window's; it checks signatures now
 from jemgui.live.jobsig import Rejected
 from jemgui.models import manifest as manifests

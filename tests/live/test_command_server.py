@@ -14,10 +14,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from jemgui.live.command_client import CommandClient
 from jemgui.live.command_server import read_range
 from jemgui.live.connection import Connection
 from jemgui.live.envelope import sign
-from jemgui.live.follower import CommandClient
 from jemgui.live.jobsig import JobVerifier
 from jemgui.live.options import add_broker_arguments, services_from_args
 from jemgui.live.trust import TrustStore

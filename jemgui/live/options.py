@@ -119,8 +119,16 @@ class Checks:
 def checks_from_args(args: argparse.Namespace, warn=None) -> Checks:
     """Checks for the options; without a usable CA folder nothing verifies (an error under
     --require-signed or with --ca-dir)."""
-    return Checks(trust_from_args(args, warn), getattr(args, "job_owner", None),
-                  getattr(args, "require_signed", False))
+    return checks_from_values(getattr(args, "ca_dir", None), getattr(args, "job_owner", None),
+                              getattr(args, "require_signed", False), warn)
+
+
+def checks_from_values(ca_dir: str | None, job_owner: str | None, require_signed: bool,
+                       warn=None) -> Checks:
+    """`checks_from_args` for values that come from elsewhere (File ▸ Connect): the same checks
+    and the same OptionError text, so the window and `jemgui connect` refuse alike."""
+    return Checks(trust_from_folder(ca_dir, require_signed, warn), job_owner or None,
+                  bool(require_signed))
 
 
 def verifier_from_args(args: argparse.Namespace, job_id: str, warn=None):
@@ -130,13 +138,21 @@ def verifier_from_args(args: argparse.Namespace, job_id: str, warn=None):
 
 def trust_from_args(args: argparse.Namespace, warn=None):
     """The reader's trust store, or None (said through `warn`) when there is no CA folder."""
+    return trust_from_folder(getattr(args, "ca_dir", None), getattr(args, "require_signed", False),
+                             warn)
+
+
+def trust_from_folder(ca_dir: str | None, require_signed: bool = False, warn=None):
+    """The trust store of `ca_dir` (None: the grid default), or None (said through `warn`) when
+    the default folder cannot be used; OptionError when a named folder, or any folder under
+    `require_signed`, cannot."""
     from jemgui.live.trust import TrustStore, TrustStoreError
 
-    folder = getattr(args, "ca_dir", None) or default_ca_dir()
+    folder = ca_dir or default_ca_dir()
     try:
         return TrustStore.from_dir(folder)
     except TrustStoreError as exc:
-        if getattr(args, "require_signed", False) or getattr(args, "ca_dir", None):
+        if require_signed or ca_dir:
             raise OptionError(f"--ca-dir: {exc}") from None
         if warn is not None:
             warn(f"{exc}: the job's signatures cannot be checked, everything is unverified")

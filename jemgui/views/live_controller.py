@@ -437,16 +437,22 @@ def start(window, settings: ConnectSettings, credential=None, connection=None,
 
 
 def connect_dialog(window) -> ConnectDialog:
-    """File ▸ Connect: ask for the broker and credential, then connect (non-blocking)."""
+    """File ▸ Connect: ask for the broker, credential and checks, then connect (non-blocking).
+
+    The job is checked as `jemgui connect` with the same options checks it; what the checks
+    warn about (no CA folder: nothing verifies) is said in the status bar."""
     dialog = ConnectDialog(window.settings, window)
 
     def accepted() -> None:
         settings = dialog.values()
         try:
             credential, note = load_credential(window, settings)
-            start(window, settings, credential, credential_note=note)
+            start(window, settings, credential, credential_note=note, checks=dialog.checks)
         except ValueError as exc:
             window.show_error(f"Could not connect: {exc}")
+            return
+        if dialog.warnings:
+            window.statusBar().showMessage("; ".join(dialog.warnings), 15000)
 
     dialog.accepted.connect(accepted)
     dialog.open()

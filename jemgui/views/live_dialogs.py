@@ -1,8 +1,13 @@
-"""File ▸ Connect: the broker, its login and TLS files, and the credential commands are signed with.
+"""File ▸ Connect: the broker, its login and TLS files, the credential commands are signed with,
+and how the job's signatures are checked.
 
 Everything but secrets is remembered in QSettings (group `live/`): the broker
 password and a key's passphrase are asked for and kept in memory only, the
-passphrase only until the key is decrypted, once per session.
+passphrase only until the key is decrypted, once per session. The checks are
+those of `jemgui connect`/`follow` (`--ca-dir`, `--job-owner`,
+`--require-signed`), made and refused by the same code
+(`jemgui.live.options.checks_from_values`), so a shifter who connects from
+the menu trusts exactly what the command line would.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -38,7 +44,12 @@ CREDENTIALS = {
 
 @dataclass
 class ConnectSettings:
-    """What the Connect dialog asks for. `password` is never stored."""
+    """What the Connect dialog asks for. `password` is never stored.
+
+    The checks (`ca_dir`: "" for the grid default; `job_owner`: "" for none; `require_signed`)
+    are None when not given (the settings of `jemgui connect`, whose checks stay on its
+    command line): saving then leaves the remembered ones as they were.
+    """
 
     broker: str = ""
     user: str = ""
@@ -52,25 +63,44 @@ class ConnectSettings:
     p12: str = ""
     proxy: str = ""
     job: str = ""
+    ca_dir: str | None = None
+    job_owner: str | None = None
+    require_signed: bool | None = None
 
     SECRET = ("password",)
 
     @classmethod
     def load(cls, settings: QSettings) -> ConnectSettings:
-        out = cls()
+        out = cls(ca_dir="", job_owner="", require_signed=False)
         for f in fields(cls):
-            if f.name not in cls.SECRET:
-                value = settings.value(f"live/{f.name}", getattr(out, f.name))
-                setattr(out, f.name, value if isinstance(value, str) else getattr(out, f.name))
+            if f.name in cls.SECRET:
+                continue
+            default = getattr(out, f.name)
+            if isinstance(default, bool):  # an INI file keeps "true"/"false"
+                value = settings.value(f"live/{f.name}", default, type=bool)
+            else:
+                value = settings.value(f"live/{f.name}", default)
+            setattr(out, f.name, value if isinstance(value, type(default)) else default)
         if out.credential not in CREDENTIALS:
             out.credential = "default"
         return out
 
     def save(self, settings: QSettings) -> None:
         for f in fields(self):
-            if f.name not in self.SECRET:
-                settings.setValue(f"live/{f.name}", getattr(self, f.name))
+            value = getattr(self, f.name)
+            if f.name not in self.SECRET and value is not None:
+                settings.setValue(f"live/{f.name}", value)
         settings.sync()
+
+    def checks(self, warn=None):
+        """The `Checks` of these settings, as `jemgui connect` makes them from its options:
+        OptionError (a ValueError) with the command line's one line when they cannot be used,
+        `warn(text)` when they can but nothing will verify."""
+        from jemgui.live.options import checks_from_values
+
+        return checks_from_values((self.ca_dir or "").strip() or None,
+                                  (self.job_owner or "").strip() or None,
+                                  bool(self.require_signed), warn)
 
     def connection(self, name: str = "jemgui-window"):
         """A (not started) Connection for these settings; ValueError with one line when they do not fit."""
@@ -120,11 +150,12 @@ def ask_passphrase(parent: QWidget | None, what: str) -> str | None:
 
 
 class _FileField(QWidget):
-    """A path with a Browse button."""
+    """A path with a Browse button (for a file, or a folder with `folder=True`)."""
 
-    def __init__(self, title: str, parent: QWidget | None = None):
+    def __init__(self, title: str, parent: QWidget | None = None, folder: bool = False):
         super().__init__(parent)
         self.title = title
+        self.folder = folder
         self.edit = QLineEdit()
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -134,14 +165,20 @@ class _FileField(QWidget):
         layout.addWidget(browse)
 
     def _browse(self) -> None:
-        start = self.edit.text() or str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, self.title, start)
+        start = self.edit.text() or self.edit.placeholderText().removeprefix("default: ")
+        if not start or not Path(start).exists():
+            start = str(Path.home())
+        if self.folder:
+            path = QFileDialog.getExistingDirectory(self, self.title, start)
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, self.title, start)
         if path:
             self.edit.setText(path)
 
 
 class ConnectDialog(QDialog):
-    """Asks for a `ConnectSettings`; checks the broker URL and the files before accepting."""
+    """Asks for a `ConnectSettings`; checks the broker URL, the files and the trust options before
+    accepting. Once accepted, `checks` holds the `Checks` made (and `warnings` what they said)."""
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None):
         super().__init__(parent)
@@ -166,6 +203,20 @@ class ConnectDialog(QDialog):
         self.proxy = _FileField("Your proxy")
         self.job = QLineEdit(values.job)
         self.job.setPlaceholderText("empty: choose from the jobs the broker announces")
+        from jemgui.live.options import default_ca_dir
+
+        self.ca_dir = _FileField("Trusted CA certificates (a grid CA folder)", folder=True)
+        self.ca_dir.edit.setText(values.ca_dir)
+        self.ca_dir.edit.setPlaceholderText(f"default: {default_ca_dir()}")
+        self.ca_dir.setToolTip("The CA certificates the job's signature must chain to "
+                               "(empty: X509_CERT_DIR, then /etc/grid-security/certificates)")
+        self.job_owner = QLineEdit(values.job_owner)
+        self.job_owner.setPlaceholderText("optional: the first verified signer, or the DN the job announces")
+        self.job_owner.setToolTip("The job's owner (/DC=…/CN=…), whose signature its messages must carry")
+        self.require_signed = QCheckBox("drop every message that does not verify, unsigned ones included")
+        self.require_signed.setChecked(values.require_signed)
+        self.checks = None
+        self.warnings: list[str] = []
         for name in ("tls_ca", "tls_cert", "tls_key", "cert", "key", "p12", "proxy"):
             getattr(self, name).edit.setText(getattr(values, name))
         self.credential.setCurrentIndex(list(CREDENTIALS).index(values.credential))
@@ -183,6 +234,9 @@ class ConnectDialog(QDialog):
         self.form.addRow("PKCS#12", self.p12)
         self.form.addRow("Proxy", self.proxy)
         self.form.addRow("Job", self.job)
+        self.form.addRow("Job's CA folder", self.ca_dir)
+        self.form.addRow("Job's owner (DN)", self.job_owner)
+        self.form.addRow("Require signed", self.require_signed)
         self.error = QLabel()
         self.error.setStyleSheet("color: #b71c1c;")
         self.error.setWordWrap(True)
@@ -205,7 +259,9 @@ class ConnectDialog(QDialog):
             broker=self.broker.text().strip(), user=self.user.text().strip(), password=self.password.text(),
             tls_ca=self.tls_ca.edit.text(), tls_cert=self.tls_cert.edit.text(), tls_key=self.tls_key.edit.text(),
             credential=self.credential.currentData(), cert=self.cert.edit.text(), key=self.key.edit.text(),
-            p12=self.p12.edit.text(), proxy=self.proxy.edit.text(), job=self.job.text().strip())
+            p12=self.p12.edit.text(), proxy=self.proxy.edit.text(), job=self.job.text().strip(),
+            ca_dir=self.ca_dir.edit.text().strip(), job_owner=self.job_owner.text().strip(),
+            require_signed=self.require_signed.isChecked())
 
     def _update_rows(self, *_) -> None:
         tls = self.broker.text().strip().startswith("stomp+ssl://")
@@ -231,8 +287,11 @@ class ConnectDialog(QDialog):
             for path in chosen:
                 if path and not Path(path).is_file():
                     raise ValueError(f"{path}: no such file")
-        except ValueError as exc:
+            warnings: list[str] = []
+            checks = values.checks(warnings.append)
+        except ValueError as exc:  # OptionError too: the line `jemgui connect` would say
             self.error.setText(str(exc))
             return
+        self.checks, self.warnings = checks, warnings
         values.save(self.qsettings)
         super().accept()

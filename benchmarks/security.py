@@ -26,9 +26,9 @@ from pathlib import Path
 
 import orjson
 
+from jemgui.live.command_client import CommandClient
 from jemgui.live.connection import Connection
 from jemgui.live.envelope import sign
-from jemgui.live.follower import CommandClient
 from jemgui.live.jobsig import JobVerifier
 from jemgui.live.local_broker import LocalBroker
 from jemgui.live.publisher import Publisher, StreamTail

@@ -22,6 +22,7 @@ from pathlib import Path
 from jemgui.cli import UsageError
 from jemgui.live.connection import Connection, TLSFiles
 from jemgui.live.url import BrokerURLError, parse_broker_url
+from jemgui.models.text import printable
 
 GRID_CA_DIR = "/etc/grid-security/certificates"
 PASSWORD_ENV = "JEMGUI_BROKER_PASSWORD"
@@ -127,8 +128,21 @@ def checks_from_values(ca_dir: str | None, job_owner: str | None, require_signed
                        warn=None) -> Checks:
     """`checks_from_args` for values that come from elsewhere (File ▸ Connect): the same checks
     and the same OptionError text, so the window and `jemgui connect` refuse alike."""
-    return Checks(trust_from_folder(ca_dir, require_signed, warn), job_owner or None,
+    return Checks(trust_from_folder(ca_dir, require_signed, warn), owner_dn(job_owner),
                   bool(require_signed))
+
+
+def owner_dn(text: str | None) -> str | None:
+    """The owner's DN as signers are compared (the grid's `/DC=.../CN=...` form): a DN typed in
+    another form (`CN=a,O=b`) would match no signer and silently drop every message."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if not text.startswith("/") or "=" not in text:
+        raise OptionError(f"--job-owner: {printable(text)} is not a DN in the grid's form "
+                          "(/DC=org/DC=example/CN=Name, as voms-proxy-info and openssl x509 "
+                          "-subject -nameopt compat print it)")
+    return text
 
 
 def verifier_from_args(args: argparse.Namespace, job_id: str, warn=None):

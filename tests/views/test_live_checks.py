@@ -138,6 +138,11 @@ def test_connect_check_options_that_cannot_be_used_are_one_line(capsys, tmp_path
                         "--require-signed", "--ca-dir", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("jemgui connect: --ca-dir: ")
+    # an owner typed in another DN form would match no signer: said, not every message dropped
+    assert jemgui_main(["connect", "--broker", "stomp://127.0.0.1:1", "--job", "j",
+                        "--job-owner", "CN=Owner,O=Example"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("jemgui connect: --job-owner: CN=Owner,O=Example is not a DN")
 
 
 @pytest.mark.slow

@@ -16,56 +16,9 @@ from jemgui.live.options import Checks
 from jemgui.live.trust import TrustStore
 from jemgui.views.live_controller import start
 from jemgui.views.live_dialogs import ConnectSettings
-from tests.live.conftest import LiveJob, start_broker
-from tests.live.pki import TestPKI
-from tests.views.test_live_window import SteerableJob
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.broker
-
-
-@pytest.fixture(scope="module")
-def broker():
-    b = start_broker()
-    yield b
-    b.close()
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return TestPKI(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-def jobs(broker, pki, tmp_path):
-    """`jobs(job_id, signed)`: a running job, signed with its owner's credential or unsigned."""
-    started: list = []
-
-    def start_job(job_id: str, signed: bool = True):
-        folder = tmp_path / job_id
-        if signed:
-            job = SteerableJob(folder, broker.url, pki, job_id)
-        else:
-            folder.mkdir()
-            job = LiveJob(folder, broker.url, pki, job_id, turns=200, pause=0.05,
-                          hold=folder / "stop", sign=False)
-            job.stop = (folder / "stop").touch
-        started.append(job.start())
-        return job
-
-    yield start_job
-    for job in started:
-        job.stop()
-    for job in started:
-        job.wait()
-
-
-@pytest.fixture
-def live(empty_window):
-    yield empty_window
-    if empty_window.live is not None:
-        empty_window.live.close()
-        empty_window.live = None
 
 
 def test_the_window_checks_the_job_as_its_options_say(qtbot, live, broker, pki, jobs, tmp_path):

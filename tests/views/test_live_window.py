@@ -25,82 +25,10 @@ from jemgui.live.local_broker import free_port
 from jemgui.views.live_controller import SnapshotBanner, connect_dialog, start
 from jemgui.views.live_dialogs import CREDENTIALS, ConnectSettings
 from jemgui.views.live_status import GREEN, RED
-from tests.live.conftest import LiveJob, events, start_broker
-from tests.live.pki import TestPKI
+from tests.live.conftest import events
 
 pytestmark = pytest.mark.broker
 OK = QDialogButtonBox.StandardButton.Ok
-
-#: a job that works until a file `stop` appears beside it, logging each step to job.log
-STEERABLE = """\
-import os, time
-here = os.path.dirname(os.path.abspath(__file__))
-def work(i, log):
-    x = i * 2
-    log.write(f"step {x}\\n")
-    log.flush()
-    return x % 1000 + 1
-n = 0
-with open(os.path.join(here, "job.log"), "a") as log:
-    while not os.path.exists(os.path.join(here, "stop")):
-        n = work(n, log)
-        time.sleep(0.004)
-"""
-
-
-class SteerableJob(LiveJob):
-    """A monitored job running STEERABLE, publishing to the broker, in its own working directory."""
-
-    def __init__(self, folder: Path, broker_url: str, pki, job_id: str, verbosity: int = 2,
-                 extra: tuple = (), linger: float = 0.3):
-        folder.mkdir(parents=True)
-        super().__init__(folder, broker_url, pki, job_id, turns=0, verbosity=verbosity, extra=extra)
-        (folder / "job.py").write_text(STEERABLE)
-        self.folder = folder
-        self.monitor.job["cwd"] = str(folder)
-        for service in self.services:  # at its end, serve history only this long after the last ask
-            service.quiet = linger
-
-    def stop(self) -> None:
-        (self.folder / "stop").touch()
-
-
-@pytest.fixture(scope="module")
-def broker():
-    b = start_broker()
-    yield b
-    b.close()
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return TestPKI(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-def job(broker, pki, tmp_path):
-    """`job(job_id, **kw)` starts a SteerableJob; every job is stopped at the end."""
-    jobs = []
-
-    def start_job(job_id: str, **kw) -> SteerableJob:
-        jobs.append(SteerableJob(tmp_path / job_id, broker.url, pki, job_id, **kw).start())
-        return jobs[-1]
-
-    yield start_job
-    for j in jobs:
-        j.stop()
-    for j in jobs:
-        j.wait()
-
-
-@pytest.fixture
-def live(empty_window):
-    """The window; its live link is closed at the end (as closing the window does)."""
-    yield empty_window
-    if empty_window.live is not None:
-        empty_window.live.close()
-        empty_window.live = None
-
 
 def credential(pki, who: str, folder: Path):
     return load_pem(*getattr(pki, who).write_pem(folder / who))

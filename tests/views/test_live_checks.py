@@ -112,7 +112,7 @@ def test_the_live_demo_runs_the_secured_broker(tmp_path, monkeypatch):
     try:
         broker, accounts = demo.broker, demo.accounts
         assert not stomp_ready("127.0.0.1", broker.port, 2.0)  # no anonymous access
-        assert stomp_ready("127.0.0.1", broker.port, 2.0, accounts.inspector)
+        assert stomp_ready("127.0.0.1", broker.port, 15.0, accounts.inspector)  # slow under load
         # the monitor logs in with its own account, its password not on its command line
         cmdline = Path(f"/proc/{demo.job.pid}/cmdline").read_bytes().split(b"\0")
         assert accounts.monitor[0].encode() in cmdline

@@ -53,7 +53,8 @@ CO_NEWLOCALS = 0x2
 CO_SUSPENDS = 0x20 | 0x80 | 0x200  # generator, coroutine, async generator
 _HIDDEN = (type, ModuleType, FunctionType, BuiltinFunctionType)
 YIELDED = {"yield": True}
-# What is known of a traced code object: (code, module level, suspends, bytecode (settrace)).
+# What is known of a traced code object: (code, module level, suspends, bytecode (settrace),
+# id(code), kept so a settrace hook reads it instead of calling id(), which audits and makes an int).
 # Records name it by id(code): the code stays referenced here, so its id is never reused.
 # A thread's state: (tid, stack of fids (settrace: (frame, fid, info)), fid -> locals state
 # (verbosity 4), [id of the exception last recorded]).
@@ -72,7 +73,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _config = None
 _run_dir = None
 _raw = None
-_put = None
+_put = None  # an entry that is not a frame's (RawWriter.put)
+_frame = None  # a frame entry, its 8 items (RawWriter.frame)
 _verbosity = 0
 _limit = 200
 _redact = True
@@ -199,9 +201,9 @@ def _die(signum, in_main):
         if not _dying and raw is not None and raw.fd >= 0 and raw.pid == os.getpid():
             _dying = True
             if os.getppid() != _config.get("monitor_pid"):
-                raw.queue.append((_jem_raw.RECORD, "process", _time(),
+                raw.put((_jem_raw.RECORD, "process", _time(),
                                   {"phase": "exit", "signal": int(signum)}))
-            raw.queue.append((_jem_raw.END,))
+            raw.put((_jem_raw.END,))
             raw.flush(1.0)
     finally:
         try:
@@ -626,7 +628,7 @@ def _learn(code):
         _untraced[key] = code
         return None
     info = (code, not (code.co_flags & CO_NEWLOCALS), bool(code.co_flags & CO_SUSPENDS),
-            code.co_code if _backend == "settrace" else None)
+            code.co_code if _backend == "settrace" else None, key)
     _traced[key] = info
     _send_code(code)
     if _backend == "monitoring":
@@ -726,7 +728,7 @@ def _push_adopted(st, frame, info, local=None):
     fid = next(_fids)
     extra = (_changes(vars_of, fid, frame, info[1], ADOPTED, "args") if _verbosity >= 4
              else ADOPTED)
-    _put((id(frame.f_code), CALL, _time(), tid, fid, frame.f_lineno, len(stack), extra))
+    _frame((id(frame.f_code), CALL, _time(), tid, fid, frame.f_lineno, len(stack), extra))
     if local is None:
         stack.append(fid)
     else:
@@ -758,7 +760,7 @@ def _exception(st, fid, depth, frame, exc, tb, line):
         extra["locals"] = {name: kept[1] for name, kept in vars_of[fid].items()}
     else:
         extra["locals"] = vars_map(frame, module_level)
-    _put((id(frame.f_code), EXCEPTION, _time(), tid, fid, line, depth, extra))
+    _frame((id(frame.f_code), EXCEPTION, _time(), tid, fid, line, depth, extra))
     if depth == 0 and isinstance(exc, SystemExit):
         code = exc.code
         _exit_code = 0 if code is None else code if isinstance(code, int) else 1
@@ -869,7 +871,7 @@ def _hooks(st):
     thread's state lives in their cells."""
     tid, stack, vars_of, _ = st
     tls = _tls
-    put, time_, fids, append = _put, _time, _fids, stack.append
+    put, time_, fids, append = _frame, _time, _fids, stack.append
     raised = set()  # generator frames an exception is passing through, no line run since
 
     def call(frame, event, arg):
@@ -884,18 +886,17 @@ def _hooks(st):
                 info = _learn(code)
                 if info is None:
                     return None
-            got = _suspended.pop(frame, None) if info[2] else None
-            if got is not None:
+            if not info[2] or (got := _suspended.pop(frame, None)) is None:
+                fid = next(fids)
+                put((info[4], CALL, time_(), tid, fid, None, len(stack),
+                     _changes(vars_of, fid, frame, info[1], None, "args")
+                     if _verbosity >= 4 else None))
+            else:
                 fid, state = got[0], got[1]
                 if state is not None:
                     vars_of[fid] = state
-                put((id(code), CALL, time_(), tid, fid, frame.f_lineno, len(stack),
+                put((info[4], CALL, time_(), tid, fid, frame.f_lineno, len(stack),
                      _changes(vars_of, fid, frame, info[1], RESUMED) if _verbosity >= 4 else RESUMED))
-            else:
-                fid = next(fids)
-                put((id(code), CALL, time_(), tid, fid, None, len(stack),
-                     _changes(vars_of, fid, frame, info[1], None, "args")
-                     if _verbosity >= 4 else None))
             append((frame, fid, info))
             frame.f_trace_lines = _verbosity >= 3
             return local
@@ -923,18 +924,11 @@ def _hooks(st):
             if top is None or top[0] is not frame:
                 top = _resync(st, frame, local)
             _, fid, info = top
-            if event == "line":
-                if raised:
-                    raised.discard(frame)
-                if _verbosity < 3:
-                    frame.f_trace_lines = False
-                else:
-                    now, line = time_(), frame.f_lineno
-                    put((id(info[0]), LINE, now, tid, fid, line, len(stack) - 1,
-                         _line_changes(vars_of, fid, frame, info[1], line, now)
-                         if _verbosity >= 4 else None))
-            elif event == "return":
+            if event == "return":
                 stack.pop()
+                if not info[2] and _verbosity < 4:  # a function that returns (the call storm)
+                    put((info[4], RETURN, time_(), tid, fid, frame.f_lineno, len(stack), None))
+                    return local
                 kind = _exit_kind(frame, info) if info[2] or _verbosity >= 4 else 0
                 if raised and frame in raised:
                     raised.discard(frame)
@@ -947,9 +941,19 @@ def _hooks(st):
                                          {"value": _value_pair(arg, _limit, _redact)})
                     state = vars_of.pop(fid, None)
                 if kind == 1:
-                    _suspended[frame] = (fid, state, st, id(info[0]), frame.f_lineno)
+                    _suspended[frame] = (fid, state, st, info[4], frame.f_lineno)
                     extra = dict(extra, **YIELDED) if extra else YIELDED
-                put((id(info[0]), RETURN, time_(), tid, fid, frame.f_lineno, len(stack), extra))
+                put((info[4], RETURN, time_(), tid, fid, frame.f_lineno, len(stack), extra))
+            elif event == "line":
+                if raised:
+                    raised.discard(frame)
+                if _verbosity < 3:
+                    frame.f_trace_lines = False
+                else:
+                    now, line = time_(), frame.f_lineno
+                    put((info[4], LINE, now, tid, fid, line, len(stack) - 1,
+                         _line_changes(vars_of, fid, frame, info[1], line, now)
+                         if _verbosity >= 4 else None))
             elif event == "exception":
                 if arg[1] is _refused[0]:
                     _strip(arg[1], arg[2])
@@ -1132,7 +1136,6 @@ if hasattr(sys, "monitoring"):
         return st
 
     def _m_start(code, offset):
-        too_deep = False
         try:
             key = id(code)
             if key not in _traced and _learn(code) is None:
@@ -1144,22 +1147,22 @@ if hasattr(sys, "monitoring"):
                 if st is None:
                     return None
                 tid, stack, vars_of, _ = st
-            if len(stack) >= _deep and _too_deep():
-                stack.append(None)  # a frame that fails at its start, as it would plain
-                too_deep = True
-            else:
+            depth = len(stack)
+            if depth < _deep or not _too_deep():
                 fid = next(_fids)
-                _put((key, CALL, _time(), tid, fid, None, len(stack),
-                      _changes(vars_of, fid, _getframe(1), _traced[key][1], None, "args")
-                      if _verbosity >= 4 else None))
+                _frame((key, CALL, _time(), tid, fid, None, depth,
+                        _changes(vars_of, fid, _getframe(1), _traced[key][1], None, "args")
+                        if _verbosity >= 4 else None))
                 stack.append(fid)
+                return None
+            stack.append(None)  # a frame that fails at its start, as it would plain
         except Exception as exc:
             if _fault(exc):
                 raise
-        if too_deep:
-            exc = RecursionError(RECURSION_MESSAGE)
-            _refused[:] = [exc, _getframe(1)]
-            raise exc
+            return None
+        exc = RecursionError(RECURSION_MESSAGE)  # too deep: raised outside the hook's try
+        _refused[:] = [exc, _getframe(1)]
+        raise exc
 
     def _m_resume(code, offset):
         _resumed(code, offset, _getframe(1))
@@ -1188,7 +1191,7 @@ if hasattr(sys, "monitoring"):
                     vars_of[fid] = state
                 extra = (_changes(vars_of, fid, frame, _traced[id(code)][1], RESUMED)
                          if _verbosity >= 4 else RESUMED)
-            _put((id(code), CALL, _time(), tid, fid, -1 - offset, len(stack), extra))
+            _frame((id(code), CALL, _time(), tid, fid, -1 - offset, len(stack), extra))
             stack.append(fid)
         except Exception as exc:
             if _fault(exc):
@@ -1205,12 +1208,13 @@ if hasattr(sys, "monitoring"):
                     return
                 tid, stack, vars_of, _ = st
                 fid = stack.pop()
-            extra = None
-            if _verbosity >= 4:
-                extra = _changes(vars_of, fid, _getframe(1), _traced[id(code)][1],
-                                 {"value": _value_pair(value, _limit, _redact)})
-                vars_of.pop(fid, None)
-            _put((id(code), RETURN, _time(), tid, fid, -1 - offset, len(stack), extra))
+            if _verbosity < 4:
+                _frame((id(code), RETURN, _time(), tid, fid, -1 - offset, len(stack), None))
+                return
+            extra = _changes(vars_of, fid, _getframe(1), _traced[id(code)][1],
+                             {"value": _value_pair(value, _limit, _redact)})
+            vars_of.pop(fid, None)
+            _frame((id(code), RETURN, _time(), tid, fid, -1 - offset, len(stack), extra))
         except Exception as exc:
             if _fault(exc):
                 raise
@@ -1233,7 +1237,7 @@ if hasattr(sys, "monitoring"):
                 extra = _changes(vars_of, fid, frame, _traced[id(code)][1],
                                  {"yield": True, "value": _value_pair(value, _limit, _redact)})
             _suspended[frame] = (fid, vars_of.pop(fid, None), st, id(code), -1 - offset)
-            _put((id(code), RETURN, _time(), tid, fid, -1 - offset, len(stack), extra))
+            _frame((id(code), RETURN, _time(), tid, fid, -1 - offset, len(stack), extra))
         except Exception as exc:
             if _fault(exc):
                 raise
@@ -1255,7 +1259,7 @@ if hasattr(sys, "monitoring"):
             if fid is None:  # the frame failed at its start (_m_start): never recorded
                 return
             vars_of.pop(fid, None)
-            _put((key, RETURN, _time(), tid, fid, -1 - offset, len(stack), None))
+            _frame((key, RETURN, _time(), tid, fid, -1 - offset, len(stack), None))
         except Exception as exc:
             if _fault(exc):
                 raise
@@ -1293,7 +1297,7 @@ if hasattr(sys, "monitoring"):
                 tid, stack, vars_of, _ = st
                 fid = stack[-1]
             now = _time()
-            _put((id(code), LINE, now, tid, fid, line, len(stack) - 1,
+            _frame((id(code), LINE, now, tid, fid, line, len(stack) - 1,
                   _line_changes(vars_of, fid, _getframe(up), _traced[id(code)][1], line, now)
                   if _verbosity >= 4 else None))
         except Exception as exc:
@@ -1319,7 +1323,7 @@ if hasattr(sys, "monitoring"):
             return _m_line(code, line, 2)
         try:
             now = _time()
-            _put((id(code), LINE, now, tid, fid, line, len(stack) - 1,
+            _frame((id(code), LINE, now, tid, fid, line, len(stack) - 1,
                   _line_changes(vars_of, fid, _getframe(1), _traced[id(code)][1], line, now)
                   if _verbosity >= 4 else None))
         except Exception as exc:
@@ -1445,7 +1449,7 @@ def _sweep(limit=SWEEP_LIMIT):
         fid, _, st, key, line = entry
         tid, depth, now = st[0], len(st[1]), _time()
         if not _CLEAR_PROBE:
-            _put((key, CALL, now, tid, fid, line, depth, RESUMED))
+            _frame((key, CALL, now, tid, fid, line, depth, RESUMED))
             if not _unseen_said:
                 _unseen_said = True
                 code = _traced[key][0]
@@ -1454,7 +1458,7 @@ def _sweep(limit=SWEEP_LIMIT):
                     "no events (3.9/3.10: its last reference was the tracer's copy of a frame's "
                     "locals): what it and others like it ran as they closed is not recorded"
                     % (getattr(code, "co_qualname", code.co_name), code.co_filename))})
-        _put((key, RETURN, now, tid, fid, line, depth, None))
+        _frame((key, RETURN, now, tid, fid, line, depth, None))
 
 
 # --- verbosity, faults, control --------------------------------------------------------
@@ -1685,10 +1689,10 @@ def _argv():
 
 
 def _open_raw():
-    global _raw, _put, _sources
+    global _raw, _put, _frame, _sources
     pid = os.getpid()
     _raw = _jem_raw.RawWriter(os.path.join(_config["raw"], "%d.bin" % pid))
-    _put = _raw.queue.append
+    _put, _frame = _raw.put, _raw.frame
     _sources = set()
     try:
         cwd = os.getcwd()

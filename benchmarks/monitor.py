@@ -130,6 +130,7 @@ print("ELAPSED %.6f CPU %.6f" % (time.perf_counter() - t0, time.process_time() -
 NO_VIZTRACER = False  # --no-viztracer
 EXACT = False  # --exact: also verbosity 4 with --values=exact
 CPU = False  # --cpu: the job's CPU time (all its threads), steadier than its wall time on a busy machine
+PARTS = False  # --parts: also the floor hooks doing verbosity 2's per-call work part by part
 WORKLOADS = {"call-heavy": (CALL_HEAVY, "25"), "realistic": (REALISTIC, "60000"), "pyflakes": (PYFLAKES, "60")}
 QUICK = {"call-heavy": "21", "realistic": "15000", "pyflakes": "10"}
 
@@ -163,7 +164,9 @@ def pythons(every: bool = False) -> dict[str, str]:
     found = {"{}.{}".format(*sys.version_info[:2]): sys.executable}
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
     for exe in sorted(root.glob("3.*/bin/python3") if every else root.glob("3.1[2-9].*/bin/python3")):
-        found.setdefault(".".join(exe.parent.parent.name.split(".")[:2]), str(exe))
+        version = tuple(int(part) for part in exe.parent.parent.name.split(".")[:2])
+        if version >= (3, 9):  # the tracer's CPythons; older ones are not traced
+            found.setdefault("{}.{}".format(*version), str(exe))
     return found
 
 
@@ -217,6 +220,9 @@ def modes(python: str, script: Path, arg: str, work: Path, before: Path | None =
     floor = str(Path(__file__).with_name("tracer_floor.py"))
     for level in ("calls", "lines", "locals"):
         out[f"floor {level}"] = [python, floor, level, str(script), arg]
+    if PARTS:  # the profile of verbosity 2's per-call path, part by part (tracer_floor.py)
+        for part in ("state", "ids", "time", "record", "write"):
+            out[f"part {part}"] = [python, floor, f"parts:{part}", str(script), arg]
     if has_viztracer(python) and not NO_VIZTRACER:
         out["viztracer"] = [python, "-m", "viztracer", "--quiet", "-o", str(work / "viz.json"),
                             str(script), arg]
@@ -281,16 +287,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, help="files pyflakes checks (default 60, quick 10)")
     parser.add_argument("--exact", action="store_true", help="also verbosity 4 with --values=exact")
     parser.add_argument("--cpu", action="store_true", help="the job's CPU time instead of its wall time")
+    parser.add_argument("--parts", action="store_true", help="also the profile of verbosity 2's per-call path: "
+                                                             "the floor's hooks doing its work part by part")
+    parser.add_argument("--no-monitor-cpu", action="store_true", help="skip the monitor's idle CPU measure")
     parser.add_argument("--all-pythons", action="store_true", help="every CPython 3.9+ of pyenv, not only "
                                                                    "the default one and 3.12+")
     parser.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "jemgui-bench"),
                         help="where the VizTracer venvs are kept between runs")
     args = parser.parse_args(argv)
-    global NO_VIZTRACER, CPU, EXACT
+    global NO_VIZTRACER, CPU, EXACT, PARTS
     if args.files:
         WORKLOADS["pyflakes"] = (PYFLAKES, str(args.files))
         QUICK["pyflakes"] = str(args.files)
-    NO_VIZTRACER, CPU, EXACT = args.no_viztracer, args.cpu, args.exact
+    NO_VIZTRACER, CPU, EXACT, PARTS = args.no_viztracer, args.cpu, args.exact, args.parts
     found = pythons(args.all_pythons)
     levels = tuple(int(v) for v in args.levels.split(","))
     chosen = {v: p for v, p in found.items() if not args.python or v in args.python}
@@ -308,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{version:<7} {name:<11} {mode:<13} {own:8.3f} {ratio:6.2f}x "
                       f"{wall:8.3f} {wall_ratio:9.2f}x", flush=True)
         print(f"        ({version}: tracer back-end {backend})", flush=True)
-    print(f"monitor CPU while the job sleeps (metrics every 1 s): {monitor_cpu():.2f}% of a core")
+    if not args.no_monitor_cpu:
+        print(f"monitor CPU while the job sleeps (metrics every 1 s): {monitor_cpu():.2f}% of a core")
     return 0
 
 

@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     before = before_package(args.before, workdir) if args.before else None
     for version, python in chosen.items():
         python = python if args.no_viztracer else with_viztracer(version, python, workdir)
-        backend = "sys.monitoring" if version >= "3.12" else "settrace"
+        backend = "sys.monitoring" if tuple(map(int, version.split("."))) >= (3, 12) else "settrace"
         for name in args.workload or WORKLOADS:
             for row in bench_workload(python, name, args.repeat, args.quick, workdir, before, levels):
                 _, mode, own, ratio, wall, wall_ratio = row

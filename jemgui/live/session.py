@@ -30,7 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 from jemgui.live.command_client import CommandClient
+from jemgui.live.command_server import read_range
 from jemgui.live.connection import Connection
 from jemgui.live.follower import ArchiveWriter, Follower
 from jemgui.live.joblist import JobList  # noqa: F401 - the window's; it checks signatures now
@@ -153,6 +156,8 @@ class CaptureWriter(ArchiveWriter):
 
 #: seconds between two commits of the growing index while records keep coming
 COMMIT_EVERY = 0.05
+#: records the index may hold in memory while it catches up; beyond, they are read back from the capture
+MAX_HELD = 100_000
 _STOP = object()
 
 
@@ -175,15 +180,24 @@ class LiveIndex:
     `finish(folder)` builds the archive's index of the capture folder once;
     `take_final()` hands it out once. `close()` never waits: the threads stop
     at their next step and remove their files.
+
+    With a `capture` folder (the archive the same records are written to first), memory stays
+    bounded when indexing falls behind a fast job: past MAX_HELD waiting records, only the seq
+    range of the next ones is queued, and the feeding thread reads them back from the capture.
     """
 
-    def __init__(self, folder: Path, job_id: str):
+    def __init__(self, folder: Path, job_id: str, capture: Path | None = None,
+                 flush_capture: Callable[[], None] | None = None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.db_path = self.folder / "live.sqlite"
         self.job_id = job_id
         self.received = 0  #: records handed to add()
         self.committed = 0  #: records readers can see
+        self.capture = Path(capture) if capture is not None else None
+        self._flush_capture = flush_capture  #: puts what the capture's writer holds into its files
+        self.held = 0  #: records waiting in memory for the feeding thread
+        self.read_back = 0  #: records the feeding thread read from the capture instead
         self.error: str | None = None
         self.finishing = False
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -196,7 +210,16 @@ class LiveIndex:
         self._thread.start()
 
     def add(self, pid: int, records: list[dict]) -> None:
+        """Queue the next records of stream `pid` (in seq order, consecutive), which the capture
+        has already been handed."""
         self.received += len(records)
+        if self.capture is not None and self.held + len(records) > MAX_HELD:
+            if self._flush_capture is not None:
+                self._flush_capture()
+            self._queue.put((pid, (records[0]["seq"], records[-1]["seq"])))
+            return
+        with self._lock:
+            self.held += len(records)
         self._queue.put((pid, records))
 
     def set_job(self, job: dict) -> None:
@@ -221,7 +244,7 @@ class LiveIndex:
                     if pid == "job":
                         grown.set_job(data)
                     else:
-                        grown.add(pid, data)
+                        grown.add(pid, self._records(pid, data))
                 now = time.monotonic()
                 if now - last >= COMMIT_EVERY or self._queue.empty():
                     self.committed = grown.commit()
@@ -232,6 +255,17 @@ class LiveIndex:
             if grown is not None:
                 grown.close()
             self._cleanup()
+
+    def _records(self, pid: int, data: list[dict] | tuple[int, int]) -> list[dict]:
+        """The queued records, or those of a queued seq range read back from the capture."""
+        if isinstance(data, list):
+            with self._lock:
+                self.held -= len(data)
+            return data
+        first, last = data
+        records = [orjson.loads(line) for _, line in read_range(self.capture / "events" / f"{pid}.jsonl", first, last)]
+        self.read_back += len(records)
+        return records
 
     def finish(self, capture: Path) -> None:
         """Build the archive's index of the (complete) capture folder, once, in the background."""
@@ -372,7 +406,8 @@ class LiveSession:
                                            dir=live))
         self.folder = Path(folder)
         self.writer = CaptureWriter(self.folder, job_id)
-        self.index = LiveIndex(Path(f"{self.folder}.index"), job_id)
+        self.index = LiveIndex(Path(f"{self.folder}.index"), job_id, capture=self.writer.out,
+                               flush_capture=self.writer.flush)
         signer: Callable[[dict], bytes] | None = None
         if credential is not None:
             signer = lambda cmd: sign(cmd, credential)  # noqa: E731

@@ -96,6 +96,41 @@ def test_the_live_index_grows_in_the_background_and_a_quiet_stream_holds_nothing
     reader.close()
 
 
+@pytest.mark.parametrize("max_held", [0, 25])
+def test_a_live_index_that_falls_behind_reads_records_back_from_the_capture(tmp_path, monkeypatch, max_held):
+    """Memory stays bounded when indexing lags a fast job: past MAX_HELD waiting records only their
+    seq range is queued and read back from the capture; the index is the one memory would give."""
+    from jemgui.live import session
+    from tests.models.jobs import failing_python, shell
+
+    monkeypatch.setattr(session, "MAX_HELD", max_held)
+    writer = CaptureWriter(tmp_path / "cap", "j1")
+    spilled = LiveIndex(tmp_path / "ix1", "j1", capture=writer.out, flush_capture=writer.flush)
+    kept = LiveIndex(tmp_path / "ix2", "j1")
+    most = 0
+    streams = [failing_python(), shell()]
+    for start in range(0, max(len(st.records) for st in streams), 10):
+        for st in streams:
+            batch = st.records[start:start + 10]
+            if batch:
+                writer(st.pid, batch)
+                spilled.add(st.pid, batch)
+                kept.add(st.pid, batch)
+                most = max(most, spilled.held)
+    total = sum(len(st.records) for st in streams)
+    for live in (spilled, kept):
+        wait_for(lambda live=live: live.committed == total, what=f"{total} records committed")
+    assert most <= max_held and kept.read_back == 0
+    if max_held == 0:  # nothing is held: every record came back from the capture
+        assert spilled.read_back == total
+    a, b = Index(spilled.db_path), Index(kept.db_path)
+    assert [a.record(i) for i in range(total)] == [b.record(i) for i in range(total)]
+    assert [a.state_at(i).to_json() for i in range(total)] == [b.state_at(i).to_json() for i in range(total)]
+    for ix, live in ((a, spilled), (b, kept)):
+        ix.close()
+        live.close()
+
+
 def test_the_final_index_is_built_once_from_the_capture_and_close_never_waits(tmp_path):
     writer = CaptureWriter(tmp_path / "cap", "j1")
     live = LiveIndex(tmp_path / "ix", "j1")

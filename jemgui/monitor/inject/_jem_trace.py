@@ -1390,6 +1390,8 @@ def _monitoring_install(level, old):
 
 def _install(level, old):
     _set_headroom(level >= 2)
+    if _raw is not None:
+        _raw.version = 4 if level >= 4 else 2
     if _backend == "monitoring":
         _monitoring_install(level, old)
     else:
@@ -1693,6 +1695,7 @@ def _open_raw():
     pid = os.getpid()
     _raw = _jem_raw.RawWriter(os.path.join(_config["raw"], "%d.bin" % pid))
     _put, _frame = _raw.put, _raw.frame
+    _raw.version = 4 if _verbosity >= 4 else 2
     _sources = set()
     try:
         cwd = os.getcwd()

@@ -32,10 +32,6 @@ from jemgui.models.records import COMMAND, KIND_CODE, KIND_NAMES, LINE, OTHER
 from jemgui.models.report import ImportReport
 from jemgui.models.streams import StreamStats, _accept
 
-#: the archive reader's strict decoding of a line (a record with fields the spec does not name is
-#: decoded leniently instead)
-_STRICT = getattr(streams, "_decode_known", streams._decode)
-
 #: line hits counted per commit, added to what the table holds
 ADD_HITS = ("INSERT INTO line_hits VALUES (?, ?, ?) "
             "ON CONFLICT(file, line) DO UPDATE SET hits = hits + excluded.hits")
@@ -96,14 +92,11 @@ class GrowingIndex:
     def _strict(pid: int, raws: list[bytes], st: StreamStats) -> list | None:
         """The records decoded as the archive's fast path decodes its lines (msgspec, typed; the
         lenient reading gives the same for each), or None when one needs the lenient reading."""
-        try:
-            recs = [_STRICT(raw) for raw in raws]
-        except streams._DECODE_ERRORS:
-            return None
+        recs = streams.decode_strict(raws) if raws else None
         last = -1 if st.last_seq is None else st.last_seq
-        n = len(recs)
-        if not n or any(r.pid != pid for r in recs) or [r.seq for r in recs] != list(range(last + 1, last + n + 1)):
+        if recs is None or not streams.of_pid(recs, pid) or not streams.counts_on(recs, last):
             return None
+        n = len(recs)
         if last < 0:
             st.first_seq = 0
         st.last_seq, st.records = last + n, st.records + n

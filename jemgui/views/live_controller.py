@@ -175,7 +175,10 @@ class LiveController(QObject):
         t0 = time.thread_time()
         w = self.window
         inspection = w.inspection
-        if inspection is None or inspection.index.db_path != index.db_path:
+        in_place = inspection is not None and inspection.index.db_path == index.db_path
+        if in_place:
+            inspection.grow()
+        else:
             try:
                 ix = Index(index.db_path)
             except sqlite3.Error:
@@ -184,14 +187,9 @@ class LiveController(QObject):
                 ix.close()
                 return False
             self._show(Inspection(ix, str(self.session.folder), w), None)
-        else:
-            inspection.grow()
-            self._shown()
-            if self.following:
-                self._seek_last()
-            self.grow_seconds = time.thread_time() - t0
-            return True
         self._shown()
+        if in_place and self.following:
+            self._seek_last()
         self.grow_seconds = time.thread_time() - t0
         return True
 

@@ -98,8 +98,7 @@ class ConnectSettings:
         `warn(text)` when they can but nothing will verify."""
         from jemgui.live.options import checks_from_values
 
-        return checks_from_values((self.ca_dir or "").strip() or None,
-                                  (self.job_owner or "").strip() or None,
+        return checks_from_values((self.ca_dir or "").strip() or None, self.job_owner,
                                   bool(self.require_signed), warn)
 
     def connection(self, name: str = "jemgui-window"):

@@ -573,12 +573,6 @@ def test_pipelines_of_python_and_tools_end_as_bash_saw_them(tmp_path):
 
 # -- CPython's own test suite, and the standard library's tracers as the job ----------------------
 
-SIGNAL_IN_HOOK = (
-    "a signal pending when a generator resumes is raised inside the tracer's hook (settrace's call "
-    "event, sys.monitoring's PY_RESUME) instead of at the generator's own resumption point, so the "
-    "generator's `except KeyboardInterrupt` does not see it (test_generators.SignalAndYieldFromTest)")
-
-
 def _tests_result(data: bytes) -> list[bytes]:
     return [line for line in data.splitlines() if line.startswith(b"== Tests result:")]
 
@@ -588,8 +582,8 @@ def _tests_result(data: bytes) -> list[bytes]:
     pytest.param("test_json", "3.13", False, marks=pytest.mark.slow),
     ("test_contextlib", "3.11", False),
     ("test_generators", "3.13", False),
-    pytest.param("test_generators", "3.11", False, marks=pytest.mark.xfail(strict=True, reason=SIGNAL_IN_HOOK)),
-    pytest.param("test_generators", "3.13", True, marks=pytest.mark.xfail(strict=True, reason=SIGNAL_IN_HOOK)),
+    ("test_generators", "3.11", False),
+    ("test_generators", "3.13", True),
     pytest.param("test_sys_settrace", "3.11", False, marks=pytest.mark.slow),
     pytest.param("test_sys_settrace", "3.13", False, marks=pytest.mark.slow),
 ], ids=lambda value: value if isinstance(value, str) else ('traced' if value else 'stdlib'))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -236,8 +237,8 @@ def test_forked_child_starts_with_named_frames(python, tmp_path):
 def test_keyboard_interrupt_in_a_hook_then_calls_are_recorded(python, tmp_path):
     """SIGINT lands while the job is deep in traced calls (most of that time is the hooks'):
     the job gets its KeyboardInterrupt as it does plain, and its later calls are recorded;
-    those made at once are recorded too, or a marker says they may be missing (3.11 runs a
-    signal handler on a hook's very first instruction, before any of the hook's code)."""
+    those made at once are recorded too, and the records stay nested (on 3.9, which may run
+    the handler on a hook's very first instruction, a marker says calls may be missing)."""
     program = PROGRAMS / "interrupted.py"
     alone = plain(python, program, cwd=tmp_path)
     assert alone.stdout == "interrupted\nafter [1, 2, 3, 4, 5]\nlater [-1, 0, 1, 2, 3]\n", alone.stderr
@@ -245,9 +246,64 @@ def test_keyboard_interrupt_in_a_hook_then_calls_are_recorded(python, tmp_path):
     assert (under.returncode, under.stdout, under.stderr) == (alone.returncode, alone.stdout, alone.stderr)
     assert len(calls_of(records, "later")) == 5
     job = calls_of(records, "later")[0]["pid"]
-    assert len(calls_of(records, "after")) == 5 or [
-        r for r in records if r["pid"] == job and r["kind"] == "marker" and r.get("gap")]
+    gaps = [r for r in records if r["pid"] == job and r["kind"] == "marker" and r.get("gap")]
+    assert len(calls_of(records, "after")) == 5 or gaps
     assert not faults(records)
+    if "3.9." not in python:  # from 3.10 the hook hands the interrupt back: nothing is lost
+        assert not gaps and not misnested(records), (gaps, misnested(records)[:3])
+
+
+def misnested(records: list[dict]) -> list[dict]:
+    """Records whose frame is not the innermost open one of its thread: a `return` or an
+    `exception` of another frame, as when a start or resumption was not recorded."""
+    stacks: dict[tuple, list] = {}
+    wrong = []
+    for r in records:
+        if r["kind"] not in ("call", "return", "exception") or r.get("adopted"):
+            continue
+        stack = stacks.setdefault((r["pid"], r["tid"]), [])
+        if r["kind"] == "call":
+            stack.append(r["fid"])
+        elif not stack or stack[-1] != r["fid"]:
+            wrong.append(r)
+        elif r["kind"] == "return":
+            stack.pop()
+    return wrong
+
+
+# Where CPython cannot get the job its exception where it arises plain (README, "Known
+# limits"): 3.9 checks for signals at nearly every instruction while a trace function is
+# set, so the exception leaves a hook from where it arose.
+SIGNAL_LIMITS = {"3.9": {"resumed_after_yield_from", "started"}}
+
+
+@pytest.mark.parametrize("verbosity", [2, 3])
+def test_a_signal_at_a_hook_arises_where_it_would_plain(python, verbosity, tmp_path):
+    """A signal's exception pending when a hook starts (a generator resumed after `yield from`,
+    a function's start, a return, a yield, a line; CPython's test_generators
+    SignalAndYieldFromTest is the first): the same `try` catches it as plain, with the same
+    traceback (no frame of the tracer's), and the records stay nested (3.11 and 3.13 send no
+    call event for a frame whose start or resumption raised it)."""
+    program = PROGRAMS / "signal_points.py"
+    alone = plain(python, program, cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    under, records = monitored(python, program, out=tmp_path / "a", verbosity=verbosity, cwd=tmp_path)
+    assert under.returncode == 0, under.stderr
+
+    def by_scenario(out: str) -> dict[str, str]:
+        return {part.split()[0]: part for part in re.split(r"^(?=\w)", out, flags=re.M) if part}
+
+    version = next(v for v, full in VERSIONS.items() if full in python)
+    got, want = by_scenario(under.stdout), by_scenario(alone.stdout)
+    assert got.keys() == want.keys()
+    differ = {name for name in want if got[name] != want[name]}
+    assert differ == SIGNAL_LIMITS.get(version, set()), (under.stdout, alone.stdout)
+    assert re.sub(r"0x[0-9a-f]+", "", under.stderr) == re.sub(r"0x[0-9a-f]+", "", alone.stderr)
+    assert not misnested(records) and not faults(records)
+    gaps = [r for r in records if r["kind"] == "marker" and r.get("gap")]
+    assert not gaps or version in SIGNAL_LIMITS  # (3.9: re-armed after the hook lost the exception)
+    ran = len(re.findall("target ran", alone.stdout))
+    assert ran <= len(calls_of(records, "target")) <= ran + 2  # + those a signal ended as they started
 
 
 def test_job_claiming_the_tracers_monitoring_ids_runs_as_plain(python, tmp_path):

@@ -211,9 +211,7 @@ def _die(signum, in_main):
         except ValueError:  # only the main thread may call signal.signal
             import ctypes
 
-            setsig = ctypes.pythonapi.PyOS_setsig
-            setsig.argtypes, setsig.restype = (ctypes.c_int, ctypes.c_void_p), ctypes.c_void_p
-            setsig(int(signum), None)  # SIG_DFL
+            _capi("PyOS_setsig", ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p)(int(signum), None)
         os.kill(os.getpid(), signum)
 
 
@@ -286,6 +284,8 @@ def _arm_term(on):
 
 def _getsignal(signalnum):
     handler = _real_getsignal(signalnum)
+    if handler is _one_shot:  # (for the moment between a hook and the job's next check)
+        handler = _held[signalnum][1]
     return signal.SIG_DFL if handler is _on_term else handler
 
 
@@ -559,6 +559,172 @@ def _dropped(exc):
                                    "near it may be missing" % name, "gap": True})
 
 
+# --- the job's exception where it would arise plain ----------------------------------------
+# CPython runs a signal handler (and raises an asynchronous exception) at its next check of
+# pending work: after a call, at a backward jump, where a function starts or a generator is
+# resumed by next() or send(). A hook's own calls are such checks, so the job's exception
+# (KeyboardInterrupt, or what its own handler raised) often arises inside a hook. Left to
+# go from there, it would reach the job at the hook's event, where CPython does not check:
+# a generator resumed by `yield from` would get it instead of the generator it resumes, a
+# function at its return or yield instead of its caller, and the job's traceback would
+# show the hook. So a hook hands it back, as the last thing it does, to be raised at the
+# first check after the hook, where CPython would have raised it:
+# - the signal is tripped again (C code that checks for signals, in I/O or a sleep, sees it
+#   too): SIGINT's default handler makes a new KeyboardInterrupt; a handler of the job's,
+#   which has run already, is replaced for that once by _one_shot, which raises its
+#   exception again and puts it back (its frame is then cut from the traceback);
+# - an asynchronous exception is posted to the thread again (a new one of its class, as
+#   CPython makes it).
+# A hook starts with no check (3.11+: its first RESUME reads as a resumption after `yield
+# from`, which CPython does not check), so an exception pending when it starts arises at its
+# first call, the gate, which has no effect: the hook then does its whole work (_redo)
+# before it hands the exception back. One that arises later in a hook is handed back as it
+# is (_settle). A call checks when it is done, a subscript does not: the handing back is a
+# subscript whose __getitem__ is C code, and _redo and _settle are called by a subscript
+# too, so that nothing checks between it and the hook's return. 3.9 checks at almost every
+# instruction while a trace function is set: there the hook lets the exception go.
+_CAN_POST = sys.version_info >= (3, 10)
+_posters = {}  # thread ident -> its poster
+_held = {}  # signum -> (the exception its handler raised in a hook, that handler): _one_shot
+_raised_again = []  # the exception _one_shot raised, until its traceback is cut
+
+
+def _capi(name, restype, *argtypes):
+    """A C API function of this interpreter with its own prototype (the job's
+    ctypes.pythonapi attributes stay as the job set them)."""
+    import ctypes
+
+    return ctypes.PYFUNCTYPE(restype, *argtypes)((name, ctypes.pythonapi))
+
+
+def _by_subscript(func):
+    """An object whose `[key]` calls func(key) from C, with no check after it."""
+    return type("_BySubscript", (), {"__getitem__": staticmethod(func), "__slots__": ()})()
+
+
+def _no_entry_check(code, nested=()):
+    """`code` (and its nested code objects named in `nested`) starting with no check of
+    pending work (3.11+; see above)."""
+    import opcode
+
+    resume = opcode.opmap.get("RESUME")  # 3.11+
+    if resume is None:
+        return code
+    raw = bytearray(code.co_code)
+    for i in range(0, len(raw), 2):
+        if raw[i] == resume:
+            raw[i + 1] = 2  # RESUME_AFTER_YIELD_FROM
+            break
+    consts = tuple(_no_entry_check(c) if getattr(c, "co_name", None) in nested else c
+                   for c in code.co_consts)
+    return code.replace(co_code=bytes(raw), co_consts=consts)
+
+
+def _post_of(exc):
+    """How to hand `exc` back: (poster, key) for `poster[key]`, or None when it cannot be."""
+    if not _CAN_POST:
+        return None
+    in_main = _get_ident() == threading.main_thread().ident
+    signum = _handler_signal(exc)
+    if signum is not None:
+        if not in_main:
+            return None
+        tb = exc.__traceback__
+        while tb is not None and _ours_code(tb.tb_frame.f_code):
+            tb = tb.tb_next
+        exc.__traceback__ = tb  # its handler's frames
+        _held[signum] = (exc, _real_getsignal(signum))
+        _real_signal(signum, _one_shot)
+        return _interrupter, signum
+    if (in_main and type(exc) is KeyboardInterrupt and not exc.args
+            and _real_getsignal(signal.SIGINT) is signal.default_int_handler):
+        return _interrupter, signal.SIGINT
+    return _poster(), type(exc)
+
+
+def _one_shot(signum, frame):
+    """The handler of `signum` for once: raises again the exception the job's own handler
+    raised inside a hook, and puts that handler back."""
+    exc, handler = _held.pop(signum)
+    _real_signal(signum, handler)
+    _raised_again[:] = [exc]
+    raise exc
+
+
+def _cut_ours(tb):
+    """Take the tracer's frames out of the traceback `tb` of an exception _one_shot raised or
+    a hook let go (at the first exception event a hook sees of it)."""
+    del _raised_again[:]
+    while tb is not None and tb.tb_next is not None:
+        if _ours_code(tb.tb_next.tb_frame.f_code):
+            tb.tb_next = tb.tb_next.tb_next
+        else:
+            tb = tb.tb_next
+
+
+def _poster():
+    """This thread's poster: `poster[cls]` makes cls this thread's asynchronous exception."""
+    tid = _get_ident()
+    poster = _posters.get(tid)
+    if poster is None:
+        import ctypes
+        from functools import partial
+
+        post = _capi("PyThreadState_SetAsyncExc", ctypes.c_int, ctypes.c_ulong, ctypes.py_object)
+        poster = _posters[tid] = _by_subscript(partial(post, tid))
+    return poster
+
+
+def _let_go(exc):
+    """`exc` leaves the hook as it is (3.9, or it cannot be posted)."""
+    if _backend == "settrace":
+        _rearm_later(exc)  # an exception leaving a settrace hook drops the trace function
+    _raised_again[:] = [exc]
+    raise exc
+
+
+def _theirs(exc):
+    """Is `exc` the job's own: from a signal handler, or not an Exception (KeyboardInterrupt,
+    SystemExit, an asynchronous exception)? Else it is a fault of the tracer's."""
+    return not isinstance(exc, Exception) or _handler_signal(exc) is not None
+
+
+def _redo_work(key):
+    """A hook's gate caught `exc`: the hook's whole work, then `exc` posted; key is (exc,
+    hook, its arguments...)."""
+    exc, hook = key[0], key[1]
+    if not _theirs(exc):
+        return _settle_work(exc)
+    post = _post_of(exc)
+    if post is None:
+        _let_go(exc)
+    poster, what = post
+    try:
+        return hook(*key[2:])
+    finally:
+        poster[what]
+
+
+def _settle_work(exc):
+    """`exc` stopped a hook midway. The job's own is posted (the hook returns None, its
+    event maybe not recorded); a fault of the tracer's is recorded and the hook returns None."""
+    if exc is _refused[0]:  # the job's own RecursionError, raised where the hook decided
+        raise exc
+    if not _theirs(exc):
+        _fault(exc)
+        return None
+    post = _post_of(exc)
+    if post is None:
+        _let_go(exc)
+    poster, what = post
+    poster[what]
+
+
+_redo = _by_subscript(_redo_work)
+_settle = _by_subscript(_settle_work)
+_interrupter = _by_subscript(_thread.interrupt_main)
+
+
 # --- what is user code -----------------------------------------------------------------
 def _system_dirs():
     """Folders of the standard library and installed packages (not user code)."""
@@ -728,18 +894,21 @@ def _push_adopted(st, frame, info, local=None):
     fid = next(_fids)
     extra = (_changes(vars_of, fid, frame, info[1], ADOPTED, "args") if _verbosity >= 4
              else ADOPTED)
-    _frame((id(frame.f_code), CALL, _time(), tid, fid, frame.f_lineno, len(stack), extra))
+    key, now, depth = id(frame.f_code), _time(), len(stack)
     if local is None:
         stack.append(fid)
     else:
         stack.append((frame, fid, info))
         frame.f_trace = local
         frame.f_trace_lines = _verbosity >= 3
+    _frame((key, CALL, now, tid, fid, frame.f_lineno, depth, extra))  # last (see _hooks)
     return fid
 
 
 def _exception(st, fid, depth, frame, exc, tb, line):
     global _exit_code
+    if _raised_again and exc is _raised_again[0]:
+        _cut_ours(tb)
     tid, _, vars_of, last = st
     inner = tb
     while inner is not None and inner.tb_next is not None:
@@ -822,95 +991,82 @@ def _exit_kind(frame, info):
 def _global(frame, event, arg):
     """The trace function a thread starts with: builds its state and its own hooks."""
     try:
-        if _verbosity < 2:
-            _real_settrace(None)
-            return None
-        hooks = getattr(_tls, "hooks", None)
-        if hooks is None:
-            if _adopt(frame.f_back) is None:
-                return None
-            hooks = _tls.hooks
-        _real_settrace(hooks[0])
-        return hooks[0](frame, event, arg)
-    except Exception as exc:
-        if exc is _refused[0]:  # the job's own RecursionError (see _hooks)
-            raise
-        if _fault(exc):
-            raise
-        return None
+        return _with_hooks(frame, event, arg, frame.f_back, 0)
     except BaseException as exc:
-        _rearm_later(exc)
-        raise
+        return _settle[exc]
 
 
 def _stale(frame, event, arg):
     """A traced frame's event after its thread's hooks went stale (a new generation)."""
     try:
-        if _verbosity < 2:
-            _real_settrace(None)
-            return None
-        hooks = getattr(_tls, "hooks", None)
-        if hooks is None:
-            if _adopt(frame) is None:
-                return None
-            hooks = _tls.hooks
-        _real_settrace(hooks[0])
-        return hooks[1](frame, event, arg)
-    except Exception as exc:
-        if _fault(exc):
-            raise
-        return None
+        return _with_hooks(frame, event, arg, frame, 1)
     except BaseException as exc:
-        _rearm_later(exc)
-        raise
+        return _settle[exc]
+
+
+def _with_hooks(frame, event, arg, outer, which):
+    """This thread's hooks (made, adopting the frames from `outer` out, when it has none)
+    become its trace function and hook `which` of them takes this event."""
+    try:
+        hooks = getattr(_tls, "hooks", None)  # the gate (see _redo)
+    except BaseException as exc:
+        return _redo[exc, _with_hooks, frame, event, arg, outer, which]
+    if _verbosity < 2:
+        _real_settrace(None)
+        return None
+    if hooks is None:
+        if _adopt(outer) is None:
+            return None
+        hooks = _tls.hooks
+    _real_settrace(hooks[0])
+    return hooks[which](frame, event, arg)
 
 
 def _hooks(st):
     """The trace functions of one thread for one generation: `call` sees each new frame
     and resumption, `local` the lines, exceptions and return of a traced frame. The
-    thread's state lives in their cells."""
+    thread's state lives in their cells. Each reads what its event needs first, then
+    changes the state with no call that checks for signals, its record last (see _redo)."""
     tid, stack, vars_of, _ = st
     tls = _tls
-    put, time_, fids, append = _frame, _time, _fids, stack.append
-    raised = set()  # generator frames an exception is passing through, no line run since
+    put, time_, fids = _frame, _time, _fids
+    raised = {}  # generator frames an exception is passing through, no line run since
 
     def call(frame, event, arg):
         try:
-            if tls is not _tls or _verbosity < 2:
-                return _global(frame, event, arg)
-            if len(stack) >= _deep and _too_deep():
+            info = _traced.get(id(frame.f_code))  # the gate (see _redo; len() would not check)
+        except BaseException as exc:
+            return _redo[exc, call, frame, event, arg]
+        if tls is not _tls or _verbosity < 2:
+            return _global(frame, event, arg)
+        try:
+            depth = len(stack)
+            if depth >= _deep and _too_deep():
                 raise _TooDeep
-            code = frame.f_code
-            info = _traced.get(id(code))
             if info is None:
-                info = _learn(code)
+                info = _learn(frame.f_code)
                 if info is None:
                     return None
-            if not info[2] or (got := _suspended.pop(frame, None)) is None:
+            got = _suspended.get(frame) if info[2] else None
+            if got is None:
                 fid = next(fids)
-                put((info[4], CALL, time_(), tid, fid, None, len(stack),
-                     _changes(vars_of, fid, frame, info[1], None, "args")
-                     if _verbosity >= 4 else None))
-            else:
-                fid, state = got[0], got[1]
-                if state is not None:
-                    vars_of[fid] = state
-                put((info[4], CALL, time_(), tid, fid, frame.f_lineno, len(stack),
-                     _changes(vars_of, fid, frame, info[1], RESUMED) if _verbosity >= 4 else RESUMED))
-            append((frame, fid, info))
-            frame.f_trace_lines = _verbosity >= 3
-            return local
+                now, extra = time_(), (_changes(vars_of, fid, frame, info[1], None, "args")
+                                       if _verbosity >= 4 else None)
         except _TooDeep:
             pass
-        except Exception as exc:
-            if exc is _refused[0]:  # the job's own RecursionError, from _global's hook
-                raise
-            if _fault(exc):
-                raise
-            return None
         except BaseException as exc:
-            _rearm_later(exc)
-            raise
+            return _redo[exc, call, frame, event, arg]
+        else:
+            try:
+                frame.f_trace_lines = _verbosity >= 3
+                if got is None:
+                    stack.append((frame, fid, info))
+                    put((info[4], CALL, now, tid, fid, None, depth, extra))
+                else:
+                    _push_resumed(st, frame, info, got)
+                return local
+            except BaseException as exc:
+                return _settle[exc] or local
         exc = RecursionError(RECURSION_MESSAGE)  # what the job gets plain, one frame up
         _refused[:] = [exc, frame]
         _rearm_later(exc)
@@ -918,71 +1074,118 @@ def _hooks(st):
 
     def local(frame, event, arg):
         try:
-            if tls is not _tls or _verbosity < 2:
-                return _stale(frame, event, arg)
+            now = time_()  # the gate (see _redo)
+        except BaseException as exc:
+            return _redo[exc, local, frame, event, arg]
+        if tls is not _tls or _verbosity < 2:
+            return _stale(frame, event, arg)
+        try:
             top = stack[-1] if stack else None
             if top is None or top[0] is not frame:
                 top = _resync(st, frame, local)
             _, fid, info = top
             if event == "return":
-                stack.pop()
-                if not info[2] and _verbosity < 4:  # a function that returns (the call storm)
-                    put((info[4], RETURN, time_(), tid, fid, frame.f_lineno, len(stack), None))
+                if not info[2] and _verbosity < 4:
+                    kind = -1  # a function that returns (the call storm)
+                else:
+                    kind = _exit_kind(frame, info)
+                    if kind == 1 and arg is None and frame in raised:
+                        kind = 2  # thrown in at the yield, it left from there
+                    extra = state = None
+                    if _verbosity >= 4:
+                        if kind != 2:  # (left by an exception: its record compared them all)
+                            extra = _changes(vars_of, fid, frame, info[1],
+                                             {"value": _value_pair(arg, _limit, _redact)})
+                        state = vars_of.get(fid)
+                    if kind == 1:
+                        extra = dict(extra, **YIELDED) if extra else YIELDED
+            elif event == "line":
+                line = frame.f_lineno if _verbosity >= 3 else None
+                extra = (_line_changes(vars_of, fid, frame, info[1], line, now)
+                         if line is not None and _verbosity >= 4 else None)
+            elif arg[1] is _refused[0]:
+                _strip(arg[1], arg[2])
+        except BaseException as exc:
+            return _redo[exc, local, frame, event, arg]
+        try:
+            if event == "return":
+                del stack[-1]
+                if kind < 0:
+                    put((info[4], RETURN, now, tid, fid, frame.f_lineno, len(stack), None))
                     return local
-                kind = _exit_kind(frame, info) if info[2] or _verbosity >= 4 else 0
                 if raised and frame in raised:
-                    raised.discard(frame)
-                    if kind == 1 and arg is None:  # thrown in at the yield, it left from there
-                        kind = 2
-                extra = state = None
-                if _verbosity >= 4:
-                    if kind != 2:  # (left by an exception: its record compared them all)
-                        extra = _changes(vars_of, fid, frame, info[1],
-                                         {"value": _value_pair(arg, _limit, _redact)})
-                    state = vars_of.pop(fid, None)
+                    del raised[frame]
+                if state is not None:
+                    del vars_of[fid]
                 if kind == 1:
                     _suspended[frame] = (fid, state, st, info[4], frame.f_lineno)
-                    extra = dict(extra, **YIELDED) if extra else YIELDED
-                put((info[4], RETURN, time_(), tid, fid, frame.f_lineno, len(stack), extra))
+                put((info[4], RETURN, now, tid, fid, frame.f_lineno, len(stack), extra))
             elif event == "line":
-                if raised:
-                    raised.discard(frame)
-                if _verbosity < 3:
+                if raised and frame in raised:
+                    del raised[frame]
+                if line is None:
                     frame.f_trace_lines = False
                 else:
-                    now, line = time_(), frame.f_lineno
-                    put((info[4], LINE, now, tid, fid, line, len(stack) - 1,
-                         _line_changes(vars_of, fid, frame, info[1], line, now)
-                         if _verbosity >= 4 else None))
+                    put((info[4], LINE, now, tid, fid, line, len(stack) - 1, extra))
             elif event == "exception":
-                if arg[1] is _refused[0]:
-                    _strip(arg[1], arg[2])
                 if info[2]:  # handled if a line runs before the frame returns (see _exit_kind)
-                    raised.add(frame)
+                    raised[frame] = None
                     frame.f_trace_lines = True
                 _exception(st, fid, len(stack) - 1, frame, arg[1], arg[2], frame.f_lineno)
             return local
-        except Exception as exc:
-            if _fault(exc):
-                raise
-            return None
         except BaseException as exc:
-            _rearm_later(exc)
-            raise
+            return _settle[exc] or local
 
     return call, local
 
 
+for _hook in (_global, _stale, _with_hooks, _redo_work, _settle_work):
+    _hook.__code__ = _no_entry_check(_hook.__code__)
+_hooks.__code__ = _no_entry_check(_hooks.__code__, ("call", "local"))
+
+
 def _resync(st, frame, local):
     """The stack entry of `frame` when it is not on top: frames above it ended unseen (the
-    job replaced the trace function for a while), or it began unseen."""
+    job replaced the trace function for a while), or it began or resumed unseen (3.11 checks
+    for pending work before the call event: the job's exception may arise there)."""
     stack = st[1]
     for i in range(len(stack) - 1, -1, -1):
         if stack[i][0] is frame:
             del stack[i + 1:]
             return stack[i]
-    _push_adopted(st, frame, _learn(frame.f_code), local)
+    info = _learn(frame.f_code)
+    got = _suspended.get(frame)
+    if got is None:
+        _push_adopted(st, frame, info, local)
+    else:
+        _push_resumed(st, frame, info, got)
     return stack[-1]
+
+
+def _push_resumed(st, frame, info, got):
+    """The `call` record and stack entry of a suspended generator's frame that resumes;
+    got is its entry in _suspended (settrace). What it reads first, its record last."""
+    tid, stack, vars_of, _ = st
+    fid, state = got[0], got[1]
+    if state is not None:
+        vars_of[fid] = state
+    now = _time()
+    extra = _changes(vars_of, fid, frame, info[1], RESUMED) if _verbosity >= 4 else RESUMED
+    _unsuspend(_suspended, frame)
+    stack.append((frame, fid, info))
+    _frame((info[4], CALL, now, tid, fid, frame.f_lineno, len(stack) - 1, extra))
+
+
+def _unsuspend(suspended, frame):
+    """Take a resumed frame out of `suspended` with no call that checks for signals (the
+    control thread may have taken it out already)."""
+    try:
+        del suspended[frame]
+    except KeyError:
+        pass
+
+
+_unsuspend.__code__ = _no_entry_check(_unsuspend.__code__)
 
 
 def _settrace_install(level, old):
@@ -1027,10 +1230,7 @@ def _schedule_main_thread():
 
     callback = callback_type(in_main_thread)
     _keep[:] = [callback]
-    add = ctypes.pythonapi.Py_AddPendingCall
-    add.argtypes = (callback_type, ctypes.c_void_p)
-    add.restype = ctypes.c_int
-    add(callback, None)
+    _capi("Py_AddPendingCall", ctypes.c_int, callback_type, ctypes.c_void_p)(callback, None)
 
 
 def _watch_main():
@@ -1059,10 +1259,8 @@ def _watch_main():
 
     if not _rearm_keep:
         _rearm_keep.append(ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)(_rearm_main))
-        add = ctypes.pythonapi.Py_AddPendingCall
-        add.argtypes = (type(_rearm_keep[0]), ctypes.c_void_p)
-        add.restype = ctypes.c_int
-        _rearm_keep.append(add)
+        _rearm_keep.append(_capi("Py_AddPendingCall", ctypes.c_int, type(_rearm_keep[0]),
+                                 ctypes.c_void_p))
     callback, add = _rearm_keep
     _rearm_pending = True  # before the call: the main thread may run it at once
     if add(callback, None) != 0:
@@ -1118,6 +1316,10 @@ _tool = None
 _local_events = 0
 _local_codes = []  # code objects whose local events are set
 _loop_lines = {}  # (id(code), offset of a backward jump) -> its line when it jumps to it, else None
+# 3.13 checks for pending work (a signal) before it calls PY_START or PY_RESUME: a frame whose
+# start or resumption raised the job's exception gets no such event, only RAISE at a RESUME.
+_CHECKS_BEFORE_START = sys.version_info >= (3, 13)
+_resumes = {}  # id(code) -> offsets of its RESUME instructions (traced code, 3.13+)
 if hasattr(sys, "monitoring"):
     _M = sys.monitoring
     _E = _M.events
@@ -1135,7 +1337,10 @@ if hasattr(sys, "monitoring"):
             _push_adopted(st, frame, _learn(frame.f_code))
         return st
 
-    def _m_start(code, offset):
+    # Each hook reads what its event needs first (an exception of the job's there: the
+    # hook's whole work again, then the exception handed back), then changes the state with
+    # no call that checks for signals, its record last (see _redo).
+    def _m_start(code, offset, up=1):
         try:
             key = id(code)
             if key not in _traced and _learn(code) is None:
@@ -1143,36 +1348,44 @@ if hasattr(sys, "monitoring"):
             try:
                 tid, stack, vars_of, _ = _tls.st
             except AttributeError:
-                st = _adopt(_getframe(1).f_back)
+                st = _adopt(_getframe(up).f_back)
                 if st is None:
                     return None
                 tid, stack, vars_of, _ = st
             depth = len(stack)
-            if depth < _deep or not _too_deep():
+            if depth >= _deep and _too_deep():
+                fid = None  # a frame that fails at its start, as it would plain
+            else:
                 fid = next(_fids)
-                _frame((key, CALL, _time(), tid, fid, None, depth,
-                        _changes(vars_of, fid, _getframe(1), _traced[key][1], None, "args")
-                        if _verbosity >= 4 else None))
-                stack.append(fid)
+                now, extra = _time(), (
+                    _changes(vars_of, fid, _getframe(up), _traced[key][1], None, "args")
+                    if _verbosity >= 4 else None)
+        except BaseException as exc:
+            return _redo[exc, _m_start, code, offset, up + 2]
+        try:
+            stack.append(fid)
+            if fid is not None:
+                _frame((key, CALL, now, tid, fid, None, depth, extra))
                 return None
-            stack.append(None)  # a frame that fails at its start, as it would plain
-        except Exception as exc:
-            if _fault(exc):
-                raise
-            return None
+        except BaseException as exc:
+            return _settle[exc]
         exc = RecursionError(RECURSION_MESSAGE)  # too deep: raised outside the hook's try
-        _refused[:] = [exc, _getframe(1)]
+        _refused[:] = [exc, _getframe(up)]
         raise exc
 
-    def _m_resume(code, offset):
-        _resumed(code, offset, _getframe(1))
-
-    def _m_throw(code, offset, exc):
-        if id(code) in _traced:
-            _resumed(code, offset, _getframe(1))
+    def _m_resume(code, offset, exc=None):
+        """PY_RESUME, and PY_THROW (global: of any code)."""
+        try:
+            frame = _getframe(1)
+        except BaseException as caught:
+            return _redo[caught, _resumed, code, offset, _getframe(1)]
+        _resumed(code, offset, frame)
 
     def _resumed(code, offset, frame):
         try:
+            key = id(code)
+            if key not in _traced:
+                return
             try:
                 tid, stack, vars_of, _ = _tls.st
             except AttributeError:
@@ -1180,113 +1393,32 @@ if hasattr(sys, "monitoring"):
                 if st is None:
                     return
                 tid, stack, vars_of, _ = st
-            got = _suspended.pop(frame, None)
+            suspended = _suspended
+            got = suspended.get(frame)
             if got is None:  # suspended before this generation
                 fid = next(_fids)
-                extra = (_changes(vars_of, fid, frame, _traced[id(code)][1], ADOPTED, "args")
+                extra = (_changes(vars_of, fid, frame, _traced[key][1], ADOPTED, "args")
                          if _verbosity >= 4 else ADOPTED)
             else:
                 fid, state = got[0], got[1]
                 if state is not None:
                     vars_of[fid] = state
-                extra = (_changes(vars_of, fid, frame, _traced[id(code)][1], RESUMED)
+                extra = (_changes(vars_of, fid, frame, _traced[key][1], RESUMED)
                          if _verbosity >= 4 else RESUMED)
-            _frame((id(code), CALL, _time(), tid, fid, -1 - offset, len(stack), extra))
+            now = _time()
+        except BaseException as exc:
+            return _redo[exc, _resumed, code, offset, frame]
+        try:
+            if got is not None:
+                _unsuspend(suspended, frame)
             stack.append(fid)
-        except Exception as exc:
-            if _fault(exc):
-                raise
+            _frame((key, CALL, now, tid, fid, -1 - offset, len(stack) - 1, extra))
+        except BaseException as exc:
+            return _settle[exc]
 
-    def _m_return(code, offset, value):
-        try:
-            try:
-                tid, stack, vars_of, _ = _tls.st
-                fid = stack.pop()
-            except (AttributeError, IndexError):
-                st = _state(_getframe(1))
-                if st is None:
-                    return
-                tid, stack, vars_of, _ = st
-                fid = stack.pop()
-            if _verbosity < 4:
-                _frame((id(code), RETURN, _time(), tid, fid, -1 - offset, len(stack), None))
-                return
-            extra = _changes(vars_of, fid, _getframe(1), _traced[id(code)][1],
-                             {"value": _value_pair(value, _limit, _redact)})
-            vars_of.pop(fid, None)
-            _frame((id(code), RETURN, _time(), tid, fid, -1 - offset, len(stack), extra))
-        except Exception as exc:
-            if _fault(exc):
-                raise
-
-    def _m_yield(code, offset, value):
-        try:
-            frame = _getframe(1)
-            try:
-                st = _tls.st
-                tid, stack, vars_of, _ = st
-                fid = stack.pop()
-            except (AttributeError, IndexError):
-                st = _state(frame)
-                if st is None:
-                    return
-                tid, stack, vars_of, _ = st
-                fid = stack.pop()
-            extra = YIELDED
-            if _verbosity >= 4:
-                extra = _changes(vars_of, fid, frame, _traced[id(code)][1],
-                                 {"yield": True, "value": _value_pair(value, _limit, _redact)})
-            _suspended[frame] = (fid, vars_of.pop(fid, None), st, id(code), -1 - offset)
-            _frame((id(code), RETURN, _time(), tid, fid, -1 - offset, len(stack), extra))
-        except Exception as exc:
-            if _fault(exc):
-                raise
-
-    def _m_unwind(code, offset, exc):
+    def _m_return(code, offset, value, up=1):
         try:
             key = id(code)
-            if key not in _traced:
-                return
-            try:
-                tid, stack, vars_of, _ = _tls.st
-                fid = stack.pop()
-            except (AttributeError, IndexError):
-                st = _state(_getframe(1))
-                if st is None:
-                    return
-                tid, stack, vars_of, _ = st
-                fid = stack.pop()
-            if fid is None:  # the frame failed at its start (_m_start): never recorded
-                return
-            vars_of.pop(fid, None)
-            _frame((key, RETURN, _time(), tid, fid, -1 - offset, len(stack), None))
-        except Exception as exc:
-            if _fault(exc):
-                raise
-
-    def _m_raise(code, offset, exc):
-        try:
-            if id(code) not in _traced:
-                return
-            frame = _getframe(1)
-            st = getattr(_tls, "st", None)
-            if st is None or not st[1]:
-                st = _state(frame)
-                if st is None:
-                    return
-            stack = st[1]
-            if stack[-1] is None:  # the frame failed at its start (_m_start)
-                if exc is _refused[0]:
-                    exc.__traceback__ = None  # the caller's frame starts it again, as plain
-                return
-            _exception(st, stack[-1], len(stack) - 1, frame, exc, exc.__traceback__,
-                       -1 - offset)
-        except Exception as exc:
-            if _fault(exc):
-                raise
-
-    def _m_line(code, line, up=1):
-        try:
             try:
                 tid, stack, vars_of, _ = _tls.st
                 fid = stack[-1]
@@ -1297,38 +1429,165 @@ if hasattr(sys, "monitoring"):
                 tid, stack, vars_of, _ = st
                 fid = stack[-1]
             now = _time()
-            _frame((id(code), LINE, now, tid, fid, line, len(stack) - 1,
-                  _line_changes(vars_of, fid, _getframe(up), _traced[id(code)][1], line, now)
-                  if _verbosity >= 4 else None))
-        except Exception as exc:
-            if _fault(exc):
-                raise
+            extra = (_changes(vars_of, fid, _getframe(up), _traced[key][1],
+                              {"value": _value_pair(value, _limit, _redact)})
+                     if _verbosity >= 4 else None)
+        except BaseException as exc:
+            return _redo[exc, _m_return, code, offset, value, up + 2]
+        try:
+            del stack[-1]
+            if vars_of and fid in vars_of:
+                del vars_of[fid]
+            _frame((key, RETURN, now, tid, fid, -1 - offset, len(stack), extra))
+        except BaseException as exc:
+            return _settle[exc]
 
-    def _m_jump(code, src, dest):
+    def _m_yield(code, offset, value, up=1):
+        try:
+            frame, key = _getframe(up), id(code)
+            try:
+                st = _tls.st
+                tid, stack, vars_of, _ = st
+                fid = stack[-1]
+            except (AttributeError, IndexError):
+                st = _state(frame)
+                if st is None:
+                    return
+                tid, stack, vars_of, _ = st
+                fid = stack[-1]
+            now, extra = _time(), YIELDED
+            if _verbosity >= 4:
+                extra = _changes(vars_of, fid, frame, _traced[key][1],
+                                 {"yield": True, "value": _value_pair(value, _limit, _redact)})
+            state = vars_of.get(fid) if vars_of else None
+        except BaseException as exc:
+            return _redo[exc, _m_yield, code, offset, value, up + 2]
+        try:
+            del stack[-1]
+            if state is not None:
+                del vars_of[fid]
+            _suspended[frame] = (fid, state, st, key, -1 - offset)
+            _frame((key, RETURN, now, tid, fid, -1 - offset, len(stack), extra))
+        except BaseException as exc:
+            return _settle[exc]
+
+    def _m_unwind(code, offset, exc, up=1):
+        try:
+            key = id(code)
+            if key not in _traced:
+                return
+            try:
+                tid, stack, vars_of, _ = _tls.st
+                fid = stack[-1]
+            except (AttributeError, IndexError):
+                st = _state(_getframe(up))
+                if st is None:
+                    return
+                tid, stack, vars_of, _ = st
+                fid = stack[-1]
+            now = _time()
+        except BaseException as caught:
+            return _redo[caught, _m_unwind, code, offset, exc, up + 2]
+        try:
+            del stack[-1]
+            if fid is None:  # the frame failed at its start (_m_start): never recorded
+                return
+            if vars_of and fid in vars_of:
+                del vars_of[fid]
+            _frame((key, RETURN, now, tid, fid, -1 - offset, len(stack), None))
+        except BaseException as caught:
+            return _settle[caught]
+
+    def _m_raise(code, offset, exc, up=1):
+        try:
+            key = id(code)
+            if key not in _traced:
+                return
+            frame = _getframe(up)
+            st = getattr(_tls, "st", None)
+            if st is None or not st[1]:
+                st = _state(frame)
+                if st is None:
+                    return
+            stack = st[1]
+            # 3.13: raised where it starts or resumes, before PY_START or PY_RESUME
+            unseen = (_CHECKS_BEFORE_START and stack[-1] is not None
+                      and offset in _resumes_of(code))
+        except BaseException as caught:
+            return _redo[caught, _m_raise, code, offset, exc, up + 2]
+        try:
+            if stack[-1] is None:  # the frame failed at its start (_m_start)
+                if exc is _refused[0]:
+                    exc.__traceback__ = None  # the caller's frame starts it again, as plain
+                return
+            if unseen:
+                if frame in _suspended:
+                    _resumed(code, offset, frame)
+                else:
+                    _m_start(code, offset, up + 1)
+            _exception(st, stack[-1], len(stack) - 1, frame, exc, exc.__traceback__,
+                       -1 - offset)
+        except BaseException as caught:
+            return _settle[caught]
+
+    def _resumes_of(code):
+        """The offsets of code's RESUME instructions."""
+        found = _resumes.get(id(code))
+        if found is None:
+            import opcode
+
+            raw, resume = code.co_code, opcode.opmap["RESUME"]
+            found = _resumes[id(code)] = frozenset(i for i in range(0, len(raw), 2) if raw[i] == resume)
+        return found
+
+    def _m_line(code, line, up=1):
+        try:
+            now, key = _time(), id(code)
+            try:
+                tid, stack, vars_of, _ = _tls.st
+                fid = stack[-1]
+            except (AttributeError, IndexError):
+                st = _state(_getframe(up))
+                if st is None:
+                    return
+                tid, stack, vars_of, _ = st
+                fid = stack[-1]
+            extra = (_line_changes(vars_of, fid, _getframe(up), _traced[key][1], line, now)
+                     if _verbosity >= 4 else None)
+        except BaseException as exc:
+            return _redo[exc, _m_line, code, line, up + 2]
+        try:
+            _frame((key, LINE, now, tid, fid, line, len(stack) - 1, extra))
+        except BaseException as exc:
+            return _settle[exc]
+
+    def _m_jump(code, src, dest, up=1):
         """A backward jump to the line it jumps from (a loop on one line, a comprehension):
         settrace, the spec's semantics, calls that a new line, LINE does not. Every other
         jump is disabled where it is, at its first pass."""
         if dest > src:
             return _DISABLE
-        key = (id(code), src)
-        line = _loop_lines.get(key, 0)
-        if line == 0:
-            line = _loop_lines[key] = _same_line(code, src, dest)
-        if line is None:
-            return _DISABLE
-        try:  # _m_line's record, inline: this runs once per pass of a one-line loop
-            tid, stack, vars_of, _ = _tls.st
-            fid = stack[-1]
-        except (AttributeError, IndexError):
-            return _m_line(code, line, 2)
         try:
+            key = (id(code), src)
+            line = _loop_lines.get(key, 0)
+            if line == 0:
+                line = _loop_lines[key] = _same_line(code, src, dest)
+            if line is None:
+                return _DISABLE
+            try:  # _m_line's record, inline: this runs once per pass of a one-line loop
+                tid, stack, vars_of, _ = _tls.st
+                fid = stack[-1]
+            except (AttributeError, IndexError):
+                return _m_line(code, line, up + 1)
             now = _time()
-            _frame((id(code), LINE, now, tid, fid, line, len(stack) - 1,
-                  _line_changes(vars_of, fid, _getframe(1), _traced[id(code)][1], line, now)
-                  if _verbosity >= 4 else None))
-        except Exception as exc:
-            if _fault(exc):
-                raise
+            extra = (_line_changes(vars_of, fid, _getframe(up), _traced[key[0]][1], line, now)
+                     if _verbosity >= 4 else None)
+        except BaseException as exc:
+            return _redo[exc, _m_jump, code, src, dest, up + 2]
+        try:
+            _frame((key[0], LINE, now, tid, fid, line, len(stack) - 1, extra))
+        except BaseException as exc:
+            return _settle[exc]
         return None
 
     def _m_host(code, offset):
@@ -1351,8 +1610,11 @@ if hasattr(sys, "monitoring"):
         line = lines.get(dest)
         return line if line is not None and line == lines.get(src) else None
 
+    for _hook in (_m_start, _m_resume, _resumed, _m_return, _m_yield, _m_unwind, _m_raise,
+                  _m_line, _m_jump):
+        _hook.__code__ = _no_entry_check(_hook.__code__)
     _CALLBACKS = (
-        (_E.PY_START, _m_start), (_E.PY_RESUME, _m_resume), (_E.PY_THROW, _m_throw),
+        (_E.PY_START, _m_start), (_E.PY_RESUME, _m_resume), (_E.PY_THROW, _m_resume),
         (_E.PY_RETURN, _m_return), (_E.PY_YIELD, _m_yield), (_E.PY_UNWIND, _m_unwind),
         (_E.RAISE, _m_raise), (_E.LINE, _m_line), (_E.JUMP, _m_jump),
         (_E.INSTRUCTION, _m_host),
@@ -1478,25 +1740,28 @@ def set_verbosity(level):
     _install(level, old)
 
 
-def _raised_by_job(exc):
-    """Did `exc` come out of one of the job's own signal handlers, which CPython ran inside
-    a hook (between two of its instructions)? Then it is the job's, not a fault of ours."""
+def _handler_signal(exc):
+    """The signal whose handler (the job's own, a Python function CPython ran inside a hook)
+    raised `exc`, found in its traceback; None when no handler of the job's raised it."""
     try:
-        handlers = set()
+        signals = {}  # handler's code -> its signals
         for signum in signal.valid_signals():
-            handler = _getsignal(signum)
+            handler = _real_getsignal(signum)
             code = getattr(handler, "__code__", None) or getattr(
                 getattr(handler, "__func__", None), "__code__", None)
-            if code is not None:
-                handlers.add(code)
+            if code is not None and not _ours_code(code):
+                signals.setdefault(code, []).append(signum)
         tb = exc.__traceback__
         while tb is not None:
-            if tb.tb_frame.f_code in handlers:
-                return True
+            found = signals.get(tb.tb_frame.f_code)
+            if found:  # several signals with one handler: the one it was called for
+                f = tb.tb_frame
+                args = [f.f_locals.get(name) for name in f.f_code.co_varnames[:2]]
+                return next((signum for signum in found if signum in args), found[0])
             tb = tb.tb_next
     except Exception:
         pass
-    return False
+    return None
 
 
 def _fault(exc):
@@ -1504,7 +1769,7 @@ def _fault(exc):
     True when `exc` is the job's own (from its signal handler): the hook must raise it on,
     so the job sees it where it would have plain."""
     global _faulted, _verbosity
-    if _raised_by_job(exc):
+    if _handler_signal(exc) is not None:
         if _backend == "settrace":
             _rearm_later(exc)  # an exception leaving a settrace hook drops the trace function
         return True

@@ -250,7 +250,9 @@ def test_keyboard_interrupt_in_a_hook_then_calls_are_recorded(python, tmp_path):
     assert len(calls_of(records, "after")) == 5 or gaps
     assert not faults(records)
     if "3.9." not in python:  # from 3.10 the hook hands the interrupt back: nothing is lost
-        assert not gaps and not misnested(records), (gaps, misnested(records)[:3])
+        assert not gaps, gaps
+    if "3.9." not in python and "3.10." not in python:  # (3.10 checks after a list.append too)
+        assert not misnested(records), misnested(records)[:3]
 
 
 def misnested(records: list[dict]) -> list[dict]:

@@ -1047,11 +1047,13 @@ def _hooks(st):
                 info = _learn(frame.f_code)
                 if info is None:
                     return None
-            got = _suspended.get(frame) if info[2] else None
-            if got is None:
+            if not info[2] or (got := _suspended.get(frame)) is None:
                 fid = next(fids)
-                now, extra = time_(), (_changes(vars_of, fid, frame, info[1], None, "args")
-                                       if _verbosity >= 4 else None)
+                entry = (info[4], CALL, time_(), tid, fid, None, depth,
+                         _changes(vars_of, fid, frame, info[1], None, "args")
+                         if _verbosity >= 4 else None)
+            else:
+                entry = None
         except _TooDeep:
             pass
         except BaseException as exc:
@@ -1059,11 +1061,11 @@ def _hooks(st):
         else:
             try:
                 frame.f_trace_lines = _verbosity >= 3
-                if got is None:
-                    stack.append((frame, fid, info))
-                    put((info[4], CALL, now, tid, fid, None, depth, extra))
-                else:
+                if entry is None:
                     _push_resumed(st, frame, info, got)
+                    return local
+                stack.append((frame, fid, info))
+                put(entry)
                 return local
             except BaseException as exc:
                 return _settle[exc] or local
@@ -1080,13 +1082,16 @@ def _hooks(st):
         if tls is not _tls or _verbosity < 2:
             return _stale(frame, event, arg)
         try:
-            top = stack[-1] if stack else None
+            depth = len(stack) - 1  # (stack[-1] would never be specialized)
+            top = stack[depth] if depth >= 0 else None
             if top is None or top[0] is not frame:
                 top = _resync(st, frame, local)
+                depth = len(stack) - 1
             _, fid, info = top
             if event == "return":
                 if not info[2] and _verbosity < 4:
                     kind = -1  # a function that returns (the call storm)
+                    entry = (info[4], RETURN, now, tid, fid, frame.f_lineno, depth, None)
                 else:
                     kind = _exit_kind(frame, info)
                     if kind == 1 and arg is None and frame in raised:
@@ -1099,6 +1104,7 @@ def _hooks(st):
                         state = vars_of.get(fid)
                     if kind == 1:
                         extra = dict(extra, **YIELDED) if extra else YIELDED
+                    entry = (info[4], RETURN, now, tid, fid, frame.f_lineno, depth, extra)
             elif event == "line":
                 line = frame.f_lineno if _verbosity >= 3 else None
                 extra = (_line_changes(vars_of, fid, frame, info[1], line, now)
@@ -1109,29 +1115,31 @@ def _hooks(st):
             return _redo[exc, local, frame, event, arg]
         try:
             if event == "return":
-                del stack[-1]
-                if kind < 0:
-                    put((info[4], RETURN, now, tid, fid, frame.f_lineno, len(stack), None))
-                    return local
-                if raised and frame in raised:
-                    del raised[frame]
-                if state is not None:
-                    del vars_of[fid]
-                if kind == 1:
-                    _suspended[frame] = (fid, state, st, info[4], frame.f_lineno)
-                put((info[4], RETURN, now, tid, fid, frame.f_lineno, len(stack), extra))
+                if kind >= 0:
+                    if raised and frame in raised:
+                        del raised[frame]
+                    if state is not None:
+                        del vars_of[fid]
+                    if kind == 1:
+                        _suspended[frame] = (fid, state, st, info[4], frame.f_lineno)
+                try:
+                    stack.pop()  # (cheaper than del stack[-1], but it checks for signals:)
+                except BaseException as exc:  # after it, so only the record is left to do
+                    put(entry)
+                    return _settle[exc] or local
+                put(entry)
             elif event == "line":
                 if raised and frame in raised:
                     del raised[frame]
                 if line is None:
                     frame.f_trace_lines = False
                 else:
-                    put((info[4], LINE, now, tid, fid, line, len(stack) - 1, extra))
+                    put((info[4], LINE, now, tid, fid, line, depth, extra))
             elif event == "exception":
                 if info[2]:  # handled if a line runs before the frame returns (see _exit_kind)
                     raised[frame] = None
                     frame.f_trace_lines = True
-                _exception(st, fid, len(stack) - 1, frame, arg[1], arg[2], frame.f_lineno)
+                _exception(st, fid, depth, frame, arg[1], arg[2], frame.f_lineno)
             return local
         except BaseException as exc:
             return _settle[exc] or local
@@ -1327,6 +1335,14 @@ if hasattr(sys, "monitoring"):
     _GLOBAL_EVENTS = _E.PY_START | _E.PY_THROW | _E.PY_UNWIND | _E.RAISE
     _CALL_EVENTS = _E.PY_RESUME | _E.PY_RETURN | _E.PY_YIELD
 
+    def _job_frame():
+        """The frame of the hook's event: the innermost that is not the tracer's (a hook may
+        run inside _redo_work, or another hook)."""
+        f = _getframe(2)
+        while f.f_code.co_filename == __file__:
+            f = f.f_back
+        return f
+
     def _state(frame):
         """This thread's state when it has none (a new thread or generation), or when its
         stack is empty (a frame that began unseen): adopts the running traced frames."""
@@ -1340,7 +1356,7 @@ if hasattr(sys, "monitoring"):
     # Each hook reads what its event needs first (an exception of the job's there: the
     # hook's whole work again, then the exception handed back), then changes the state with
     # no call that checks for signals, its record last (see _redo).
-    def _m_start(code, offset, up=1):
+    def _m_start(code, offset):
         try:
             key = id(code)
             if key not in _traced and _learn(code) is None:
@@ -1348,37 +1364,45 @@ if hasattr(sys, "monitoring"):
             try:
                 tid, stack, vars_of, _ = _tls.st
             except AttributeError:
-                st = _adopt(_getframe(up).f_back)
+                st = _adopt(_job_frame().f_back)
                 if st is None:
                     return None
                 tid, stack, vars_of, _ = st
             depth = len(stack)
-            if depth >= _deep and _too_deep():
-                fid = None  # a frame that fails at its start, as it would plain
-            else:
-                fid = next(_fids)
-                now, extra = _time(), (
-                    _changes(vars_of, fid, _getframe(up), _traced[key][1], None, "args")
-                    if _verbosity >= 4 else None)
         except BaseException as exc:
-            return _redo[exc, _m_start, code, offset, up + 2]
+            return _redo[exc, _m_start, code, offset]
+        if depth >= _deep and _too_deep():
+            stack.append(None)  # a frame that fails at its start, as it would plain
+            exc = RecursionError(RECURSION_MESSAGE)
+            _refused[:] = [exc, _job_frame()]
+            raise exc
+        try:
+            fid = next(_fids)
+            entry = (key, CALL, _time(), tid, fid, None, depth,
+                     _changes(vars_of, fid, _job_frame(), _traced[key][1], None, "args")
+                     if _verbosity >= 4 else None)
+        except BaseException as exc:
+            return _redo[exc, _m_start, code, offset]
         try:
             stack.append(fid)
-            if fid is not None:
-                _frame((key, CALL, now, tid, fid, None, depth, extra))
-                return None
+            _frame(entry)
+            return None
         except BaseException as exc:
             return _settle[exc]
-        exc = RecursionError(RECURSION_MESSAGE)  # too deep: raised outside the hook's try
-        _refused[:] = [exc, _getframe(up)]
-        raise exc
 
-    def _m_resume(code, offset, exc=None):
-        """PY_RESUME, and PY_THROW (global: of any code)."""
+    def _m_resume(code, offset):
         try:
             frame = _getframe(1)
+        except BaseException as exc:
+            return _redo[exc, _resumed, code, offset, _getframe(1)]
+        _resumed(code, offset, frame)
+
+    def _m_throw(code, offset, exc):
+        """PY_THROW (a global event: of any code), as a resumption."""
+        try:
+            frame = _job_frame()
         except BaseException as caught:
-            return _redo[caught, _resumed, code, offset, _getframe(1)]
+            return _redo[caught, _m_throw, code, offset, exc]
         _resumed(code, offset, frame)
 
     def _resumed(code, offset, frame):
@@ -1416,94 +1440,110 @@ if hasattr(sys, "monitoring"):
         except BaseException as exc:
             return _settle[exc]
 
-    def _m_return(code, offset, value, up=1):
+    def _m_return(code, offset, value):
         try:
-            key = id(code)
             try:
                 tid, stack, vars_of, _ = _tls.st
-                fid = stack[-1]
+                depth = len(stack) - 1  # (stack[-1] would never be specialized)
+                fid = stack[depth]
             except (AttributeError, IndexError):
-                st = _state(_getframe(up))
+                st = _state(_job_frame())
                 if st is None:
                     return
                 tid, stack, vars_of, _ = st
-                fid = stack[-1]
-            now = _time()
-            extra = (_changes(vars_of, fid, _getframe(up), _traced[key][1],
+                depth = len(stack) - 1
+                fid = stack[depth]
+            entry = (id(code), RETURN, _time(), tid, fid, -1 - offset, depth,
+                     _changes(vars_of, fid, _job_frame(), _traced[id(code)][1],
                               {"value": _value_pair(value, _limit, _redact)})
                      if _verbosity >= 4 else None)
         except BaseException as exc:
-            return _redo[exc, _m_return, code, offset, value, up + 2]
+            return _redo[exc, _m_return, code, offset, value]
         try:
-            del stack[-1]
             if vars_of and fid in vars_of:
                 del vars_of[fid]
-            _frame((key, RETURN, now, tid, fid, -1 - offset, len(stack), extra))
+            stack.pop()  # (cheaper than del stack[-1], but it checks for signals:)
+        except BaseException as exc:  # after it, so only the record is left to do
+            _frame(entry)
+            return _settle[exc]
+        try:
+            _frame(entry)
         except BaseException as exc:
             return _settle[exc]
 
-    def _m_yield(code, offset, value, up=1):
+    def _m_yield(code, offset, value):
         try:
-            frame, key = _getframe(up), id(code)
+            frame, key = _job_frame(), id(code)
             try:
                 st = _tls.st
                 tid, stack, vars_of, _ = st
-                fid = stack[-1]
+                depth = len(stack) - 1
+                fid = stack[depth]
             except (AttributeError, IndexError):
                 st = _state(frame)
                 if st is None:
                     return
                 tid, stack, vars_of, _ = st
-                fid = stack[-1]
-            now, extra = _time(), YIELDED
-            if _verbosity >= 4:
-                extra = _changes(vars_of, fid, frame, _traced[key][1],
-                                 {"yield": True, "value": _value_pair(value, _limit, _redact)})
+                depth = len(stack) - 1
+                fid = stack[depth]
+            entry = (key, RETURN, _time(), tid, fid, -1 - offset, depth, YIELDED if _verbosity < 4
+                     else _changes(vars_of, fid, frame, _traced[key][1],
+                                   {"yield": True, "value": _value_pair(value, _limit, _redact)}))
             state = vars_of.get(fid) if vars_of else None
         except BaseException as exc:
-            return _redo[exc, _m_yield, code, offset, value, up + 2]
+            return _redo[exc, _m_yield, code, offset, value]
         try:
-            del stack[-1]
             if state is not None:
                 del vars_of[fid]
             _suspended[frame] = (fid, state, st, key, -1 - offset)
-            _frame((key, RETURN, now, tid, fid, -1 - offset, len(stack), extra))
+            stack.pop()  # (checks for signals after it: only the record is left to do)
+        except BaseException as exc:
+            _frame(entry)
+            return _settle[exc]
+        try:
+            _frame(entry)
         except BaseException as exc:
             return _settle[exc]
 
-    def _m_unwind(code, offset, exc, up=1):
+    def _m_unwind(code, offset, exc):
         try:
             key = id(code)
             if key not in _traced:
                 return
             try:
                 tid, stack, vars_of, _ = _tls.st
-                fid = stack[-1]
+                depth = len(stack) - 1  # (stack[-1] would never be specialized)
+                fid = stack[depth]
             except (AttributeError, IndexError):
-                st = _state(_getframe(up))
+                st = _state(_job_frame())
                 if st is None:
                     return
                 tid, stack, vars_of, _ = st
-                fid = stack[-1]
-            now = _time()
+                depth = len(stack) - 1
+                fid = stack[depth]
+            entry = (key, RETURN, _time(), tid, fid, -1 - offset, depth, None)
         except BaseException as caught:
-            return _redo[caught, _m_unwind, code, offset, exc, up + 2]
+            return _redo[caught, _m_unwind, code, offset, exc]
         try:
-            del stack[-1]
-            if fid is None:  # the frame failed at its start (_m_start): never recorded
-                return
             if vars_of and fid in vars_of:
                 del vars_of[fid]
-            _frame((key, RETURN, now, tid, fid, -1 - offset, len(stack), None))
+            stack.pop()  # (checks for signals after it: only the record is left to do)
+        except BaseException as caught:
+            if fid is not None:
+                _frame(entry)
+            return _settle[caught]
+        try:
+            if fid is not None:  # (None: the frame failed at its start, never recorded)
+                _frame(entry)
         except BaseException as caught:
             return _settle[caught]
 
-    def _m_raise(code, offset, exc, up=1):
+    def _m_raise(code, offset, exc):
         try:
             key = id(code)
             if key not in _traced:
                 return
-            frame = _getframe(up)
+            frame = _job_frame()
             st = getattr(_tls, "st", None)
             if st is None or not st[1]:
                 st = _state(frame)
@@ -1514,7 +1554,7 @@ if hasattr(sys, "monitoring"):
             unseen = (_CHECKS_BEFORE_START and stack[-1] is not None
                       and offset in _resumes_of(code))
         except BaseException as caught:
-            return _redo[caught, _m_raise, code, offset, exc, up + 2]
+            return _redo[caught, _m_raise, code, offset, exc]
         try:
             if stack[-1] is None:  # the frame failed at its start (_m_start)
                 if exc is _refused[0]:
@@ -1524,7 +1564,7 @@ if hasattr(sys, "monitoring"):
                 if frame in _suspended:
                     _resumed(code, offset, frame)
                 else:
-                    _m_start(code, offset, up + 1)
+                    _m_start(code, offset)
             _exception(st, stack[-1], len(stack) - 1, frame, exc, exc.__traceback__,
                        -1 - offset)
         except BaseException as caught:
@@ -1540,28 +1580,30 @@ if hasattr(sys, "monitoring"):
             found = _resumes[id(code)] = frozenset(i for i in range(0, len(raw), 2) if raw[i] == resume)
         return found
 
-    def _m_line(code, line, up=1):
+    def _m_line(code, line):
         try:
             now, key = _time(), id(code)
             try:
                 tid, stack, vars_of, _ = _tls.st
-                fid = stack[-1]
+                depth = len(stack) - 1  # (stack[-1] would never be specialized)
+                fid = stack[depth]
             except (AttributeError, IndexError):
-                st = _state(_getframe(up))
+                st = _state(_job_frame())
                 if st is None:
                     return
                 tid, stack, vars_of, _ = st
-                fid = stack[-1]
-            extra = (_line_changes(vars_of, fid, _getframe(up), _traced[key][1], line, now)
+                depth = len(stack) - 1
+                fid = stack[depth]
+            extra = (_line_changes(vars_of, fid, _job_frame(), _traced[key][1], line, now)
                      if _verbosity >= 4 else None)
         except BaseException as exc:
-            return _redo[exc, _m_line, code, line, up + 2]
+            return _redo[exc, _m_line, code, line]
         try:
-            _frame((key, LINE, now, tid, fid, line, len(stack) - 1, extra))
+            _frame((key, LINE, now, tid, fid, line, depth, extra))
         except BaseException as exc:
             return _settle[exc]
 
-    def _m_jump(code, src, dest, up=1):
+    def _m_jump(code, src, dest):
         """A backward jump to the line it jumps from (a loop on one line, a comprehension):
         settrace, the spec's semantics, calls that a new line, LINE does not. Every other
         jump is disabled where it is, at its first pass."""
@@ -1576,16 +1618,17 @@ if hasattr(sys, "monitoring"):
                 return _DISABLE
             try:  # _m_line's record, inline: this runs once per pass of a one-line loop
                 tid, stack, vars_of, _ = _tls.st
-                fid = stack[-1]
+                depth = len(stack) - 1
+                fid = stack[depth]
             except (AttributeError, IndexError):
-                return _m_line(code, line, up + 1)
+                return _m_line(code, line)
             now = _time()
-            extra = (_line_changes(vars_of, fid, _getframe(up), _traced[key[0]][1], line, now)
+            extra = (_line_changes(vars_of, fid, _job_frame(), _traced[key[0]][1], line, now)
                      if _verbosity >= 4 else None)
         except BaseException as exc:
-            return _redo[exc, _m_jump, code, src, dest, up + 2]
+            return _redo[exc, _m_jump, code, src, dest]
         try:
-            _frame((key[0], LINE, now, tid, fid, line, len(stack) - 1, extra))
+            _frame((key[0], LINE, now, tid, fid, line, depth, extra))
         except BaseException as exc:
             return _settle[exc]
         return None
@@ -1610,11 +1653,11 @@ if hasattr(sys, "monitoring"):
         line = lines.get(dest)
         return line if line is not None and line == lines.get(src) else None
 
-    for _hook in (_m_start, _m_resume, _resumed, _m_return, _m_yield, _m_unwind, _m_raise,
+    for _hook in (_m_start, _m_resume, _m_throw, _resumed, _m_return, _m_yield, _m_unwind, _m_raise,
                   _m_line, _m_jump):
         _hook.__code__ = _no_entry_check(_hook.__code__)
     _CALLBACKS = (
-        (_E.PY_START, _m_start), (_E.PY_RESUME, _m_resume), (_E.PY_THROW, _m_resume),
+        (_E.PY_START, _m_start), (_E.PY_RESUME, _m_resume), (_E.PY_THROW, _m_throw),
         (_E.PY_RETURN, _m_return), (_E.PY_YIELD, _m_yield), (_E.PY_UNWIND, _m_unwind),
         (_E.RAISE, _m_raise), (_E.LINE, _m_line), (_E.JUMP, _m_jump),
         (_E.INSTRUCTION, _m_host),

@@ -42,10 +42,14 @@ def test_what_threads_queue_while_another_flushes_is_all_written_once_in_order(t
     writer = _jem_raw.RawWriter(str(tmp_path / "2.bin"))
     per_thread, threads = 20000, 4
     started = threading.Barrier(threads + 1)
+    flushed = threading.Event()  # the threads' second halves wait for a flush (a loaded machine
+    # could otherwise run every thread to its end before the flusher gets a turn)
 
     def hooks(tid: int) -> None:
         started.wait()
         for fid in range(per_thread):
+            if fid == per_thread // 2:
+                flushed.wait(30)
             writer.frame((7, fid % 2, 1.5, tid, fid, None, fid % 5, None))
             if fid % 997 == 0:
                 writer.put((_jem_raw.RECORD, "marker", 2.5, {"tid": tid, "fid": fid}))
@@ -59,9 +63,12 @@ def test_what_threads_queue_while_another_flushes_is_all_written_once_in_order(t
         started.wait()
         flushes = 0
         while any(w.is_alive() for w in workers):
-            flushes += writer.flush() > 0
+            if writer.flush() > 0:
+                flushes += 1
+                flushed.set()
         for w in workers:
             w.join()
+        flushes += writer.flush() > 0
     finally:
         sys.setswitchinterval(interval)
     writer.close()

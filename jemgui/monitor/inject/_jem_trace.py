@@ -1335,6 +1335,15 @@ if hasattr(sys, "monitoring"):
     _GLOBAL_EVENTS = _E.PY_START | _E.PY_THROW | _E.PY_UNWIND | _E.RAISE
     _CALL_EVENTS = _E.PY_RESUME | _E.PY_RETURN | _E.PY_YIELD
 
+    def _adopted_top(frame):
+        """(state, depth, fid) of this thread's innermost frame when it had no state or an
+        empty stack, now that it has adopted the running frames from `frame` out (_state)."""
+        st = _state(frame)
+        if st is None:
+            return None, None, None
+        depth = len(st[1]) - 1
+        return st, depth, st[1][depth]
+
     def _job_frame():
         """The frame of the hook's event: the innermost that is not the tracer's (a hook may
         run inside _redo_work, or another hook)."""
@@ -1447,12 +1456,10 @@ if hasattr(sys, "monitoring"):
                 depth = len(stack) - 1  # (stack[-1] would never be specialized)
                 fid = stack[depth]
             except (AttributeError, IndexError):
-                st = _state(_job_frame())
+                st, depth, fid = _adopted_top(_job_frame())
                 if st is None:
                     return
                 tid, stack, vars_of, _ = st
-                depth = len(stack) - 1
-                fid = stack[depth]
             entry = (id(code), RETURN, _time(), tid, fid, -1 - offset, depth,
                      _changes(vars_of, fid, _job_frame(), _traced[id(code)][1],
                               {"value": _value_pair(value, _limit, _redact)})
@@ -1480,12 +1487,10 @@ if hasattr(sys, "monitoring"):
                 depth = len(stack) - 1
                 fid = stack[depth]
             except (AttributeError, IndexError):
-                st = _state(frame)
+                st, depth, fid = _adopted_top(frame)
                 if st is None:
                     return
                 tid, stack, vars_of, _ = st
-                depth = len(stack) - 1
-                fid = stack[depth]
             entry = (key, RETURN, _time(), tid, fid, -1 - offset, depth, YIELDED if _verbosity < 4
                      else _changes(vars_of, fid, frame, _traced[key][1],
                                    {"yield": True, "value": _value_pair(value, _limit, _redact)}))
@@ -1515,12 +1520,10 @@ if hasattr(sys, "monitoring"):
                 depth = len(stack) - 1  # (stack[-1] would never be specialized)
                 fid = stack[depth]
             except (AttributeError, IndexError):
-                st = _state(_job_frame())
+                st, depth, fid = _adopted_top(_job_frame())
                 if st is None:
                     return
                 tid, stack, vars_of, _ = st
-                depth = len(stack) - 1
-                fid = stack[depth]
             entry = (key, RETURN, _time(), tid, fid, -1 - offset, depth, None)
         except BaseException as caught:
             return _redo[caught, _m_unwind, code, offset, exc]
@@ -1588,12 +1591,10 @@ if hasattr(sys, "monitoring"):
                 depth = len(stack) - 1  # (stack[-1] would never be specialized)
                 fid = stack[depth]
             except (AttributeError, IndexError):
-                st = _state(_job_frame())
+                st, depth, fid = _adopted_top(_job_frame())
                 if st is None:
                     return
                 tid, stack, vars_of, _ = st
-                depth = len(stack) - 1
-                fid = stack[depth]
             extra = (_line_changes(vars_of, fid, _job_frame(), _traced[key][1], line, now)
                      if _verbosity >= 4 else None)
         except BaseException as exc:

@@ -584,6 +584,8 @@ def _tests_result(data: bytes) -> list[bytes]:
     ("test_generators", "3.13", False),
     ("test_generators", "3.11", False),
     ("test_generators", "3.13", True),
+    pytest.param("test_signal", "3.11", False, marks=pytest.mark.slow),
+    pytest.param("test_signal", "3.12", False, marks=pytest.mark.slow),
     pytest.param("test_sys_settrace", "3.11", False, marks=pytest.mark.slow),
     pytest.param("test_sys_settrace", "3.13", False, marks=pytest.mark.slow),
 ], ids=lambda value: value if isinstance(value, str) else ('traced' if value else 'stdlib'))

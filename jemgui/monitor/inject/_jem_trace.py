@@ -173,6 +173,7 @@ _dying = False
 _finished = False
 _deferred = None  # a signal that came while the main thread itself was writing out
 _die_lock = _thread.allocate_lock()  # the main thread's handler and the control thread: one at a time
+_term_lock = _thread.allocate_lock()  # the job putting a default action back, and _woken
 
 
 def _on_term(signum, frame):
@@ -250,13 +251,19 @@ def _woken(wake):
     wake.acquire(True, POLL)
     if _wake_fds is None:
         return
-    try:
-        data = os.read(_wake_fds[0], 512)
-    except OSError:  # none came
-        return
-    for signum in data:
-        if signum in _TERM_SIGNALS and _real_getsignal(signum) is _on_term:
-            _die(signum, False)
+    with _term_lock:
+        try:
+            data = os.read(_wake_fds[0], 512)
+        except OSError:  # none came
+            return
+        for signum in data:
+            if signum in _TERM_SIGNALS and _real_getsignal(signum) is _on_term:
+                _die(signum, False)
+
+
+def _stale_trip(signum, frame):
+    """A signal that came while the job had a handler of its own, run once the job has put
+    the default action back: CPython ignores it then (it was not the default action's)."""
 
 
 def _set_wakeup_fd(fd, **kwargs):
@@ -292,8 +299,20 @@ def _getsignal(signalnum):
 def _signal(signalnum, handler):
     old = _real_signal(signalnum, handler)  # the job's own argument checks and errors
     if isinstance(handler, int) and handler == signal.SIG_DFL and signalnum in _TERM_SIGNALS:
-        _real_signal(signalnum, _on_term)
+        with _term_lock:  # signals that came under the job's own handler must not end it now:
+            _real_signal(signalnum, _stale_trip)  # those still pending run this (after this call)
+            _real_signal(signalnum, _on_term)
+            _drain_wake()  # and the control thread must not read their bytes
     return signal.SIG_DFL if old is _on_term else old
+
+
+def _drain_wake():
+    if _wake_fds is not None:
+        try:
+            while os.read(_wake_fds[0], 512):
+                pass
+        except OSError:  # empty
+            pass
 
 
 def _set_headroom(on):
@@ -452,15 +471,17 @@ def _hide():
     if _hidden:
         return
     _hidden = True
-    sys.getrecursionlimit = _getrecursionlimit
-    sys.setrecursionlimit = _setrecursionlimit
-    signal.signal, signal.getsignal, signal.set_wakeup_fd = _signal, _getsignal, _set_wakeup_fd
+    _in_place(sys, "getrecursionlimit", _getrecursionlimit)
+    _in_place(sys, "setrecursionlimit", _setrecursionlimit)
+    _in_place(signal, "signal", _signal)
+    _in_place(signal, "getsignal", _getsignal)
+    _in_place(signal, "set_wakeup_fd", _set_wakeup_fd)
     if _backend == "settrace":
         sys.gettrace = _c_gettrace()
-        sys.settrace = _settrace
-        threading.settrace = _threading_settrace
+        _in_place(sys, "settrace", _settrace)
+        _in_place(threading, "settrace", _threading_settrace)
         if hasattr(threading, "gettrace"):
-            threading.gettrace = _threading_gettrace
+            _in_place(threading, "gettrace", _threading_gettrace)
     else:
         monitoring = sys.monitoring
         real_get_tool, real_use_tool_id = monitoring.get_tool, monitoring.use_tool_id
@@ -473,7 +494,18 @@ def _hide():
                 _move_tool()
             return real_use_tool_id(tool_id, name)
 
-        monitoring.get_tool, monitoring.use_tool_id = get_tool, use_tool_id
+        _in_place(monitoring, "get_tool", get_tool)
+        _in_place(monitoring, "use_tool_id", use_tool_id)
+
+
+def _in_place(module, name, wrapper):
+    """Put `wrapper` in the place of the job's `module.name`, under its name, module and doc
+    (CPython's test_signal checks that each function of signal says it is signal's)."""
+    from functools import update_wrapper
+
+    update_wrapper(wrapper, getattr(module, name))
+    wrapper.__module__ = module.__name__
+    setattr(module, name, wrapper)
 
 
 def _move_tool():

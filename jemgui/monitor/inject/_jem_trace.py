@@ -1067,11 +1067,8 @@ def _hooks(st):
     def call(frame, event, arg):
         try:
             info = _traced.get(id(frame.f_code))  # the gate (see _redo; len() would not check)
-        except BaseException as exc:
-            return _redo[exc, call, frame, event, arg]
-        if tls is not _tls or _verbosity < 2:
-            return _global(frame, event, arg)
-        try:
+            if tls is not _tls or _verbosity < 2:
+                return _global(frame, event, arg)
             depth = len(stack)
             if depth >= _deep and _too_deep():
                 raise _TooDeep
@@ -1109,11 +1106,8 @@ def _hooks(st):
     def local(frame, event, arg):
         try:
             now = time_()  # the gate (see _redo)
-        except BaseException as exc:
-            return _redo[exc, local, frame, event, arg]
-        if tls is not _tls or _verbosity < 2:
-            return _stale(frame, event, arg)
-        try:
+            if tls is not _tls or _verbosity < 2:
+                return _stale(frame, event, arg)
             depth = len(stack) - 1  # (stack[-1] would never be specialized)
             top = stack[depth] if depth >= 0 else None
             if top is None or top[0] is not frame:

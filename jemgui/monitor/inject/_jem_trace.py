@@ -1108,29 +1108,26 @@ def _hooks(st):
             now = time_()  # the gate (see _redo)
             if tls is not _tls or _verbosity < 2:
                 return _stale(frame, event, arg)
-            depth = len(stack) - 1  # (stack[-1] would never be specialized)
-            top = stack[depth] if depth >= 0 else None
+            top = stack[-1] if stack else None
             if top is None or top[0] is not frame:
                 top = _resync(st, frame, local)
-                depth = len(stack) - 1
             _, fid, info = top
+            depth = len(stack) - 1
             if event == "return":
-                if not info[2] and _verbosity < 4:
-                    kind = -1  # a function that returns (the call storm)
+                if not info[2] and _verbosity < 4:  # a function that returns (the call storm)
                     entry = (info[4], RETURN, now, tid, fid, frame.f_lineno, depth, None)
-                else:
-                    kind = _exit_kind(frame, info)
-                    if kind == 1 and arg is None and frame in raised:
-                        kind = 2  # thrown in at the yield, it left from there
-                    extra = state = None
-                    if _verbosity >= 4:
-                        if kind != 2:  # (left by an exception: its record compared them all)
-                            extra = _changes(vars_of, fid, frame, info[1],
-                                             {"value": _value_pair(arg, _limit, _redact)})
-                        state = vars_of.get(fid)
-                    if kind == 1:
-                        extra = dict(extra, **YIELDED) if extra else YIELDED
-                    entry = (info[4], RETURN, now, tid, fid, frame.f_lineno, depth, extra)
+                    try:
+                        stack.pop()  # (cheaper than del stack[-1], but it checks for signals:)
+                    except BaseException as exc:  # after it, so only the record is left to do
+                        put(entry)
+                        return _settle[exc] or local
+                    try:
+                        put(entry)
+                    except BaseException as exc:
+                        return _settle[exc] or local
+                    return local
+                kind, extra, state = _ending(frame, info, fid, arg, vars_of, frame in raised)
+                entry = (info[4], RETURN, now, tid, fid, frame.f_lineno, depth, extra)
             elif event == "line":
                 line = frame.f_lineno if _verbosity >= 3 else None
                 extra = (_line_changes(vars_of, fid, frame, info[1], line, now)
@@ -1141,16 +1138,15 @@ def _hooks(st):
             return _redo[exc, local, frame, event, arg]
         try:
             if event == "return":
-                if kind >= 0:
-                    if raised and frame in raised:
-                        del raised[frame]
-                    if state is not None:
-                        del vars_of[fid]
-                    if kind == 1:
-                        _suspended[frame] = (fid, state, st, info[4], frame.f_lineno)
+                if raised and frame in raised:
+                    del raised[frame]
+                if state is not None:
+                    del vars_of[fid]
+                if kind == 1:
+                    _suspended[frame] = (fid, state, st, info[4], frame.f_lineno)
                 try:
-                    stack.pop()  # (cheaper than del stack[-1], but it checks for signals:)
-                except BaseException as exc:  # after it, so only the record is left to do
+                    stack.pop()  # (as above)
+                except BaseException as exc:
                     put(entry)
                     return _settle[exc] or local
                 put(entry)
@@ -1176,6 +1172,24 @@ def _hooks(st):
 for _hook in (_global, _stale, _with_hooks, _redo_work, _settle_work):
     _hook.__code__ = _no_entry_check(_hook.__code__)
 _hooks.__code__ = _no_entry_check(_hooks.__code__, ("call", "local"))
+
+
+def _ending(frame, info, fid, arg, vars_of, raised):
+    """How a generator's frame, or any at verbosity 4, ended (settrace's `return` event):
+    (kind: 0 returned, 1 suspended, 2 left by an exception, the record's extra, its values'
+    state). Apart from `local` so that its first block stays short: 3.10 checks for signals
+    at a function's first instruction unless it is a SETUP_FINALLY with a one-byte argument."""
+    kind = _exit_kind(frame, info)
+    if kind == 1 and arg is None and raised:
+        kind = 2  # thrown in at the yield, it left from there
+    extra = state = None
+    if _verbosity >= 4:
+        if kind != 2:  # (left by an exception: its record compared them all)
+            extra = _changes(vars_of, fid, frame, info[1], {"value": _value_pair(arg, _limit, _redact)})
+        state = vars_of.get(fid)
+    if kind == 1:
+        extra = dict(extra, **YIELDED) if extra else YIELDED
+    return kind, extra, state
 
 
 def _resync(st, frame, local):

@@ -1104,8 +1104,11 @@ def _hooks(st):
         raise exc
 
     def local(frame, event, arg):
+        try:  # (a block of its own: 3.10 checks at a function's first instruction unless it
+            now = time_()  # is a SETUP_FINALLY with no EXTENDED_ARG; the gate, see _redo)
+        except BaseException as exc:
+            return _redo[exc, local, frame, event, arg]
         try:
-            now = time_()  # the gate (see _redo)
             if tls is not _tls or _verbosity < 2:
                 return _stale(frame, event, arg)
             top = stack[-1] if stack else None
@@ -1128,10 +1131,21 @@ def _hooks(st):
                     return local
                 kind, extra, state = _ending(frame, info, fid, arg, vars_of, frame in raised)
                 entry = (info[4], RETURN, now, tid, fid, frame.f_lineno, depth, extra)
-            elif event == "line":
-                line = frame.f_lineno if _verbosity >= 3 else None
-                extra = (_line_changes(vars_of, fid, frame, info[1], line, now)
-                         if line is not None and _verbosity >= 4 else None)
+            elif event == "line":  # (changes nothing a second pass would change again)
+                if raised and frame in raised:
+                    del raised[frame]
+                if _verbosity < 3:
+                    frame.f_trace_lines = False
+                    return local
+                line = frame.f_lineno
+                entry = (info[4], LINE, now, tid, fid, line, depth,
+                         _line_changes(vars_of, fid, frame, info[1], line, now)
+                         if _verbosity >= 4 else None)
+                try:
+                    put(entry)
+                except BaseException as exc:
+                    return _settle[exc] or local
+                return local
             elif arg[1] is _refused[0]:
                 _strip(arg[1], arg[2])
         except BaseException as exc:
@@ -1150,13 +1164,6 @@ def _hooks(st):
                     put(entry)
                     return _settle[exc] or local
                 put(entry)
-            elif event == "line":
-                if raised and frame in raised:
-                    del raised[frame]
-                if line is None:
-                    frame.f_trace_lines = False
-                else:
-                    put((info[4], LINE, now, tid, fid, line, depth, extra))
             elif event == "exception":
                 if info[2]:  # handled if a line runs before the frame returns (see _exit_kind)
                     raised[frame] = None
@@ -1177,8 +1184,7 @@ _hooks.__code__ = _no_entry_check(_hooks.__code__, ("call", "local"))
 def _ending(frame, info, fid, arg, vars_of, raised):
     """How a generator's frame, or any at verbosity 4, ended (settrace's `return` event):
     (kind: 0 returned, 1 suspended, 2 left by an exception, the record's extra, its values'
-    state). Apart from `local` so that its first block stays short: 3.10 checks for signals
-    at a function's first instruction unless it is a SETUP_FINALLY with a one-byte argument."""
+    state). Apart from `local`, which it would make longer for every event."""
     kind = _exit_kind(frame, info)
     if kind == 1 and arg is None and raised:
         kind = 2  # thrown in at the yield, it left from there

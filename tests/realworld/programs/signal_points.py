@@ -19,6 +19,8 @@ try:
 except ImportError:
     _testcapi = None
 
+ANY_SIGNAL = sys.version_info >= (3, 10)  # _thread.interrupt_main(signum)
+
 
 class Timeout(Exception):
     """What the job's own SIGUSR1 handler raises (as a timeout decorator does)."""
@@ -99,7 +101,7 @@ def lines():
         y = x
     except KeyboardInterrupt:
         return "lines caught"
-    return "lines ran %r" % (y,)
+    return "lines ran " + repr(y)
 
 
 # -- the job's own handler: its exception raised at a function's start ----------------------
@@ -119,7 +121,7 @@ def main():
     scenarios = [started, returning, consumed, lines]
     if _testcapi is not None and hasattr(_testcapi, "raise_SIGINT_then_send_None"):
         scenarios.insert(0, resumed_after_yield_from)
-    if sys.version_info >= (3, 10):  # interrupt_main(signum)
+    if ANY_SIGNAL:
         signal.signal(signal.SIGUSR1, on_usr1)
         scenarios += [started_usr1, returning_usr1]
     for scenario in scenarios:

@@ -596,9 +596,11 @@ def test_cpython_test_module_passes_as_plain(tmp_path, module, version, traced):
     python = interpreter(version)
     cwd = tmp_path / "job"
     cwd.mkdir()
+    (tmp_path / "tmp").mkdir()  # its own temporary folder: the runner's is named by pid
+    env = job_env(TMPDIR=str(tmp_path / "tmp"))
     argv = [python, "-m", "test", module]
-    plain = run_job(argv, cwd, job_env(), verbosities=(2,))
-    under = run_job(argv, cwd, job_env(), out=tmp_path / "archives", verbosities=(2, 2),
+    plain = run_job(argv, cwd, env, verbosities=(2,))
+    under = run_job(argv, cwd, env, out=tmp_path / "archives", verbosities=(2, 2),
                     options=("--include", f"*/test/{module}.py") if traced else ())
     assert plain.rc == 0 and _tests_result(plain.out) == [b"== Tests result: SUCCESS =="], plain.out[-2000:]
     assert under.rc == plain.rc, under.out[-3000:]

@@ -33,24 +33,24 @@ def python(request) -> str:
     return str(exe)
 
 
-def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JEM_")}
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JEM_")} | extra
     for name in ("PYTHONPATH", "BASH_ENV", "PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST"):
         env.pop(name, None)
     return env
 
 
-def plain(python: str, *args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([python, *map(str, args)], cwd=cwd, env=clean_env(), capture_output=True,
+def plain(python: str, *args, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([python, *map(str, args)], cwd=cwd, env=env or clean_env(), capture_output=True,
                           text=True, timeout=300)
 
 
-def monitored(python: str, *args, out: Path, verbosity: int, cwd: Path,
-              timeout: float = 300) -> tuple[subprocess.CompletedProcess, list[dict]]:
+def monitored(python: str, *args, out: Path, verbosity: int, cwd: Path, timeout: float = 300,
+              env: dict | None = None) -> tuple[subprocess.CompletedProcess, list[dict]]:
     """Run under `jemgui run` (the real monitor); its result and every record it archived."""
     command = [sys.executable, "-E", "-m", "jemgui.monitor", "--out", str(out), "--verbosity",
                str(verbosity), "--", python, *map(str, args)]
-    done = subprocess.run(command, cwd=cwd, env=clean_env(), capture_output=True, text=True,
+    done = subprocess.run(command, cwd=cwd, env=env or clean_env(), capture_output=True, text=True,
                           timeout=timeout)
     return done, read_streams(out / "events")
 
@@ -126,10 +126,12 @@ def test_cpython_test_json_passes_under_the_monitor(tmp_path):
     the monitor at verbosity 2 as it does plain, and alters no part of its environment."""
     python = PYENV / VERSIONS["3.11"] / "bin" / "python"
     assert python.exists()
-    alone = plain(str(python), "-m", "test", "test_json", cwd=tmp_path)
+    (tmp_path / "tmp").mkdir()  # its own temporary folder: the runner's is named by pid
+    env = clean_env(TMPDIR=str(tmp_path / "tmp"))
+    alone = plain(str(python), "-m", "test", "test_json", cwd=tmp_path, env=env)
     assert alone.returncode == 0 and "Result: SUCCESS" in alone.stdout, alone.stdout[-2000:]
     under, records = monitored(str(python), "-m", "test", "test_json", out=tmp_path / "a", verbosity=2,
-                               cwd=tmp_path, timeout=120)
+                               cwd=tmp_path, timeout=120, env=env)
     assert under.returncode == 0, under.stdout[-2000:]
     assert "Result: SUCCESS" in under.stdout and "env changed" not in under.stdout, under.stdout[-2000:]
     assert "Warning" not in under.stdout + under.stderr, under.stdout[-2000:]

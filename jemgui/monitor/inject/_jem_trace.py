@@ -652,12 +652,12 @@ def _no_entry_check(code, nested=()):
     return code.replace(co_code=bytes(raw), co_consts=consts)
 
 
-def _post_of(exc):
-    """How to hand `exc` back: (poster, key) for `poster[key]`, or None when it cannot be."""
+def _post_of(exc, signum):
+    """How to hand back `exc`, which the job's handler of `signum` (if any) raised: (poster,
+    key) for `poster[key]`, or None when it cannot be."""
     if not _CAN_POST:
         return None
     in_main = _get_ident() == threading.main_thread().ident
-    signum = _handler_signal(exc)
     if signum is not None:
         if not in_main:
             return None
@@ -715,21 +715,37 @@ def _let_go(exc):
     raise exc
 
 
-def _theirs(exc):
-    """Is `exc` the job's own: from a signal handler, or not an Exception (KeyboardInterrupt,
-    SystemExit, an asynchronous exception)? Else it is a fault of the tracer's."""
-    return not isinstance(exc, Exception) or _handler_signal(exc) is not None
+def _claim(exc):
+    """(poster, key) to hand `exc` back with `poster[key]` when it is the job's own (from a
+    signal handler, or not an Exception: KeyboardInterrupt, SystemExit, an asynchronous
+    exception); it leaves the hook as it is (_let_go) when it cannot be handed back. None when
+    it is not the job's to hand back (see _unclaimed)."""
+    if exc is _refused[0]:
+        return None
+    signum = _handler_signal(exc)
+    if isinstance(exc, Exception) and signum is None:
+        return None
+    post = _post_of(exc, signum)
+    if post is None:
+        _let_go(exc)
+    return post
+
+
+def _unclaimed(exc):
+    """The job's own RecursionError goes on, raised where the hook decided; a fault of the
+    tracer's is recorded (tracing stops) and the hook returns None."""
+    if exc is _refused[0]:
+        raise exc
+    _fault(exc)
 
 
 def _redo_work(key):
-    """A hook's gate caught `exc`: the hook's whole work, then `exc` posted; key is (exc,
+    """A hook's gate caught `exc`: the hook's whole work, then `exc` handed back; key is (exc,
     hook, its arguments...)."""
     exc, hook = key[0], key[1]
-    if not _theirs(exc):
-        return _settle_work(exc)
-    post = _post_of(exc)
+    post = _claim(exc)
     if post is None:
-        _let_go(exc)
+        return _unclaimed(exc)
     poster, what = post
     try:
         return hook(*key[2:])
@@ -738,16 +754,11 @@ def _redo_work(key):
 
 
 def _settle_work(exc):
-    """`exc` stopped a hook midway. The job's own is posted (the hook returns None, its
-    event maybe not recorded); a fault of the tracer's is recorded and the hook returns None."""
-    if exc is _refused[0]:  # the job's own RecursionError, raised where the hook decided
-        raise exc
-    if not _theirs(exc):
-        _fault(exc)
-        return None
-    post = _post_of(exc)
+    """`exc` stopped a hook midway: handed back when it is the job's (the hook returns None,
+    its event maybe not recorded), else _unclaimed."""
+    post = _claim(exc)
     if post is None:
-        _let_go(exc)
+        return _unclaimed(exc)
     poster, what = post
     poster[what]
 
